@@ -1,0 +1,150 @@
+"""The classifier the app and the CLI use: load a model directory once, predict batches."""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .calibration import softmax
+from .labels import CLASSES, MALIGNANT_CLASSES
+from .modeldir import SHIPPED_MODEL_DIR, read_config, weights_checksum, WEIGHTS_FILE
+from .preprocess import LesionInput, prepare
+
+_MALIGNANT_IDX = [CLASSES.index(c) for c in MALIGNANT_CLASSES]
+
+
+@dataclass
+class PredictionResult:
+    probabilities: dict[str, float]
+    top_class: str
+    top_probability: float
+    malignancy_risk: float
+    entropy: float  # in nats; log(7) ~ 1.95 is total uncertainty
+    model_version: str
+    heatmap: np.ndarray | None = None  # float32 HxW in [0, 1], the size of the model input
+    heatmap_png: bytes | None = None  # the heatmap over the preprocessed image
+
+    def as_dict(self) -> dict:
+        return {
+            "probabilities": self.probabilities, "top_class": self.top_class,
+            "top_probability": self.top_probability, "malignancy_risk": self.malignancy_risk,
+            "entropy": self.entropy, "model_version": self.model_version,
+        }
+
+
+def _configure_threads() -> None:
+    # A worker process on a small machine should not spawn a thread pool per core per op pool.
+    import tensorflow as tf
+
+    threads = int(os.environ.get("MLCORE_THREADS", "0"))
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # already initialised in this process
+            pass
+
+
+class Classifier:
+    """A loaded model. Create one per process (after fork); `predict` is safe to call from one thread at a time."""
+
+    def __init__(self, model_dir: Path, config: dict, keras_model):
+        self.model_dir = Path(model_dir)
+        self.config = config
+        self.image_size = int(config["architecture"]["image_size"])
+        self.temperature = float(config.get("temperature", 1.0))
+        self.tta = bool(config.get("tta", False))
+        self.version = f'{config["name"]}:{config["version"]}'
+        self.checksum = config.get("weights_sha256") or weights_checksum(model_dir)
+        self._model = keras_model
+        self._lock = threading.Lock()
+        self._logits_fn = None
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None) -> "Classifier":
+        """Load a model directory (default: the shipped model). Raises ModelError if it is not one."""
+        from .model import Architecture, build_model
+
+        model_dir = Path(model_dir) if model_dir else SHIPPED_MODEL_DIR
+        config = read_config(model_dir)
+        _configure_threads()
+        import keras
+
+        keras.mixed_precision.set_global_policy("float32")
+        model = build_model(Architecture.from_dict(config["architecture"]))
+        model.load_weights(Path(model_dir, WEIGHTS_FILE))
+        return cls(model_dir, config, model)
+
+    @property
+    def keras_model(self):
+        return self._model
+
+    def _raw_logits(self, images: np.ndarray, meta: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        if self._logits_fn is None:
+            model = self._model
+
+            @tf.function(reduce_retracing=True)
+            def fn(x, m):
+                return model({"image": x, "meta": m}, training=False)
+
+            self._logits_fn = fn
+        return self._logits_fn(tf.constant(images), tf.constant(meta)).numpy()
+
+    def logits(self, images: np.ndarray, meta: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """Uncalibrated logits for preprocessed arrays, averaged over flips when the model uses TTA."""
+        out = []
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size]
+            m = meta[start:start + batch_size]
+            if self.tta:
+                views = [x, x[:, :, ::-1], x[:, ::-1, :], x[:, ::-1, ::-1]]
+                stacked = np.concatenate(views)
+                z = self._raw_logits(np.ascontiguousarray(stacked), np.concatenate([m] * 4))
+                out.append(z.reshape(4, len(x), -1).mean(axis=0))
+            else:
+                out.append(self._raw_logits(x, m))
+        return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
+
+    def probabilities(self, images: np.ndarray, meta: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities (rows sum to 1) for preprocessed arrays."""
+        with self._lock:
+            return softmax(self.logits(images, meta), self.temperature)
+
+    def prepare(self, items: Sequence[LesionInput]) -> tuple[np.ndarray, np.ndarray]:
+        prepared = [prepare(item, self.image_size) for item in items]
+        return (np.stack([p[0] for p in prepared]), np.stack([p[1] for p in prepared]))
+
+    def results(self, probs: np.ndarray) -> list[PredictionResult]:
+        results = []
+        for row in probs:
+            top = int(row.argmax())
+            results.append(PredictionResult(
+                probabilities={c: float(p) for c, p in zip(CLASSES, row)},
+                top_class=CLASSES[top], top_probability=float(row[top]),
+                malignancy_risk=float(row[_MALIGNANT_IDX].sum()),
+                entropy=float(-(row * np.log(np.clip(row, 1e-12, 1))).sum()),
+                model_version=self.version,
+            ))
+        return results
+
+    def predict(self, items: Sequence[LesionInput], heatmap: bool = False) -> list[PredictionResult]:
+        """Classify a batch. Raises ImageError naming the first unreadable image."""
+        if not items:
+            return []
+        images, meta = self.prepare(items)
+        results = self.results(self.probabilities(images, meta))
+        if heatmap:
+            from .explain import grad_cam, overlay_png
+
+            with self._lock:
+                for result, image, m in zip(results, images, meta):
+                    cam = grad_cam(self._model, image, m, CLASSES.index(result.top_class))
+                    result.heatmap = cam
+                    result.heatmap_png = overlay_png(image, cam)
+        return results

@@ -1,0 +1,162 @@
+"""Training: fit on the train split, keep the epoch that does best on val, then calibrate on val."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .calibration import fit_temperature, softmax
+from .data import Arrays, load_arrays, read_dataset, split_by_lesion
+from .errors import DataError
+from .labels import CLASSES
+from .metrics import compute_metrics
+from .model import Architecture
+from .modeldir import WEIGHTS_FILE, weights_checksum, write_config
+
+
+@dataclass
+class TrainOptions:
+    data: Path
+    out: Path
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    image_size: int = 96
+    class_weight_power: float = 0.5
+    meta_dropout: float = 0.15
+    mixed_precision: bool = True
+    seed: int = 0
+    name: str = "skinclinic-ham10000-cnn"
+    version: str = "1.0.0"
+    show_progress: bool = True
+    command: str = ""
+
+
+def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """Per-class loss weights (n_max / n_c) ** power, scaled so the average sample weight is 1."""
+    counts = np.bincount(labels, minlength=len(CLASSES)).astype(np.float64)
+    weights = np.where(counts > 0, (counts.max() / np.maximum(counts, 1)) ** power, 0.0)
+    return weights / (weights[labels].mean())
+
+
+def selection_score(metrics: dict) -> float:
+    """Model selection on val: balanced accuracy and macro AUC count equally."""
+    return metrics["balanced_accuracy"] + (metrics["macro_auc"] or 0.0)
+
+
+def _splits(options: TrainOptions, log) -> tuple[Arrays, Arrays]:
+    dataset = read_dataset(options.data)
+    for problem in dataset.problems:
+        log(f"skipped {problem}")
+    if "train" in dataset.splits and "val" in dataset.splits:
+        train, val = dataset.split("train"), dataset.split("val")
+    else:
+        log("no train/val split column: re-splitting by lesion_id (15% val)")
+        train, val = split_by_lesion(dataset, seed=options.seed)
+    if not train.records or not val.records:
+        raise DataError("need images in both the train and the val split")
+    show = options.show_progress
+    return (load_arrays(train, options.image_size, "loading train", show),
+            load_arrays(val, options.image_size, "loading val", show))
+
+
+def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+    """Train, select, calibrate and write a complete model directory; returns its val metrics."""
+    import keras
+    import tensorflow as tf
+
+    from .augment import training_dataset
+    from .model import build_model
+
+    started = time.monotonic()
+    keras.utils.set_random_seed(options.seed)
+    train_arrays, val_arrays = _splits(options, log)
+    log(f"train {len(train_arrays.labels)} images, val {len(val_arrays.labels)} images")
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if options.mixed_precision else "float32")
+    arch = Architecture(image_size=options.image_size)
+    model = build_model(arch)
+    weights = class_weights(train_arrays.labels, options.class_weight_power)
+    ds = training_dataset(
+        train_arrays.images, train_arrays.meta, train_arrays.labels,
+        weights[train_arrays.labels].astype(np.float32), options.image_size,
+        options.batch_size, options.meta_dropout, options.seed,
+    )
+    steps = int(np.ceil(len(train_arrays.labels) / options.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=options.learning_rate / 10, decay_steps=max(1, steps * (options.epochs - 1)),
+        warmup_target=options.learning_rate, warmup_steps=steps, alpha=0.01,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=options.weight_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    history: list[dict] = []
+    best = {"score": -np.inf, "epoch": 0}
+
+    class SelectOnVal(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logits = model.predict({"image": val_arrays.images, "meta": val_arrays.meta}, batch_size=256, verbose=0)
+            metrics = compute_metrics(val_arrays.labels, softmax(logits))
+            score = selection_score(metrics)
+            row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "val_balanced_accuracy": metrics["balanced_accuracy"],
+                   "val_macro_auc": metrics["macro_auc"], "val_melanoma_auc": metrics["melanoma_auc"]}
+            history.append(row)
+            log(json.dumps(row))
+            if score > best["score"]:
+                best.update(score=score, epoch=epoch + 1)
+                model.save_weights(out / WEIGHTS_FILE)
+
+    model.fit(ds, epochs=options.epochs, callbacks=[SelectOnVal()], verbose=2 if options.show_progress else 0)
+    log(f"best epoch {best['epoch']} (score {best['score']:.4f})")
+
+    config = {
+        "name": options.name, "version": options.version, "classes": list(CLASSES),
+        "architecture": arch.to_dict(), "temperature": 1.0, "tta": False,
+        "training": {
+            "data": str(options.data), "epochs": options.epochs, "best_epoch": best["epoch"],
+            "batch_size": options.batch_size, "learning_rate": options.learning_rate,
+            "weight_decay": options.weight_decay, "class_weight_power": options.class_weight_power,
+            "meta_dropout": options.meta_dropout, "mixed_precision": options.mixed_precision,
+            "seed": options.seed, "n_train": int(len(train_arrays.labels)), "n_val": int(len(val_arrays.labels)),
+            "train_class_counts": dict(zip(CLASSES, np.bincount(train_arrays.labels, minlength=7).tolist())),
+            "command": options.command, "history": history,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    write_config(out, config)
+    config = calibrate(out, config, val_arrays, log)
+    config["training"]["seconds"] = round(time.monotonic() - started)
+    write_config(out, config)
+    tf.keras.backend.clear_session()
+    return config
+
+
+def calibrate(out: Path, config: dict, val: Arrays, log) -> dict:
+    """Choose flip test-time augmentation if it helps on val, then fit the temperature on val."""
+    from .classifier import Classifier
+
+    classifier = Classifier.load(out)
+    # Re-save from the freshly built float32 model: drops the optimizer state from the shipped file.
+    classifier.keras_model.save_weights(out / WEIGHTS_FILE)
+    scores = {}
+    for tta in (False, True):
+        classifier.tta = tta
+        logits = classifier.logits(val.images, val.meta)
+        temperature = fit_temperature(logits, val.labels)
+        metrics = compute_metrics(val.labels, softmax(logits, temperature))
+        scores[tta] = (selection_score(metrics), temperature, metrics)
+        log(f"tta={tta}: T={temperature:.3f} balanced_accuracy={metrics['balanced_accuracy']:.4f} "
+            f"macro_auc={metrics['macro_auc']:.4f} ece={metrics['ece']:.4f}")
+    tta = scores[True][0] > scores[False][0]
+    config.update(tta=tta, temperature=scores[tta][1], weights_sha256=weights_checksum(out))
+    return config
