@@ -143,8 +143,8 @@ class Classifier:
             from .explain import grad_cam, overlay_png
 
             with self._lock:
-                for result, image, m in zip(results, images, meta):
-                    cam = grad_cam(self._model, image, m, CLASSES.index(result.top_class))
-                    result.heatmap = cam
-                    result.heatmap_png = overlay_png(image, cam)
+                cams = grad_cam(self._model, images, [CLASSES.index(r.top_class) for r in results])
+            for result, image, cam in zip(results, images, cams):
+                result.heatmap = cam
+                result.heatmap_png = overlay_png(image, cam)
         return results

@@ -32,6 +32,7 @@ class TrainOptions:
     meta_dropout: float = 0.15
     mixed_precision: bool = True
     seed: int = 0
+    architecture: Architecture | None = None  # default: Architecture(image_size=image_size)
     name: str = "skinclinic-ham10000-cnn"
     version: str = "1.0.0"
     show_progress: bool = True
@@ -80,7 +81,7 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     log(f"train {len(train_arrays.labels)} images, val {len(val_arrays.labels)} images")
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if options.mixed_precision else "float32")
-    arch = Architecture(image_size=options.image_size)
+    arch = options.architecture or Architecture(image_size=options.image_size)
     model = build_model(arch)
     weights = class_weights(train_arrays.labels, options.class_weight_power)
     ds = training_dataset(
@@ -137,8 +138,20 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     config = calibrate(out, config, val_arrays, log)
     config["training"]["seconds"] = round(time.monotonic() - started)
     write_config(out, config)
+    metrics = write_val_report(out, config, val_arrays)
     tf.keras.backend.clear_session()
-    return config
+    return metrics
+
+
+def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
+    """Evaluate the finished model on val into the model directory and write its model card."""
+    from .card import write_model_card
+    from .classifier import Classifier
+    from .evaluate import evaluate_arrays
+
+    metrics = evaluate_arrays(Classifier.load(out), val, out, data=config["training"]["data"], split="val")
+    write_model_card(out, config, metrics)
+    return metrics
 
 
 def calibrate(out: Path, config: dict, val: Arrays, log) -> dict:

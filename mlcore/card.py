@@ -1,0 +1,82 @@
+"""The model card: what the shipped model is, how it was made and how well it does on val."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .labels import CLASS_NAMES, CLASSES
+from .modeldir import CARD_FILE
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def render_model_card(config: dict, metrics: dict) -> str:
+    arch = config["architecture"]
+    training = config["training"]
+    minutes = training.get("seconds", 0) / 60
+    per_class = "\n".join(
+        f"| {c} | {CLASS_NAMES[c]} | {m['support']} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | "
+        f"{_fmt(m['f1'])} | {_fmt(m['auc'])} |"
+        for c, m in ((c, metrics["per_class"][c]) for c in CLASSES)
+    )
+    counts = ", ".join(f"{c} {n}" for c, n in training["train_class_counts"].items())
+    return f"""# Model card: {config['name']} {config['version']}
+
+**Decision support only, not a diagnosis.** This model estimates how much a dermatoscopic image resembles
+each of seven lesion classes. A clinician decides; the model never does.
+
+## Model
+- Version string stored with every prediction: `{config['name']}:{config['version']}`;
+  weights SHA-256 `{config.get('weights_sha256', 'n/a')}`.
+- Architecture: residual CNN trained from scratch (no pretrained weights), input {arch['image_size']}x{arch['image_size']}
+  RGB (centre square crop, bilinear resize), stem width {arch['stem_width']}, stage widths {list(arch['widths'])},
+  blocks {list(arch['blocks'])}; metadata (age, sex, anatomic site; each may be missing) joins after global pooling.
+- Class imbalance: loss weights (n_max / n_class) ^ {training['class_weight_power']}; augmentation: flips, 90° rotations,
+  scale crops, brightness/contrast/saturation/hue jitter; metadata fields blanked at random (p={training['meta_dropout']}).
+- Calibration: temperature scaling on val, T = {config['temperature']:.3f}. Test-time flip averaging: {'on' if config['tta'] else 'off'}.
+
+## Data
+- HAM10000 (Tschandl, Rosendahl, Kittler, *Sci. Data* 5, 180161, 2018, doi:10.1038/sdata.2018.161),
+  licensed CC BY-NC-SA 4.0; this model is a derivative work under the same licence.
+- Images downsampled to 200x150. Split by lesion (all images of a lesion on one side):
+  train {training['n_train']} images ({counts}); val {training['n_val']} images, used for epoch selection and calibration.
+
+## Training
+- Command: `{training.get('command') or 'python -m mlcore train'}`
+- {training['epochs']} epochs (best val epoch {training['best_epoch']}), batch {training['batch_size']}, AdamW
+  (lr {training['learning_rate']}, cosine decay, weight decay {training['weight_decay']}), mixed bfloat16: {training['mixed_precision']}.
+- Wall time {minutes:.0f} min on a 2-core CPU.
+
+## Val metrics ({metrics['n_images']} images, `python -m mlcore evaluate --split val`)
+| metric | value |
+|---|---|
+| balanced accuracy (mean recall) | {_fmt(metrics['balanced_accuracy'])} |
+| accuracy | {_fmt(metrics['accuracy'])} |
+| macro AUC | {_fmt(metrics['macro_auc'])} |
+| melanoma AUC (mel vs rest) | {_fmt(metrics['melanoma_auc'])} |
+| malignant AUC (mel+bcc+akiec vs rest) | {_fmt(metrics['malignant_auc'])} |
+| ECE (15 bins, top class) | {_fmt(metrics['ece'])} |
+
+| class | name | support | precision | recall | F1 | AUC |
+|---|---|---|---|---|---|---|
+{per_class}
+
+Plots: `confusion_matrix.png`, `roc_curves.png`, `reliability.png`; figures in `metrics.json`.
+Val was used to pick the epoch and fit the temperature, so these figures are slightly optimistic.
+
+## Intended use and limits
+- Intended: second opinion for clinicians reviewing dermatoscopic images of pigmented lesions, in a
+  workflow where every result is reviewed by a person.
+- Not intended: screening without a clinician, non-dermatoscopic photos, non-pigmented or mucosal lesions,
+  children, or any class outside the seven above.
+- HAM10000 comes mostly from fair-skinned patients in Austria and Australia; performance on darker skin
+  types, other devices and other populations is unknown. Rare classes (df, vasc, akiec) have few val images,
+  so their figures are uncertain. Low-resolution input (96 px) loses fine structure.
+"""
+
+
+def write_model_card(model_dir: Path, config: dict, metrics: dict) -> Path:
+    path = Path(model_dir) / CARD_FILE
+    path.write_text(render_model_card(config, metrics))
+    return path

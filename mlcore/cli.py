@@ -1,0 +1,147 @@
+"""The mlcore command line: train, evaluate, predict, bench."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from .errors import DataError, ImageError, ModelError
+
+
+def _cmd_train(args) -> int:
+    from .train import TrainOptions, train
+
+    metrics = train(TrainOptions(
+        data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, image_size=args.image_size, class_weight_power=args.class_weight_power,
+        mixed_precision=not args.float32, seed=args.seed, version=args.version, name=args.name,
+        show_progress=not args.quiet, command="python -m mlcore " + shlex.join(sys.argv[1:]),
+    ))
+    print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    metrics = evaluate(args.data, args.out, model_dir=args.model, split=args.split, show_progress=not args.quiet)
+    for problem in metrics["skipped"]:
+        print(f"skipped {problem}", file=sys.stderr)
+    summary = {k: metrics[k] for k in ("n_images", "accuracy", "balanced_accuracy", "macro_auc",
+                                       "melanoma_auc", "malignant_auc", "ece", "model_version")}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from .classifier import Classifier
+    from .preprocess import LesionInput
+
+    classifier = Classifier.load(args.model)
+    if args.heatmap:
+        args.heatmap.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], 0
+    for path in args.images:
+        try:
+            [result] = classifier.predict(
+                [LesionInput(image=path, age=args.age, sex=args.sex, site=args.site)], heatmap=bool(args.heatmap))
+        except ImageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        row = {"image": str(path), **result.as_dict()}
+        if args.heatmap:
+            heatmap_path = args.heatmap / f"{Path(path).stem}_heatmap.png"
+            heatmap_path.write_bytes(result.heatmap_png)
+            row["heatmap"] = str(heatmap_path)
+        rows.append(row)
+        if not args.json:
+            top = ", ".join(f"{c} {p:.2f}" for c, p in sorted(result.probabilities.items(), key=lambda x: -x[1])[:3])
+            print(f"{path}: {result.top_class} ({result.top_probability:.2f}); malignancy risk "
+                  f"{result.malignancy_risk:.2f}; top 3: {top}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    return 1 if failed else 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    figures = run_bench(args.model, single_runs=args.runs, batch_size=args.batch_size)
+    if not args.json:
+        print(f"model {figures['model_version']} (tta={figures['tta']})", file=sys.stderr)
+        print(f"single-image latency p50 {figures['single_image_latency_ms']['p50']:.1f} ms, "
+              f"p95 {figures['single_image_latency_ms']['p95']:.1f} ms", file=sys.stderr)
+        print(f"batch throughput {figures['batch_throughput_images_per_s']['median']:.0f} images/s "
+              f"(batch {args.batch_size})", file=sys.stderr)
+        print(f"with heatmap p50 {figures['single_image_with_heatmap_ms']['p50']:.1f} ms; "
+              f"peak RSS {figures['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+def _existing_dir(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value}: no such directory")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mlcore", description="SkinClinic lesion classifier.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train, select and calibrate a model; writes the model directory and card")
+    p.add_argument("--data", type=_existing_dir, required=True, help="directory in the HAM10000 layout")
+    p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", type=float, default=3e-3)
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--class-weight-power", type=float, default=0.5,
+                   help="loss weight per class (n_max/n_class)^power; 1 = fully balanced, 0 = none")
+    p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default="skinclinic-ham10000-cnn")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a model; writes OUT/metrics.json and plots")
+    p.add_argument("--data", type=_existing_dir, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--model", type=Path, help="model directory (default: the shipped model)")
+    p.add_argument("--split", help="evaluate only this split (e.g. val)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--model", type=Path)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--heatmap", type=Path, metavar="OUT_DIR", help="write Grad-CAM overlays here")
+    p.add_argument("--age", type=float)
+    p.add_argument("--sex", choices=["male", "female"])
+    p.add_argument("--site", help="anatomic site (HAM10000 localization)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("bench", help="inference latency, throughput and memory; prints JSON")
+    p.add_argument("--model", type=Path)
+    p.add_argument("--runs", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--json", action="store_true", help="print only JSON")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, ImageError, ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,58 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mlcore.cli import main
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "bench"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: python -m mlcore " + command in capsys.readouterr().out
+
+
+def test_evaluate_on_a_missing_directory_exits_non_zero_with_a_message(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "no such directory" in capsys.readouterr().err
+
+
+def test_evaluate_with_a_directory_that_is_not_a_dataset_says_why(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "no metadata.csv" in capsys.readouterr().err
+
+
+def test_evaluate_writes_metrics_and_plots(tiny_model_dir, dataset_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(dataset_dir), "--out", str(out), "--model", str(tiny_model_dir),
+                 "--split", "val", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("n_images", "accuracy", "balanced_accuracy", "macro_auc", "melanoma_auc", "malignant_auc", "ece",
+                "per_class", "confusion_matrix", "model_version"):
+        assert key in metrics
+    assert metrics["n_images"] == 14
+    assert {"precision", "recall", "f1", "auc", "support"} <= set(metrics["per_class"]["mel"])
+    assert all((out / n).stat().st_size > 1000 for n in ("confusion_matrix.png", "roc_curves.png", "reliability.png"))
+
+
+def test_predict_prints_json_and_heatmaps_and_fails_on_a_bad_file(tiny_model_dir, dataset_dir, tmp_path, capsys):
+    good = next((dataset_dir / "images").glob("*.jpg"))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    code = main(["predict", str(good), str(bad), "--json", "--model", str(tiny_model_dir), "--heatmap", str(tmp_path / "h")])
+    captured = capsys.readouterr()
+    assert code == 1 and "bad.jpg" in captured.err
+    [row] = json.loads(captured.out)
+    assert row["image"] == str(good) and set(row["probabilities"]) == {"akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"}
+    assert (tmp_path / "h" / f"{good.stem}_heatmap.png").is_file()
+
+
+def test_module_entry_point_runs(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mlcore", "predict", str(tmp_path / "x.jpg"), "--model", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "not a model directory" in result.stderr
