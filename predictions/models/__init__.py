@@ -1,0 +1,15 @@
+"""The clinical records: who belongs to which clinic, their patients' lesions, images, predictions and reviews.
+
+Every model that holds patient data names the path to its clinic in `CLINIC_PATH`; the one scoping
+helper in selectors.py uses it, so no query of patient data forgets the clinic.
+"""
+from .audit import AuditEvent
+from .clinics import Clinic, Membership, Role
+from .predictions import DiagnosisClass, Prediction, PredictionStatus
+from .records import Lesion, LesionImage, Patient, Sex, Site
+from .reviews import Review, Verdict
+
+__all__ = [
+    "AuditEvent", "Clinic", "Membership", "Role", "Patient", "Lesion", "LesionImage", "Sex", "Site",
+    "DiagnosisClass", "Prediction", "PredictionStatus", "Review", "Verdict",
+]

@@ -1,0 +1,37 @@
+"""Views that stream stored files. Images are patient data: only members of the image's clinic get them."""
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from .models import LesionImage, Prediction
+from .selectors import object_get_for_user
+
+_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+
+
+def _private_file_response(field_file, content_type: str) -> FileResponse:
+    if not field_file:
+        raise Http404("No file.")
+    response = FileResponse(field_file.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Disposition"] = "inline"
+    return response
+
+
+@require_GET
+@login_required
+def lesion_image_file(request: HttpRequest, image_id: int) -> FileResponse:
+    image = object_get_for_user(LesionImage, user=request.user, pk=image_id)
+    return _private_file_response(image.file, _CONTENT_TYPES.get(image.format, "application/octet-stream"))
+
+
+@require_GET
+@login_required
+def prediction_heatmap(request: HttpRequest, prediction_id: int) -> FileResponse:
+    prediction = object_get_for_user(Prediction, user=request.user, pk=prediction_id)
+    return _private_file_response(prediction.heatmap, "image/png")
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
