@@ -1,0 +1,20 @@
+"""Everything that writes: typed, keyword-only functions, each one transaction with its audit record."""
+from .audit import audit_record
+from .clinics import clinic_create, membership_create
+from .predictions import (
+    prediction_claim,
+    prediction_fail,
+    prediction_release,
+    prediction_run,
+    predictions_enqueue_on_commit,
+    predictions_sweep,
+)
+from .records import lesion_create, patient_create
+from .reviews import review_create
+from .uploads import image_upload
+
+__all__ = [
+    "audit_record", "clinic_create", "membership_create", "patient_create", "lesion_create", "image_upload",
+    "prediction_claim", "prediction_run", "prediction_fail", "prediction_release", "predictions_sweep",
+    "predictions_enqueue_on_commit", "review_create",
+]

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django.db import transaction
+
+from ..models import Clinic, Membership, Role
+from ..selectors import clinic_role_require
+from .audit import audit_record
+
+
+@transaction.atomic
+def clinic_create(*, name: str, slug: str, actor=None) -> Clinic:
+    """Create a clinic. Operators (the admin site, `seed_demo`) create clinics; there is no clinic role for it."""
+    clinic = Clinic(name=name, slug=slug)
+    clinic.full_clean()
+    clinic.save()
+    audit_record(actor=actor, clinic=clinic, action="clinic.create", target=clinic, data={"name": name, "slug": slug})
+    return clinic
+
+
+@transaction.atomic
+def membership_create(*, clinic: Clinic, user, role: str, actor=None) -> Membership:
+    """Give a user a role in a clinic. `actor` None is the system; otherwise it must be the clinic's admin."""
+    if actor is not None:
+        clinic_role_require(user=actor, clinic=clinic, roles=(Role.ADMIN,))
+    membership = Membership(clinic=clinic, user=user, role=role)
+    membership.full_clean()
+    membership.save()
+    audit_record(actor=actor, clinic=clinic, action="membership.create", target=membership,
+                 data={"user_id": user.pk, "role": role})
+    return membership

@@ -1,0 +1,227 @@
+"""The life of a prediction: queued at upload, claimed by a worker, run in batches, finished or failed.
+
+A prediction moves QUEUED -> RUNNING only by a compare-and-set update that also records the claiming
+task run (`claimed_by`), and RUNNING -> SUCCEEDED/FAILED/QUEUED only while that claim still holds, so a
+redelivered or duplicated task message never runs finished work again or stores a result twice.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Sequence
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import Prediction, PredictionStatus
+from .audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+QUEUED, RUNNING = PredictionStatus.QUEUED, PredictionStatus.RUNNING
+SUCCEEDED, FAILED = PredictionStatus.SUCCEEDED, PredictionStatus.FAILED
+
+
+def predictions_enqueue_on_commit(prediction_ids: Sequence[int]) -> None:
+    """Send one task per prediction once the current transaction commits.
+
+    A broker that cannot be reached is logged, not raised: the row is committed as queued and the
+    periodic sweep sends it again.
+    """
+    ids = list(prediction_ids)
+
+    def send() -> None:
+        from ..tasks import prediction_run_task
+
+        for prediction_id in ids:
+            try:
+                prediction_run_task.delay(prediction_id)
+            except Exception:
+                logger.exception("could not enqueue predictions %s; the sweep will resend them", ids)
+                return
+
+    transaction.on_commit(send)
+
+
+def _clinic_of(prediction: Prediction):
+    return prediction.image.lesion.patient.clinic
+
+
+def _claimed(claimant: str):
+    return Prediction.objects.filter(status=RUNNING, claimed_by=claimant)
+
+
+@transaction.atomic
+def prediction_claim(*, prediction_id: int, claimant: str, model_version: str, limit: int) -> list[Prediction]:
+    """Claim the prediction a task was sent for and up to `limit` - 1 others queued for the same model.
+
+    Returns every prediction `claimant` (the task run's id) now holds, oldest first; empty when the
+    prediction is finished, held by another run, or queued for another model version. Predictions still
+    RUNNING under this claimant were claimed by an earlier delivery of the same message whose worker died
+    (late acknowledgement redelivers it); they are taken back as a new attempt, or failed when out of attempts.
+    """
+    now = timezone.now()
+    held = _claimed(claimant)
+    exhausted = list(held.filter(attempts__gte=settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS)
+                     .select_related("image__lesion__patient__clinic"))
+    for prediction in exhausted:
+        _finish_failed(prediction, claimant=claimant, error=(
+            f"The worker stopped {prediction.attempts} times while running this prediction; giving up."))
+    held.update(started_at=now, attempts=F("attempts") + 1)
+
+    claim = {"status": RUNNING, "claimed_by": claimant, "started_at": now, "attempts": F("attempts") + 1}
+    queued = Prediction.objects.filter(status=QUEUED, model_version=model_version)
+    queued.filter(id=prediction_id).update(**claim)
+    room = limit - held.count()
+    if room > 0:
+        # SKIP LOCKED (PostgreSQL): two workers batching at once take disjoint rows instead of waiting.
+        others = (queued.exclude(id=prediction_id).order_by("queued_at", "id")
+                  .select_for_update(skip_locked=True).values_list("id", flat=True)[:room])
+        queued.filter(id__in=list(others)).update(**claim)
+    return list(held.select_related("image__lesion__patient__clinic").order_by("queued_at", "id"))
+
+
+def _read_image(prediction: Prediction) -> bytes:
+    with prediction.image.file.open("rb") as fh:
+        return fh.read()
+
+
+def prediction_run(*, predictions: Sequence[Prediction], classifier, claimant: str) -> list[Prediction]:
+    """Classify claimed predictions as one batch and store each result (probabilities and heatmap).
+
+    An image the model cannot read fails its own prediction only, once, with the reason. Errors
+    reading storage or writing the database propagate: the caller releases the claim and retries.
+    """
+    from mlcore import ImageError, LesionInput
+
+    inputs = []
+    for prediction in predictions:
+        image = prediction.image
+        inputs.append(LesionInput(
+            image=_read_image(prediction),
+            age=float(image.age) if image.age is not None else None,
+            sex=image.sex if image.sex != "unknown" else None,
+            site=image.site if image.site != "unknown" else None,
+        ))
+    try:
+        outcomes: list = list(classifier.predict(inputs, heatmap=True))
+    except ImageError:
+        # One bad file in the batch: find it by running the images one by one.
+        outcomes = []
+        for item in inputs:
+            try:
+                outcomes.extend(classifier.predict([item], heatmap=True))
+            except ImageError as exc:
+                outcomes.append(exc)
+    return _store_outcomes(predictions, outcomes, claimant=claimant)
+
+
+@transaction.atomic
+def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, claimant: str) -> list[Prediction]:
+    saved_heatmaps = []
+    try:
+        for prediction, outcome in zip(predictions, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                _finish_failed(prediction, claimant=claimant,
+                               error=f"The stored image could not be read by the model: {outcome}")
+            else:
+                if outcome.heatmap_png:
+                    prediction.heatmap.save("heatmap.png", ContentFile(outcome.heatmap_png), save=False)
+                    saved_heatmaps.append(prediction.heatmap.name)
+                _finish_succeeded(prediction, outcome, claimant=claimant)
+    except BaseException:
+        for name in saved_heatmaps:
+            Prediction.heatmap.field.storage.delete(name)
+        raise
+    return list(predictions)
+
+
+def _finish_succeeded(prediction: Prediction, result, *, claimant: str) -> None:
+    now = timezone.now()
+    fields = {
+        "status": SUCCEEDED, "probabilities": result.probabilities, "top_class": result.top_class,
+        "malignancy_risk": result.malignancy_risk, "heatmap": prediction.heatmap.name or "", "error": "",
+        "finished_at": now, "claimed_by": "",
+    }
+    if not _claimed(claimant).filter(id=prediction.id).update(**fields):
+        logger.warning("prediction %s was no longer held by %s; result dropped", prediction.id, claimant)
+        if prediction.heatmap.name:
+            prediction.heatmap.delete(save=False)
+        return
+    for name, value in fields.items():
+        setattr(prediction, name, value)
+    audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.succeeded", target=prediction,
+                 data={"image_id": prediction.image_id, "model_version": prediction.model_version,
+                       "top_class": result.top_class, "malignancy_risk": result.malignancy_risk,
+                       "attempts": prediction.attempts})
+
+
+def _finish_failed(prediction: Prediction, *, claimant: str, error: str) -> bool:
+    fields = {"status": FAILED, "error": error, "finished_at": timezone.now(), "claimed_by": ""}
+    if not _claimed(claimant).filter(id=prediction.id).update(**fields):
+        return False
+    for name, value in fields.items():
+        setattr(prediction, name, value)
+    audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.failed", target=prediction,
+                 data={"image_id": prediction.image_id, "model_version": prediction.model_version,
+                       "attempts": prediction.attempts, "error": error})
+    return True
+
+
+@transaction.atomic
+def prediction_fail(*, prediction: Prediction, claimant: str, error: str) -> bool:
+    """Mark a held prediction failed for good with a reason a clinician can read; False if no longer held."""
+    return _finish_failed(prediction, claimant=claimant, error=error)
+
+
+@transaction.atomic
+def prediction_release(*, predictions: Sequence[Prediction], claimant: str, error: str) -> list[int]:
+    """Give held predictions back to the queue after a transient error; returns the ids queued again.
+
+    A prediction that has used all its attempts (counted in the database) is failed instead.
+    """
+    requeued = []
+    for prediction in predictions:
+        if prediction.attempts >= settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS:
+            _finish_failed(prediction, claimant=claimant,
+                           error=f"Gave up after {prediction.attempts} attempts; the last error: {error}")
+        elif _claimed(claimant).filter(id=prediction.id).update(
+                status=QUEUED, claimed_by="", error=error, queued_at=timezone.now()):
+            audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.released", target=prediction,
+                         data={"attempts": prediction.attempts, "error": error})
+            requeued.append(prediction.id)
+    return requeued
+
+
+@transaction.atomic
+def predictions_sweep(*, now: datetime.datetime | None = None) -> list[int]:
+    """Re-enqueue predictions stuck queued (lost message, broker down at commit) or running (dead worker).
+
+    Anything in that state for longer than SKINCLINIC_PREDICTION_STUCK_AFTER (which exceeds the task's
+    hard time limit, so nothing alive is taken away) is sent again; a running one that used all its
+    attempts is failed. Returns the ids enqueued again.
+    """
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_PREDICTION_STUCK_AFTER)
+    resend = []
+    stale_running = (Prediction.objects.filter(status=RUNNING, started_at__lt=cutoff)
+                     .select_related("image__lesion__patient__clinic"))
+    for prediction in stale_running:
+        if prediction.attempts >= settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS:
+            _finish_failed(prediction, claimant=prediction.claimed_by, error=(
+                f"The worker stopped {prediction.attempts} times while running this prediction; giving up."))
+        elif Prediction.objects.filter(id=prediction.id, status=RUNNING, claimed_by=prediction.claimed_by,
+                                       started_at=prediction.started_at).update(
+                status=QUEUED, claimed_by="", queued_at=now):
+            audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.requeued", target=prediction,
+                         data={"reason": "running past the timeout", "attempts": prediction.attempts})
+            resend.append(prediction.id)
+    stale_queued = Prediction.objects.filter(status=QUEUED, queued_at__lt=cutoff)
+    for prediction_id in list(stale_queued.values_list("id", flat=True)):
+        if stale_queued.filter(id=prediction_id).update(queued_at=now):
+            resend.append(prediction_id)
+    predictions_enqueue_on_commit(resend)
+    return resend

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from ..models import LesionImage, Prediction, PredictionStatus, Review, Role, Verdict
+from ..selectors import clinic_role_require
+from .audit import audit_record
+
+
+@transaction.atomic
+def review_create(
+    *, actor, image: LesionImage, verdict: str, diagnosis: str | None = None, prediction: Prediction | None = None,
+    histopathology_confirmed: bool = False, notes: str = "",
+) -> Review:
+    """Record a reviewer's diagnosis of an image.
+
+    AGREE takes the diagnosis from `prediction` (which must have succeeded); OVERRIDE needs `diagnosis`.
+    """
+    clinic = image.lesion.patient.clinic
+    clinic_role_require(user=actor, clinic=clinic, roles=(Role.REVIEWER, Role.ADMIN))
+    if prediction is not None and prediction.image_id != image.pk:
+        raise ValidationError({"prediction": "The prediction is of another image."})
+    if verdict == Verdict.AGREE:
+        if prediction is None or prediction.status != PredictionStatus.SUCCEEDED:
+            raise ValidationError({"prediction": "Agreeing needs a finished prediction to agree with."})
+        if diagnosis not in (None, prediction.top_class):
+            raise ValidationError({"diagnosis": "Agreeing means the prediction's class; use override for another."})
+        diagnosis = prediction.top_class
+    elif verdict == Verdict.OVERRIDE and not diagnosis:
+        raise ValidationError({"diagnosis": "An override needs the diagnosis it overrides with."})
+    review = Review(image=image, prediction=prediction, verdict=verdict, diagnosis=diagnosis or "",
+                    histopathology_confirmed=histopathology_confirmed, notes=notes, reviewer=actor)
+    review.full_clean()
+    review.save()
+    audit_record(actor=actor, clinic=clinic, action="review.create", target=review,
+                 data={"image_id": image.pk, "prediction_id": getattr(prediction, "pk", None), "verdict": verdict,
+                       "diagnosis": review.diagnosis, "histopathology_confirmed": histopathology_confirmed})
+    return review

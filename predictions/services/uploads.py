@@ -1,0 +1,158 @@
+"""Image upload: refuse anything that is not a sound image, store a clean re-encoding, queue its prediction."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .. import inference
+from ..models import Lesion, LesionImage, Prediction, PredictionStatus, Site
+from ..selectors import clinic_role_require
+from .audit import audit_record
+from .predictions import predictions_enqueue_on_commit
+from .records import WRITERS
+
+# Pillow decoders tried, by the format names Pillow reports.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP")
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    data: bytes
+    format: str
+    extension: str
+    width: int
+    height: int
+
+
+def _refuse(message: str, code: str) -> ValidationError:
+    return ValidationError({"file": ValidationError(message, code=code)})
+
+
+def _read_limited(file: File) -> bytes:
+    limit = settings.SKINCLINIC_MAX_UPLOAD_BYTES
+    too_large = _refuse(f"The file is larger than the {limit // (1024 * 1024)} MB limit.", "too_large")
+    if file.size is not None and file.size > limit:
+        raise too_large
+    file.seek(0)
+    data = file.read(limit + 1)  # never trust the declared size alone
+    if len(data) > limit:
+        raise too_large
+    if not data:
+        raise _refuse("The file is empty.", "empty")
+    return data
+
+
+def _reencode(data: bytes) -> _Encoded:
+    """Decode the upload strictly and write it anew: upright, first frame only, no EXIF or other metadata.
+
+    JPEG stays JPEG (quality 95, no chroma subsampling) so photographs do not balloon; the other
+    formats become lossless PNG.
+    """
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as probe:
+            # Judge the size from the header, before any pixel is decoded.
+            if probe.width * probe.height > settings.SKINCLINIC_MAX_IMAGE_PIXELS:
+                raise _refuse(
+                    f"The image is {probe.width}x{probe.height}: too many pixels to open safely "
+                    f"(the limit is {settings.SKINCLINIC_MAX_IMAGE_PIXELS:,}).", "too_many_pixels")
+            probe.verify()
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            source_format = image.format
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+    except ValidationError:
+        raise
+    except UnidentifiedImageError:
+        raise _refuse("The file is not a JPEG, PNG, TIFF or WebP image.", "not_an_image")
+    except Image.DecompressionBombError:
+        raise _refuse("The image has too many pixels to open safely.", "too_many_pixels")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise _refuse(f"The image is damaged or truncated and cannot be read ({exc}).", "corrupt")
+
+    mode = "RGBA" if upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info else "RGB"
+    converted = upright.convert(mode)
+    # A fresh image from the pixels alone: nothing of the original's metadata (EXIF, ICC, text chunks) survives.
+    clean = Image.frombytes(mode, converted.size, converted.tobytes())
+    buffer = io.BytesIO()
+    if source_format in ("JPEG", "MPO") and mode == "RGB":  # MPO: multi-picture JPEG from phones
+        clean.save(buffer, format="JPEG", quality=95, subsampling=0)
+        stored_format, extension = "JPEG", "jpg"
+    else:
+        clean.save(buffer, format="PNG")
+        stored_format, extension = "PNG", "png"
+    return _Encoded(buffer.getvalue(), stored_format, extension, clean.width, clean.height)
+
+
+def _age_at(date_of_birth: datetime.date | None, on: datetime.date) -> int | None:
+    if date_of_birth is None:
+        return None
+    return on.year - date_of_birth.year - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))
+
+
+@transaction.atomic
+def image_upload(
+    *, actor, lesion: Lesion, file: File, captured_at: datetime.date | None = None, age: int | None = None,
+    sex: str | None = None, site: str | None = None,
+) -> tuple[LesionImage, bool]:
+    """Store an uploaded photograph of a lesion and queue its prediction; returns (image, created).
+
+    The same bytes uploaded again for the lesion return the existing image with created False.
+    A file that is too large, not an accepted image, damaged, or a decompression bomb raises
+    ValidationError and nothing is stored. Age, sex and site default to the patient's and lesion's.
+    """
+    patient = lesion.patient
+    clinic = patient.clinic
+    clinic_role_require(user=actor, clinic=clinic, roles=WRITERS)
+    data = _read_limited(file)
+    digest = hashlib.sha256(data).hexdigest()
+
+    existing = LesionImage.objects.filter(lesion=lesion, sha256=digest).first()
+    if existing is not None:
+        audit_record(actor=actor, clinic=clinic, action="image.upload_duplicate", target=existing,
+                     data={"sha256": digest})
+        return existing, False
+
+    encoded = _reencode(data)
+    if age is None:
+        age = _age_at(patient.date_of_birth, captured_at or timezone.localdate())
+    image = LesionImage(
+        lesion=lesion, sha256=digest, width=encoded.width, height=encoded.height, format=encoded.format,
+        size_bytes=len(encoded.data), captured_at=captured_at, uploaded_by=actor, age=age,
+        sex=sex or patient.sex, site=site or lesion.site or Site.UNKNOWN,
+    )
+    image.full_clean(exclude=["file"])
+    image.file.save(f"upload.{encoded.extension}", ContentFile(encoded.data), save=False)
+    try:
+        try:
+            with transaction.atomic():
+                image.save()
+        except IntegrityError:
+            # The same bytes committed for this lesion by a concurrent upload since we looked.
+            existing = LesionImage.objects.filter(lesion=lesion, sha256=digest).first()
+            if existing is None:
+                raise
+            image.file.delete(save=False)
+            return existing, False
+        prediction = Prediction.objects.create(image=image, model_version=inference.model_version(),
+                                               status=PredictionStatus.QUEUED, queued_at=timezone.now())
+        audit_record(actor=actor, clinic=clinic, action="image.upload", target=image,
+                     data={"sha256": digest, "lesion_id": lesion.pk, "width": image.width, "height": image.height,
+                           "format": image.format, "prediction_id": prediction.pk,
+                           "model_version": prediction.model_version})
+    except BaseException:
+        if image.file.name and image.file.storage.exists(image.file.name):
+            image.file.storage.delete(image.file.name)
+        raise
+    predictions_enqueue_on_commit([prediction.pk])
+    return image, True
+

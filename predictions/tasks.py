@@ -1,0 +1,57 @@
+"""Celery tasks: take ids, call a service, decide whether to retry. The work itself lives in services."""
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+from django.db import DatabaseError
+
+from . import inference, services
+
+logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _load_model_in_worker_process(**kwargs) -> None:
+    # Runs in each pool process after the fork: TensorFlow must never be loaded in the parent.
+    if settings.SKINCLINIC_WARM_MODEL_ON_WORKER_START:
+        try:
+            inference.classifier_warm_up()
+        except Exception:
+            logger.exception("could not load the model at worker start; tasks will retry loading it")
+
+
+def _backoff(attempts: int) -> int:
+    return settings.SKINCLINIC_PREDICTION_RETRY_BACKOFF * 2 ** max(attempts - 1, 0)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
+def prediction_run_task(self, prediction_id: int) -> None:
+    """Run the prediction, batched with others waiting for the same model; a no-op if already handled."""
+    claimant = self.request.id
+    try:
+        predictions = services.prediction_claim(
+            prediction_id=prediction_id, claimant=claimant, model_version=inference.model_version(),
+            limit=settings.SKINCLINIC_PREDICTION_BATCH_SIZE)
+    except DatabaseError as exc:  # nothing claimed; the sweep resends if these retries run out
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), max_retries=5)
+    if not predictions:
+        return
+    try:
+        services.prediction_run(predictions=predictions, classifier=inference.classifier_get(), claimant=claimant)
+    except Exception as exc:
+        # Storage, database, model loading, a time limit: worth another attempt while attempts remain.
+        logger.warning("predictions %s failed transiently: %r", [p.id for p in predictions], exc)
+        requeued = services.prediction_release(predictions=predictions, claimant=claimant,
+                                               error=f"{type(exc).__name__}: {exc}")
+        if requeued:
+            attempts = max(p.attempts for p in predictions if p.id in requeued)
+            raise self.retry(args=[requeued[0]], countdown=_backoff(attempts), exc=exc)
+
+
+@shared_task
+def predictions_sweep_task() -> int:
+    """Re-enqueue predictions stuck queued or running (run by celery beat); returns how many."""
+    return len(services.predictions_sweep())
