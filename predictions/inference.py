@@ -6,9 +6,13 @@ process after the fork (never in the parent, never in the web process).
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import threading
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 _classifier = None
 _lock = threading.Lock()
@@ -31,7 +35,9 @@ def classifier_warm_up() -> None:
     from PIL import Image
     from mlcore import LesionInput
 
-    classifier_get().predict([LesionInput(image=Image.new("RGB", (64, 64), (180, 120, 100)))], heatmap=True)
+    classifier = classifier_get()
+    classifier.predict([LesionInput(image=Image.new("RGB", (64, 64), (180, 120, 100)))], heatmap=True)
+    logger.info("model %s loaded in worker process %d", classifier.version, os.getpid())
 
 
 @functools.cache
