@@ -6,10 +6,13 @@ helper in selectors.py uses it, so no query of patient data forgets the clinic.
 from .audit import AuditEvent
 from .clinics import Clinic, Membership, Role
 from .predictions import DiagnosisClass, Prediction, PredictionStatus
+from .queue import ReviewCase, ReviewCaseReason, ReviewCaseState, ReviewReason
 from .records import Lesion, LesionImage, Patient, Sex, Site
+from .registry import ModelVersion
 from .reviews import Review, Verdict
 
 __all__ = [
     "AuditEvent", "Clinic", "Membership", "Role", "Patient", "Lesion", "LesionImage", "Sex", "Site",
     "DiagnosisClass", "Prediction", "PredictionStatus", "Review", "Verdict",
+    "ModelVersion", "ReviewCase", "ReviewCaseReason", "ReviewCaseState", "ReviewReason",
 ]
