@@ -42,6 +42,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "predictions.middleware.AuditContextMiddleware",  # audit records say where a request came from
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -151,6 +152,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Audit trail ----------------------------------------------------------------------------------------
+# Take the client address from the first X-Forwarded-For hop instead of REMOTE_ADDR: only behind a proxy
+# that sets the header, or anyone could write any address into the audit trail.
+SKINCLINIC_AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
 
 # --- Inference ------------------------------------------------------------------------------------------
 # The model directory the workers load (empty: the model shipped in mlcore).

@@ -1,17 +1,76 @@
+"""The audit trail: one hash-chained, append-only record per action, written in the action's transaction.
+
+Who acted and from where comes from the request (`audit_context`, set by AuditContextMiddleware), so
+services record the IP address without passing the request around; tasks run with no context (system).
+"""
 from __future__ import annotations
 
-from django.db import models
+import contextlib
+import contextvars
+from dataclasses import dataclass
+
+from django.db import connection, models, transaction
+from django.utils import timezone
 
 from ..models import AuditEvent, Clinic
+from ..models.audit import GENESIS_HASH
+
+# A fixed key for PostgreSQL's advisory lock that serialises appends to the chain.
+_CHAIN_LOCK_KEY = 0x5C1A0D17
 
 
-def audit_record(*, actor, clinic: Clinic | None, action: str, target: models.Model, data: dict | None = None) -> AuditEvent:
-    """Write one audit event; call it inside the transaction of the action it records."""
-    return AuditEvent.objects.create(
-        clinic=clinic,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        action=action,
-        target_type=target._meta.label_lower,
-        target_id=str(target.pk),
-        data=data or {},
-    )
+@dataclass(frozen=True)
+class AuditContext:
+    ip_address: str | None = None
+    user_agent: str = ""
+
+
+_context: contextvars.ContextVar[AuditContext] = contextvars.ContextVar("skinclinic_audit", default=AuditContext())
+
+
+@contextlib.contextmanager
+def audit_context(*, ip_address: str | None, user_agent: str = ""):
+    """Within the block, audit records say they came from this address (the middleware wraps each request)."""
+    token = _context.set(AuditContext(ip_address=ip_address or None, user_agent=(user_agent or "")[:300]))
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def _lock_chain() -> None:
+    # On SQLite the IMMEDIATE transaction already holds the database's write lock.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+
+
+def audit_record(
+    *, actor, clinic: Clinic | None, action: str, target: models.Model | None = None, data: dict | None = None,
+    target_type: str | None = None, target_id: str | None = None,
+) -> AuditEvent:
+    """Write one audit event, chained to the previous one; call it inside the transaction of the action.
+
+    `target` is the object acted on; for something that is not one row (a list page, an export of many)
+    pass `target_type` and `target_id` instead.
+    """
+    context = _context.get()
+    with transaction.atomic():
+        # Held to the end of the outer transaction: appends are serialised, so the chain never forks.
+        _lock_chain()
+        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        event = AuditEvent(
+            clinic=clinic,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            action=action,
+            target_type=target._meta.label_lower if target is not None else (target_type or ""),
+            target_id=str(target.pk) if target is not None else str(target_id or ""),
+            data=data or {},
+            created_at=timezone.now(),
+            ip_address=context.ip_address,
+            user_agent=context.user_agent,
+            prev_hash=last or GENESIS_HASH,
+        )
+        event.hash = event.compute_hash()
+        event.save()
+    return event
