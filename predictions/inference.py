@@ -15,18 +15,29 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 _classifier = None
+_resolved: str | None = None  # the version model_version() last returned in this process
 _lock = threading.Lock()
 
 
-def classifier_get():
-    """The process's classifier (mlcore.Classifier), loaded on first use."""
-    global _classifier
-    if _classifier is None:
-        with _lock:
-            if _classifier is None:
-                from mlcore import Classifier
+def classifier_get(version: str | None = None):
+    """The process's classifier (mlcore.Classifier) for a model version, loaded on first use.
 
-                _classifier = Classifier.load(settings.SKINCLINIC_MODEL_DIR)
+    `version` None means the version this process last resolved with `model_version()` (a task claims
+    predictions for that version and then asks for the classifier: both must agree even if another
+    version is activated in between), or else the active one. Asking for another version than the
+    loaded one replaces it: a worker holds one model at a time.
+    """
+    global _classifier
+    version = version or _resolved or model_version()
+    if _classifier is None or _classifier.version != version:
+        with _lock:
+            if _classifier is None or _classifier.version != version:
+                from mlcore import Classifier, ModelError
+
+                classifier = Classifier.load(_model_dir_of(version))
+                if classifier.version != version:
+                    raise ModelError(f"{_model_dir_of(version)} holds {classifier.version}, not {version}")
+                _classifier = classifier
     return _classifier
 
 
@@ -40,13 +51,38 @@ def classifier_warm_up() -> None:
     logger.info("model %s loaded in worker process %d", classifier.version, os.getpid())
 
 
-@functools.cache
 def model_version() -> str:
-    """The version of the configured model, read from its config without loading TensorFlow.
+    """The version ("name:version") new predictions are made with: the active one in the model registry,
+    or, while the registry is empty, the configured model (MODEL_DIR, else the one shipped in mlcore).
 
-    Must equal `Classifier.version` (name:version); tests/predictions/integration checks that it does.
+    Read without loading TensorFlow. Must equal `Classifier.version`; tests/predictions/integration checks it.
     """
+    global _resolved
+    from .models import ModelVersion
+
+    active = ModelVersion.objects.filter(is_active=True).values_list("identifier", flat=True).first()
+    _resolved = active or _configured_version(settings.SKINCLINIC_MODEL_DIR)
+    return _resolved
+
+
+def _model_dir_of(version: str):
+    from mlcore.modeldir import SHIPPED_MODEL_DIR
+
+    from .models import ModelVersion
+
+    registered = ModelVersion.objects.filter(identifier=version).values_list("model_dir", flat=True).first()
+    if registered is not None:
+        return registered or SHIPPED_MODEL_DIR
+    if version == _configured_version(settings.SKINCLINIC_MODEL_DIR):
+        return settings.SKINCLINIC_MODEL_DIR or SHIPPED_MODEL_DIR
+    from mlcore import ModelError
+
+    raise ModelError(f"model version {version} is neither registered nor the configured model")
+
+
+@functools.cache
+def _configured_version(model_dir: str | None) -> str:
     from mlcore.modeldir import SHIPPED_MODEL_DIR, read_config
 
-    config = read_config(settings.SKINCLINIC_MODEL_DIR or SHIPPED_MODEL_DIR)
+    config = read_config(model_dir or SHIPPED_MODEL_DIR)
     return f'{config["name"]}:{config["version"]}'

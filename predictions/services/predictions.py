@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ..models import Prediction, PredictionStatus
 from .audit import audit_record
+from .governance import review_case_triage
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ def _finish_succeeded(prediction: Prediction, result, *, claimant: str) -> None:
                  data={"image_id": prediction.image_id, "model_version": prediction.model_version,
                        "top_class": result.top_class, "malignancy_risk": result.malignancy_risk,
                        "attempts": prediction.attempts})
+    review_case_triage(prediction=prediction)
 
 
 def _finish_failed(prediction: Prediction, *, claimant: str, error: str) -> bool:
@@ -168,6 +170,7 @@ def _finish_failed(prediction: Prediction, *, claimant: str, error: str) -> bool
     audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.failed", target=prediction,
                  data={"image_id": prediction.image_id, "model_version": prediction.model_version,
                        "attempts": prediction.attempts, "error": error})
+    review_case_triage(prediction=prediction)
     return True
 
 

@@ -6,6 +6,7 @@ from django.db import transaction
 from ..models import LesionImage, Prediction, PredictionStatus, Review, Role, Verdict
 from ..selectors import clinic_role_require
 from .audit import audit_record
+from .governance import review_cases_resolve
 
 
 @transaction.atomic
@@ -36,4 +37,5 @@ def review_create(
     audit_record(actor=actor, clinic=clinic, action="review.create", target=review,
                  data={"image_id": image.pk, "prediction_id": getattr(prediction, "pk", None), "verdict": verdict,
                        "diagnosis": review.diagnosis, "histopathology_confirmed": histopathology_confirmed})
+    review_cases_resolve(review=review)
     return review

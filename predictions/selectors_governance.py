@@ -1,0 +1,358 @@
+"""Reads for case review and governance: the review queue, the audit trail and its chain, the model registry,
+version-to-version differences, and real-world performance against reviewed diagnoses.
+
+Clinic data is scoped through selectors.scoped / object_get_for_user like every other read; the queue,
+the audit trail and the performance figures are for a clinic's reviewers and administrators.
+"""
+from __future__ import annotations
+
+import datetime
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, QuerySet
+from mlcore import CLASSES
+
+from .models import (
+    AuditEvent, Clinic, LesionImage, Membership, ModelVersion, Prediction, PredictionStatus, Review, ReviewCase,
+    ReviewCaseReason, Role,
+)
+from .models.audit import GENESIS_HASH
+from .portal.interpretation import risk_band
+from .selectors import clinic_role_get, object_get_for_user, scoped
+
+REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)
+MELANOMA = "mel"
+AGE_BANDS = (("0-29", 0, 29), ("30-44", 30, 44), ("45-59", 45, 59), ("60-74", 60, 74), ("75+", 75, 200))
+
+
+def governance_require(*, user, clinic: Clinic) -> str:
+    """The user's role in the clinic if it is reviewer or admin; PermissionDenied for other members.
+
+    Call it after the clinic itself was found through object_get_for_user (404 for another clinic's).
+    """
+    role = clinic_role_get(user=user, clinic=clinic)
+    if role not in REVIEW_ROLES:
+        raise PermissionDenied(f"Only a reviewer or administrator of {clinic} may see this.")
+    return role
+
+
+def governance_clinic_get(*, user, pk) -> Clinic:
+    """A clinic the user reviews or administers: 404 for another clinic's, 403 for a clinician of it."""
+    clinic = object_get_for_user(Clinic, user=user, pk=pk)
+    governance_require(user=user, clinic=clinic)
+    return clinic
+
+
+def governance_clinic_list(*, user) -> QuerySet[Clinic]:
+    if not user.is_authenticated:
+        return Clinic.objects.none()
+    return Clinic.objects.filter(memberships__user=user, memberships__role__in=REVIEW_ROLES).distinct()
+
+
+# --- Review queue -----------------------------------------------------------------------------------------------
+def review_case_list(
+    *, user, clinic: Clinic | None = None, state: str | None = None, reason: str | None = None,
+    assignee=None, open_only: bool = False,
+) -> QuerySet[ReviewCase]:
+    """Cases in the clinics the user reviews, most urgent first (priority, then oldest), reasons prefetched."""
+    cases = (ReviewCase.objects.filter(image__lesion__patient__clinic__in=governance_clinic_list(user=user))
+             .select_related("image__lesion__patient__clinic", "prediction", "assignee")
+             .prefetch_related(Prefetch("reasons", queryset=ReviewCaseReason.objects.order_by("-priority", "id")))
+             .order_by("-priority", "opened_at", "id"))
+    if clinic is not None:
+        cases = cases.filter(image__lesion__patient__clinic=clinic)
+    if state:
+        cases = cases.filter(state=state)
+    elif open_only:
+        cases = cases.exclude(state="done")
+    if reason:
+        cases = cases.filter(reasons__code=reason)
+    if assignee is not None:
+        cases = cases.filter(assignee=assignee)
+    return cases
+
+
+def review_case_get(*, user, pk) -> ReviewCase:
+    """One case: 404 outside the user's clinics, 403 for a clinician of its clinic."""
+    case = object_get_for_user(
+        ReviewCase.objects.select_related("image__lesion__patient__clinic", "prediction", "assignee", "review"),
+        user=user, pk=pk)
+    governance_require(user=user, clinic=case.image.lesion.patient.clinic)
+    return case
+
+
+def reviewer_list(*, clinic: Clinic):
+    """The users who may be assigned a case of the clinic (its reviewers and administrators)."""
+    from django.contrib.auth import get_user_model
+
+    user_ids = Membership.objects.filter(clinic=clinic, role__in=REVIEW_ROLES).values("user_id")
+    return get_user_model().objects.filter(id__in=user_ids).order_by("username")
+
+
+# --- Audit trail ------------------------------------------------------------------------------------------------
+def audit_event_browse(
+    *, user, clinic: Clinic, action: str = "", actor_id: int | None = None, target_type: str = "",
+    target_id: str = "", since: datetime.date | None = None, until: datetime.date | None = None,
+) -> QuerySet[AuditEvent]:
+    """A clinic's audit trail, newest first, filtered; for its reviewers and administrators."""
+    governance_require(user=user, clinic=clinic)
+    events = AuditEvent.objects.filter(clinic=clinic).select_related("actor").order_by("-id")
+    if action:
+        events = events.filter(action__startswith=action)
+    if actor_id:
+        events = events.filter(actor_id=actor_id)
+    if target_type:
+        events = events.filter(target_type=target_type)
+    if target_id:
+        events = events.filter(target_id=target_id)
+    if since:
+        events = events.filter(created_at__date__gte=since)
+    if until:
+        events = events.filter(created_at__date__lte=until)
+    return events
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    event_id: int
+    problem: str
+
+
+@dataclass
+class ChainReport:
+    checked: int = 0
+    breaks: list[ChainBreak] = field(default_factory=list)
+    last_hash: str = GENESIS_HASH
+
+    @property
+    def intact(self) -> bool:
+        return not self.breaks
+
+
+def audit_chain_verify(*, chunk_size: int = 2000) -> ChainReport:
+    """Recompute the whole chain in id order: each record's hash from its fields, and its link to the last.
+
+    A changed field shows as a hash mismatch on that record; a deleted or inserted record as a broken link
+    on the record after it. (Cutting records off the end leaves an intact, shorter chain: compare
+    `last_hash` with one kept elsewhere to catch that.)
+    """
+    report = ChainReport()
+    previous = GENESIS_HASH
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=chunk_size):
+        report.checked += 1
+        if event.prev_hash != previous:
+            report.breaks.append(ChainBreak(event.pk, f"links to {event.prev_hash[:12]}…, but the record before it "
+                                                      f"hashes to {previous[:12]}… (a record was removed or inserted)"))
+        if event.compute_hash() != event.hash:
+            report.breaks.append(ChainBreak(event.pk, "its fields do not hash to its stored hash (it was changed)"))
+        previous = event.hash
+    report.last_hash = previous
+    return report
+
+
+# --- Model registry ---------------------------------------------------------------------------------------------
+def model_version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("registered_by", "activated_by").order_by("-is_active", "-registered_at")
+
+
+def model_version_active() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def model_version_get(*, identifier: str) -> ModelVersion:
+    """A registered version by "name:version" (ModelVersion.DoesNotExist otherwise)."""
+    return ModelVersion.objects.get(identifier=identifier)
+
+
+# --- Version differences ----------------------------------------------------------------------------------------
+def prediction_pair_diff(*, old_top: str, old_risk: float, new_top: str, new_risk: float) -> dict:
+    """How two results for one image differ: top class, and the risk band the clinician is shown."""
+    old_band, new_band = risk_band(old_risk).key, risk_band(new_risk).key
+    return {"from_top_class": old_top, "to_top_class": new_top, "from_band": old_band, "to_band": new_band,
+            "from_risk": old_risk, "to_risk": new_risk,
+            "top_class_changed": old_top != new_top, "band_changed": old_band != new_band}
+
+
+@dataclass(frozen=True)
+class VersionDiffRow:
+    image_id: int
+    from_version: str
+    from_prediction_id: int
+    to_prediction_id: int
+    diff: dict
+
+    @property
+    def changed(self) -> bool:
+        return self.diff["top_class_changed"] or self.diff["band_changed"]
+
+
+@dataclass
+class VersionDiff:
+    to_version: str
+    rows: list[VersionDiffRow]
+
+    @property
+    def changed(self) -> list[VersionDiffRow]:
+        return [row for row in self.rows if row.changed]
+
+    def summary(self) -> dict:
+        return {
+            "to_version": self.to_version,
+            "compared": len(self.rows),
+            "unchanged": sum(not row.changed for row in self.rows),
+            "top_class_changed": sum(row.diff["top_class_changed"] for row in self.rows),
+            "band_changed": sum(row.diff["band_changed"] for row in self.rows),
+            "top_class_transitions": {f"{a}->{b}": n for (a, b), n in sorted(Counter(
+                (r.diff["from_top_class"], r.diff["to_top_class"]) for r in self.rows
+                if r.diff["top_class_changed"]).items())},
+            "band_transitions": {f"{a}->{b}": n for (a, b), n in sorted(Counter(
+                (r.diff["from_band"], r.diff["to_band"]) for r in self.rows if r.diff["band_changed"]).items())},
+        }
+
+
+def prediction_version_diff(
+    *, to_version: str, images: QuerySet[LesionImage] | None = None, from_version: str | None = None,
+) -> VersionDiff:
+    """For each image with a succeeded `to_version` result, compare it with the `from_version` result, or by
+    default with the newest succeeded result of any other version. Images without both are left out."""
+    succeeded = Prediction.objects.filter(status=PredictionStatus.SUCCEEDED)
+    if images is not None:
+        succeeded = succeeded.filter(image__in=images.values("id"))
+    rows = succeeded.values_list("id", "image_id", "model_version", "top_class", "malignancy_risk", "finished_at")
+    target: dict[int, tuple] = {}
+    baseline: dict[int, tuple] = {}
+    for row in rows.order_by("image_id", "finished_at", "id"):
+        prediction_id, image_id, version = row[0], row[1], row[2]
+        if version == to_version:
+            target[image_id] = row
+        elif from_version is None or version == from_version:
+            baseline[image_id] = row  # ordered by finished_at: the newest wins
+    diff_rows = []
+    for image_id in sorted(target.keys() & baseline.keys()):
+        new, old = target[image_id], baseline[image_id]
+        diff_rows.append(VersionDiffRow(image_id=image_id, from_version=old[2], from_prediction_id=old[0],
+                                        to_prediction_id=new[0], diff=prediction_pair_diff(
+                                            old_top=old[3], old_risk=old[4], new_top=new[3], new_risk=new[4])))
+    return VersionDiff(to_version=to_version, rows=diff_rows)
+
+
+# --- Real-world performance -------------------------------------------------------------------------------------
+def age_band(age: int | None) -> str:
+    if age is None:
+        return "unknown"
+    return next((label for label, low, high in AGE_BANDS if low <= age <= high), "unknown")
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+@dataclass
+class Figures:
+    """Agreement of one model version's predictions with reviewed diagnoses, over some set of images."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (reviewed diagnosis, predicted top class)
+
+    @property
+    def n(self) -> int:
+        return len(self.pairs)
+
+    def confusion(self) -> list[list[int]]:
+        """Rows: reviewed diagnosis; columns: predicted class; both in CLASSES order."""
+        index = {c: i for i, c in enumerate(CLASSES)}
+        matrix = [[0] * len(CLASSES) for _ in CLASSES]
+        for truth, predicted in self.pairs:
+            matrix[index[truth]][index[predicted]] += 1
+        return matrix
+
+    def recall(self, cls: str) -> dict:
+        support = sum(truth == cls for truth, _ in self.pairs)
+        correct = sum(truth == cls and predicted == cls for truth, predicted in self.pairs)
+        return {"support": support, "correct": correct, "recall": _ratio(correct, support)}
+
+    def as_dict(self, *, detail: bool = True) -> dict:
+        agreed = sum(truth == predicted for truth, predicted in self.pairs)
+        melanoma = self.recall(MELANOMA)
+        figures = {
+            "n": self.n, "agreed": agreed, "agreement_rate": _ratio(agreed, self.n),
+            "melanoma_sensitivity": melanoma["recall"], "melanomas": melanoma["support"],
+            "melanomas_detected": melanoma["correct"],
+        }
+        if detail:
+            figures["per_class_recall"] = {c: self.recall(c) for c in CLASSES}
+            figures["confusion_matrix"] = {"labels": list(CLASSES), "rows": "reviewed diagnosis",
+                                           "columns": "predicted class", "matrix": self.confusion()}
+        return figures
+
+
+@dataclass
+class PerformanceReport:
+    clinic: Clinic
+    versions: list[str]
+    figures: dict[str, dict]  # version -> Figures.as_dict() plus "subgroups"
+    histopathology_only: bool
+
+    def as_dict(self) -> dict:
+        return {"clinic": {"id": self.clinic.pk, "name": self.clinic.name},
+                "histopathology_only": self.histopathology_only, "classes": list(CLASSES),
+                "model_versions": [{"model_version": v, **self.figures[v]} for v in self.versions]}
+
+
+def _reference_diagnoses(reviews: QuerySet[Review], *, histopathology_only: bool) -> dict[int, str]:
+    """Each image's reference diagnosis: its newest histopathology-confirmed review, else its newest review."""
+    if histopathology_only:
+        reviews = reviews.filter(histopathology_confirmed=True)
+    reference: dict[int, tuple] = {}
+    for image_id, diagnosis, confirmed, created_at, pk in reviews.values_list(
+            "image_id", "diagnosis", "histopathology_confirmed", "created_at", "id"):
+        key = (confirmed, created_at, pk)
+        if image_id not in reference or key > reference[image_id][0]:
+            reference[image_id] = (key, diagnosis)
+    return {image_id: diagnosis for image_id, (_, diagnosis) in reference.items()}
+
+
+def performance_report(
+    *, user, clinic: Clinic, model_version: str | None = None, histopathology_only: bool = False,
+) -> PerformanceReport:
+    """How each model version's succeeded predictions compare with the clinic's reviewed diagnoses:
+    confusion matrix, per-class recall, melanoma sensitivity and agreement rate, overall and by sex,
+    age band and anatomic site (from the image's metadata at capture)."""
+    governance_require(user=user, clinic=clinic)
+    reviews = scoped(Review.objects.filter(image__lesion__patient__clinic=clinic), user=user)
+    reference = _reference_diagnoses(reviews, histopathology_only=histopathology_only)
+    predictions = scoped(Prediction.objects.filter(image__lesion__patient__clinic=clinic,
+                                                   status=PredictionStatus.SUCCEEDED, image_id__in=list(reference)),
+                         user=user)
+    if model_version:
+        predictions = predictions.filter(model_version=model_version)
+    overall: dict[str, Figures] = defaultdict(Figures)
+    groups: dict[str, dict[str, dict[str, Figures]]] = defaultdict(
+        lambda: {"sex": defaultdict(Figures), "age_band": defaultdict(Figures), "site": defaultdict(Figures)})
+    for version, image_id, top_class, sex, age, site in predictions.values_list(
+            "model_version", "image_id", "top_class", "image__sex", "image__age", "image__site").order_by("id"):
+        pair = (reference[image_id], top_class)
+        overall[version].pairs.append(pair)
+        by = groups[version]
+        by["sex"][sex].pairs.append(pair)
+        by["age_band"][age_band(age)].pairs.append(pair)
+        by["site"][site].pairs.append(pair)
+    active = model_version_active()
+    # The active version first, then the others by name.
+    versions = sorted(overall, key=lambda v: (active is None or v != active.identifier, v))
+    figures = {}
+    for version in versions:
+        figures[version] = overall[version].as_dict()
+        figures[version]["subgroups"] = {
+            kind: [{"group": group, **members[group].as_dict(detail=False)} for group in _group_order(kind, members)]
+            for kind, members in groups[version].items()
+        }
+    return PerformanceReport(clinic=clinic, versions=versions, figures=figures, histopathology_only=histopathology_only)
+
+
+def _group_order(kind: str, members: dict) -> list[str]:
+    if kind == "age_band":
+        order = [label for label, _, _ in AGE_BANDS] + ["unknown"]
+        return [g for g in order if g in members]
+    return sorted(members, key=lambda g: (g == "unknown", g))

@@ -1,0 +1,317 @@
+"""Case review and model governance: the review queue and re-running stored images on a model version.
+
+Cases open themselves: `review_case_triage` runs in the transaction that finishes a prediction and queues
+the image for a human when the result is high-risk, uncertain, failed, or disagrees with another model
+version's result for the same image. Recording a review of the image closes its open case.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from ..models import (
+    Clinic, LesionImage, ModelVersion, Prediction, PredictionStatus, Review, ReviewCase, ReviewCaseReason,
+    ReviewCaseState, ReviewReason,
+)
+from ..selectors import clinic_role_get
+from ..selectors_governance import REVIEW_ROLES, VersionDiff, prediction_pair_diff, prediction_version_diff
+from .audit import audit_record
+
+OPEN_STATES = (ReviewCaseState.NEW, ReviewCaseState.IN_REVIEW)
+
+
+def _clinic_of(image: LesionImage) -> Clinic:
+    return image.lesion.patient.clinic
+
+
+def _case_manager_require(*, actor, clinic: Clinic) -> None:
+    """Reviewers and administrators of the clinic work its queue; operators (superusers) may too, from the admin."""
+    if actor is not None and actor.is_authenticated and actor.is_superuser:
+        return
+    if clinic_role_get(user=actor, clinic=clinic) not in REVIEW_ROLES:
+        raise PermissionDenied(f"Only a reviewer or administrator of {clinic} may work its review queue.")
+
+
+# --- Triage -----------------------------------------------------------------------------------------------------
+def _reason_priority(code: str, detail: dict) -> int:
+    """Higher first. A likely malignancy outranks disagreement, which outranks doubt and failure."""
+    if code == ReviewReason.HIGH_RISK:
+        return 70 + round(30 * detail["malignancy_risk"])
+    if code == ReviewReason.VERSION_DISAGREEMENT:
+        from mlcore import MALIGNANT_CLASSES
+
+        involves_malignancy = (detail["to_band"] == "high" or detail["from_band"] == "high"
+                               or {detail["from_top_class"], detail["to_top_class"]} & set(MALIGNANT_CLASSES))
+        return 80 if involves_malignancy else 60
+    if code == ReviewReason.UNCERTAIN:
+        return 40
+    return 30  # FAILED: the image needs looking at (or a new photograph), not a diagnosis urgently
+
+
+def _case_priority(reason_priorities: Iterable[int]) -> int:
+    priorities = sorted(reason_priorities, reverse=True)
+    return priorities[0] + 5 * (len(priorities) - 1) if priorities else 0
+
+
+def _triage_reasons(prediction: Prediction) -> list[tuple[str, dict]]:
+    from ..portal.interpretation import prediction_interpret
+
+    if prediction.status == PredictionStatus.FAILED:
+        return [(ReviewReason.FAILED, {"error": prediction.error[:500]})]
+    reading = prediction_interpret(prediction)
+    if reading is None:
+        return []
+    reasons = []
+    if reading.band.key == "high":
+        reasons.append((ReviewReason.HIGH_RISK, {"malignancy_risk": reading.risk, "top_class": reading.top.code}))
+    if reading.uncertain:
+        reasons.append((ReviewReason.UNCERTAIN, {"top_class": reading.top.code,
+                                                 "top_probability": reading.top.probability,
+                                                 "entropy": reading.entropy, "why": reading.uncertain_reasons}))
+    other = (Prediction.objects.filter(image_id=prediction.image_id, status=PredictionStatus.SUCCEEDED)
+             .exclude(model_version=prediction.model_version).exclude(pk=prediction.pk)
+             .order_by("-finished_at", "-id").first())
+    if other is not None:
+        diff = prediction_pair_diff(old_top=other.top_class, old_risk=other.malignancy_risk,
+                                    new_top=prediction.top_class, new_risk=reading.risk)
+        if diff["top_class_changed"] or diff["band_changed"]:
+            reasons.append((ReviewReason.VERSION_DISAGREEMENT, {
+                "from_version": other.model_version, "from_prediction_id": other.pk,
+                "to_version": prediction.model_version, "to_prediction_id": prediction.pk, **diff}))
+    return reasons
+
+
+def review_case_triage(*, prediction: Prediction) -> ReviewCase | None:
+    """Queue the prediction's image for review if its result calls for a human; returns the open case.
+
+    Call it in the transaction that finishes the prediction. An image someone already reviewed comes
+    back only when a model version disagrees with another; its other reasons were settled by the review.
+    """
+    reasons = _triage_reasons(prediction)
+    image = prediction.image
+    if reasons and Review.objects.filter(image_id=image.pk).exists():
+        reasons = [(code, detail) for code, detail in reasons if code == ReviewReason.VERSION_DISAGREEMENT]
+    if not reasons:
+        return None
+    with transaction.atomic():
+        case = (ReviewCase.objects.select_for_update().filter(image_id=image.pk, state__in=OPEN_STATES).first())
+        created = case is None
+        if created:
+            try:
+                with transaction.atomic():
+                    case = ReviewCase.objects.create(image=image, prediction=prediction)
+            except IntegrityError:  # a concurrent finish opened it first
+                case = ReviewCase.objects.select_for_update().get(image_id=image.pk, state__in=OPEN_STATES)
+                created = False
+        for code, detail in reasons:
+            ReviewCaseReason.objects.update_or_create(
+                case=case, code=code,
+                defaults={"prediction": prediction, "detail": detail, "priority": _reason_priority(code, detail)})
+        case.prediction = prediction
+        case.priority = _case_priority(case.reasons.values_list("priority", flat=True))
+        case.save(update_fields=["prediction", "priority", "updated_at"])
+        audit_record(actor=None, clinic=_clinic_of(image), action="review_case.open" if created else "review_case.reason",
+                     target=case, data={"image_id": image.pk, "prediction_id": prediction.pk,
+                                        "reasons": [code for code, _ in reasons], "priority": case.priority})
+    return case
+
+
+# --- Working the queue ------------------------------------------------------------------------------------------
+def _locked(case: ReviewCase) -> ReviewCase:
+    return ReviewCase.objects.select_for_update().select_related("image__lesion__patient__clinic").get(pk=case.pk)
+
+
+@transaction.atomic
+def review_case_assign(*, actor, case: ReviewCase, assignee) -> ReviewCase:
+    """Give an open case to a reviewer or administrator of its clinic (state: in review), or take it back
+    from its assignee with `assignee` None (state: new)."""
+    case = _locked(case)
+    clinic = _clinic_of(case.image)
+    _case_manager_require(actor=actor, clinic=clinic)
+    if case.state == ReviewCaseState.DONE:
+        raise ValidationError({"state": "The case is done; it cannot be assigned."})
+    if assignee is not None and clinic_role_get(user=assignee, clinic=clinic) not in REVIEW_ROLES:
+        raise ValidationError({"assignee": f"{assignee} is not a reviewer or administrator of {clinic}."})
+    previous = case.assignee
+    case.assignee = assignee
+    case.state = ReviewCaseState.IN_REVIEW if assignee is not None else ReviewCaseState.NEW
+    case.assigned_at = timezone.now() if assignee is not None else None
+    case.full_clean()
+    case.save()
+    audit_record(actor=actor, clinic=clinic, action="review_case.assign" if assignee else "review_case.unassign",
+                 target=case, data={"assignee_id": getattr(assignee, "pk", None),
+                                    "previous_assignee_id": getattr(previous, "pk", None)})
+    return case
+
+
+@transaction.atomic
+def review_case_close(*, actor, case: ReviewCase, resolution: str = "", review: Review | None = None) -> ReviewCase:
+    """Mark an open case done: by a review of its image (`review`), or with a written resolution
+    (a failed image re-photographed, a duplicate)."""
+    case = _locked(case)
+    clinic = _clinic_of(case.image)
+    _case_manager_require(actor=actor, clinic=clinic)
+    if case.state == ReviewCaseState.DONE:
+        raise ValidationError({"state": "The case is already done."})
+    if review is not None and review.image_id != case.image_id:
+        raise ValidationError({"review": "The review is of another image."})
+    if review is None and not resolution.strip():
+        raise ValidationError({"resolution": "Say why the case is closed without a review."})
+    _close(case, actor=actor, review=review, resolution=resolution.strip())
+    return case
+
+
+def _close(case: ReviewCase, *, actor, review: Review | None, resolution: str) -> None:
+    case.state = ReviewCaseState.DONE
+    case.closed_at = timezone.now()
+    case.closed_by = actor if actor is not None and actor.is_authenticated else None
+    case.review = review
+    case.resolution = resolution
+    if case.assignee is None and case.closed_by is not None:
+        case.assignee = case.closed_by
+    case.save()
+    audit_record(actor=actor, clinic=_clinic_of(case.image), action="review_case.close", target=case,
+                 data={"review_id": getattr(review, "pk", None), "resolution": resolution})
+
+
+def review_cases_resolve(*, review: Review) -> list[ReviewCase]:
+    """Close the image's open case with the review just recorded; call it in the review's transaction."""
+    closed = []
+    cases = (ReviewCase.objects.select_for_update().select_related("image__lesion__patient__clinic", "assignee")
+             .filter(image_id=review.image_id, state__in=OPEN_STATES))
+    for case in cases:
+        _close(case, actor=review.reviewer, review=review, resolution="")
+        closed.append(case)
+    return closed
+
+
+# --- Re-running stored images on a model version ----------------------------------------------------------------
+@dataclass
+class RerunReport:
+    model_version: str
+    images: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    diff: VersionDiff | None = None
+    cases_opened: int = 0
+
+
+def _rerun_batch(*, target: str, image_ids: list[int], claimant: str) -> list[Prediction]:
+    """Create (or take over queued) predictions of `target` for the images and claim them for this run."""
+    now = timezone.now()
+    with transaction.atomic():
+        images = LesionImage.objects.filter(id__in=image_ids).select_related("lesion__patient__clinic")
+        existing = set(Prediction.objects.filter(image_id__in=image_ids, model_version=target)
+                       .values_list("image_id", flat=True))
+        for image in images:
+            if image.pk in existing:
+                continue
+            prediction = Prediction.objects.create(image=image, model_version=target, status=PredictionStatus.QUEUED,
+                                                   queued_at=now)
+            audit_record(actor=None, clinic=_clinic_of(image), action="prediction.rerun", target=prediction,
+                         data={"image_id": image.pk, "model_version": target})
+        # Compare-and-set: a prediction a worker already took is left to it.
+        Prediction.objects.filter(image_id__in=image_ids, model_version=target, status=PredictionStatus.QUEUED).update(
+            status=PredictionStatus.RUNNING, claimed_by=claimant, started_at=now, attempts=F("attempts") + 1)
+    return list(Prediction.objects.filter(status=PredictionStatus.RUNNING, claimed_by=claimant)
+                .select_related("image__lesion__patient__clinic").order_by("id"))
+
+
+def predictions_rerun(
+    *, actor, model_version: ModelVersion, classifier, images: QuerySet[LesionImage] | None = None,
+    batch_size: int = 32, progress=lambda done, total: None,
+) -> RerunReport:
+    """Run every stored image (or `images`) that has no result of `model_version` yet through `classifier`,
+    keeping the results of other versions beside the new ones; report what changed.
+
+    Each batch is its own transaction; a result that disagrees with the image's previous result (top class
+    or risk band) queues the image for review as it is stored. A batch that fails as a whole (storage, the
+    database) is given back to the queue for the workers and reported in `errors`.
+    """
+    from .predictions import prediction_release, prediction_run
+
+    if actor is not None and not (actor.is_authenticated and actor.is_superuser):
+        raise PermissionDenied("Only an operator (superuser) may re-run stored images.")
+    target = model_version.identifier
+    if classifier.version != target:
+        raise ValidationError(f"The classifier is {classifier.version}, not {target}.")
+    scope = images if images is not None else LesionImage.objects.all()
+    # Images with a result of the target, or a run of it under way, are done; queued ones are taken over.
+    settled = Prediction.objects.filter(model_version=target, status__in=[
+        PredictionStatus.SUCCEEDED, PredictionStatus.FAILED, PredictionStatus.RUNNING]).values("image_id")
+    todo = list(scope.exclude(id__in=settled).order_by("id").values_list("id", flat=True))
+    report = RerunReport(model_version=target, images=len(todo))
+    claimant = f"rerun-{uuid.uuid4().hex}"
+    for start in range(0, len(todo), batch_size):
+        held = _rerun_batch(target=target, image_ids=todo[start:start + batch_size], claimant=claimant)
+        if held:
+            try:
+                prediction_run(predictions=held, classifier=classifier, claimant=claimant)
+            except Exception as exc:
+                prediction_release(predictions=held, claimant=claimant, error=f"{type(exc).__name__}: {exc}")
+                report.errors.append(f"images {held[0].image_id}…{held[-1].image_id}: {type(exc).__name__}: {exc}")
+        progress(min(start + batch_size, len(todo)), len(todo))
+    finished = Prediction.objects.filter(image_id__in=todo, model_version=target)
+    report.succeeded = finished.filter(status=PredictionStatus.SUCCEEDED).count()
+    report.failed = finished.filter(status=PredictionStatus.FAILED).count()
+    report.diff = prediction_version_diff(to_version=target, images=scope)
+    report.cases_opened = (ReviewCaseReason.objects.filter(code=ReviewReason.VERSION_DISAGREEMENT, prediction__in=finished)
+                           .values("case_id").distinct().count())
+    with transaction.atomic():
+        audit_record(actor=actor, clinic=None, action="model_version.rerun", target=model_version,
+                     data={"images": report.images, "succeeded": report.succeeded, "failed": report.failed,
+                           "errors": len(report.errors), "cases_opened": report.cases_opened,
+                           **{k: v for k, v in report.diff.summary().items() if k != "to_version"}})
+    return report
+
+
+@dataclass
+class RerunQueued:
+    model_version: str
+    queued: list[int] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)
+    skipped: int = 0
+
+
+@transaction.atomic
+def predictions_rerun_enqueue(*, actor, images: Iterable[LesionImage]) -> RerunQueued:
+    """Queue the images on the active model version for the workers (the admin's re-run action).
+
+    An image with no result of that version gets a new prediction; one whose prediction of it failed is
+    tried again; one already done or under way is skipped. Results arrive asynchronously and are
+    triaged like any other (a disagreement with the previous version queues the image for review).
+    """
+    from .. import inference
+    from .predictions import predictions_enqueue_on_commit
+
+    target = inference.model_version()
+    outcome = RerunQueued(model_version=target)
+    for image in images:
+        clinic = _clinic_of(image)
+        _case_manager_require(actor=actor, clinic=clinic)
+        prediction = Prediction.objects.select_for_update().filter(image=image, model_version=target).first()
+        if prediction is None:
+            prediction = Prediction.objects.create(image=image, model_version=target, status=PredictionStatus.QUEUED,
+                                                   queued_at=timezone.now())
+            outcome.queued.append(prediction.pk)
+            action = "prediction.rerun"
+        elif prediction.status == PredictionStatus.FAILED:
+            Prediction.objects.filter(pk=prediction.pk, status=PredictionStatus.FAILED).update(
+                status=PredictionStatus.QUEUED, attempts=0, error="", queued_at=timezone.now(), started_at=None,
+                finished_at=None, claimed_by="")
+            outcome.retried.append(prediction.pk)
+            action = "prediction.retry"
+        else:
+            outcome.skipped += 1
+            continue
+        audit_record(actor=actor, clinic=clinic, action=action, target=prediction,
+                     data={"image_id": image.pk, "model_version": target})
+    predictions_enqueue_on_commit(outcome.queued + outcome.retried)
+    return outcome
