@@ -16,6 +16,7 @@ env = environ.Env()
 DEBUG = env.bool("DEBUG", default=False)
 # Local state of the embedded default (SQLite file, media, the file broker); ignored by git.
 VAR_DIR = Path(env.str("SKINCLINIC_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite and celery beat cannot create their file's folder
 
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-local-development-key-never-use-in-production")
