@@ -11,10 +11,32 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _architecture_line(arch: dict) -> str:
+    return (f"residual CNN from scratch (no pretrained weights), input {arch['image_size']}x{arch['image_size']} RGB, "
+            f"stem width {arch['stem_width']}, stage widths {list(arch['widths'])}, blocks {list(arch['blocks'])}")
+
+
+def _training_line(training: dict) -> str:
+    return (f"{training['epochs']} epochs (best val epoch {training['best_epoch']}), batch {training['batch_size']}, "
+            f"AdamW lr {training['learning_rate']} with cosine decay, weight decay {training['weight_decay']}, "
+            f"class loss weights (n_max / n_class) ^ {training['class_weight_power']}, metadata blanked at random "
+            f"(p={training['meta_dropout']}), seed {training['seed']}, mixed bfloat16: {training['mixed_precision']}; "
+            f"command `{training.get('command') or 'python -m mlcore train'}`")
+
+
 def render_model_card(config: dict, metrics: dict) -> str:
     arch = config["architecture"]
     training = config["training"]
     minutes = training.get("seconds", 0) / 60
+    members = training.get("members") or [{"architecture": arch, **training}]
+    if config.get("members"):
+        design = (f"- An ensemble of {len(members)} networks whose logits are averaged:\n"
+                  + "\n".join(f"  - member {i}: {_architecture_line(m['architecture'])}" for i, m in enumerate(members, 1)))
+        how = ("\n".join(f"- Member {i}: {_training_line(m)}" for i, m in enumerate(members, 1))
+               + f"\n- Ensemble and calibration: `{training.get('command') or 'python -m mlcore ensemble'}`")
+    else:
+        design = f"- Architecture: {_architecture_line(arch)}."
+        how = f"- {_training_line(training)}"
     per_class = "\n".join(
         f"| {c} | {CLASS_NAMES[c]} | {m['support']} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | "
         f"{_fmt(m['f1'])} | {_fmt(m['auc'])} |"
@@ -29,12 +51,12 @@ each of seven lesion classes. A clinician decides; the model never does.
 ## Model
 - Version string stored with every prediction: `{config['name']}:{config['version']}`;
   weights SHA-256 `{config.get('weights_sha256', 'n/a')}`.
-- Architecture: residual CNN trained from scratch (no pretrained weights), input {arch['image_size']}x{arch['image_size']}
-  RGB (centre square crop, bilinear resize), stem width {arch['stem_width']}, stage widths {list(arch['widths'])},
-  blocks {list(arch['blocks'])}; metadata (age, sex, anatomic site; each may be missing) joins after global pooling.
-- Class imbalance: loss weights (n_max / n_class) ^ {training['class_weight_power']}; augmentation: flips, 90° rotations,
-  scale crops, brightness/contrast/saturation/hue jitter; metadata fields blanked at random (p={training['meta_dropout']}).
+{design}
+- Preprocessing (one function for training, evaluation and serving): EXIF orientation applied, RGB, centre
+  square crop, bilinear resize; age, sex and anatomic site join after global pooling (each may be missing).
+- Augmentation: flips, 90° rotations, scale crops, brightness/contrast/saturation/hue jitter.
 - Calibration: temperature scaling on val, T = {config['temperature']:.3f}. Test-time flip averaging: {'on' if config['tta'] else 'off'}.
+- Heatmaps: Grad-CAM on the last convolutional block (computed in closed form for the pooled linear head).
 
 ## Data
 - HAM10000 (Tschandl, Rosendahl, Kittler, *Sci. Data* 5, 180161, 2018, doi:10.1038/sdata.2018.161),
@@ -43,10 +65,8 @@ each of seven lesion classes. A clinician decides; the model never does.
   train {training['n_train']} images ({counts}); val {training['n_val']} images, used for epoch selection and calibration.
 
 ## Training
-- Command: `{training.get('command') or 'python -m mlcore train'}`
-- {training['epochs']} epochs (best val epoch {training['best_epoch']}), batch {training['batch_size']}, AdamW
-  (lr {training['learning_rate']}, cosine decay, weight decay {training['weight_decay']}), mixed bfloat16: {training['mixed_precision']}.
-- Wall time {minutes:.0f} min on a 2-core CPU.
+{how}
+- Wall time {minutes:.0f} min of training on a 2-core CPU (no GPU).
 
 ## Val metrics ({metrics['n_images']} images, `python -m mlcore evaluate --split val`)
 | metric | value |

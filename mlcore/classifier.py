@@ -11,7 +11,7 @@ import numpy as np
 
 from .calibration import softmax
 from .labels import CLASSES, MALIGNANT_CLASSES
-from .modeldir import SHIPPED_MODEL_DIR, read_config, weights_checksum, WEIGHTS_FILE
+from .modeldir import SHIPPED_MODEL_DIR, WEIGHTS_FILE, member_dirs, read_config, weights_checksum
 from .preprocess import LesionInput, prepare
 
 _MALIGNANT_IDX = [CLASSES.index(c) for c in MALIGNANT_CLASSES]
@@ -52,7 +52,7 @@ def _configure_threads() -> None:
 class Classifier:
     """A loaded model. Create one per process (after fork); `predict` is safe to call from one thread at a time."""
 
-    def __init__(self, model_dir: Path, config: dict, keras_model):
+    def __init__(self, model_dir: Path, config: dict, keras_models: list):
         self.model_dir = Path(model_dir)
         self.config = config
         self.image_size = int(config["architecture"]["image_size"])
@@ -60,7 +60,7 @@ class Classifier:
         self.tta = bool(config.get("tta", False))
         self.version = f'{config["name"]}:{config["version"]}'
         self.checksum = config.get("weights_sha256") or weights_checksum(model_dir)
-        self._model = keras_model
+        self._models = keras_models
         self._lock = threading.Lock()
         self._logits_fn = None
 
@@ -75,23 +75,30 @@ class Classifier:
         import keras
 
         keras.mixed_precision.set_global_policy("float32")
-        model = build_model(Architecture.from_dict(config["architecture"]))
-        model.load_weights(Path(model_dir, WEIGHTS_FILE))
-        return cls(model_dir, config, model)
+        models = []
+        for directory in member_dirs(model_dir, config):
+            member_config = config if directory == Path(model_dir) else read_config(directory)
+            model = build_model(Architecture.from_dict(member_config["architecture"]))
+            model.load_weights(directory / WEIGHTS_FILE)
+            models.append(model)
+        return cls(model_dir, config, models)
 
     @property
     def keras_model(self):
-        return self._model
+        """The network of a single model (not an ensemble)."""
+        [model] = self._models
+        return model
 
     def _raw_logits(self, images: np.ndarray, meta: np.ndarray) -> np.ndarray:
         import tensorflow as tf
 
         if self._logits_fn is None:
-            model = self._model
+            models = self._models
 
             @tf.function(reduce_retracing=True)
             def fn(x, m):
-                return model({"image": x, "meta": m}, training=False)
+                # An ensemble averages its members' logits; one temperature calibrates the average.
+                return tf.add_n([model({"image": x, "meta": m}, training=False) for model in models]) / len(models)
 
             self._logits_fn = fn
         return self._logits_fn(tf.constant(images), tf.constant(meta)).numpy()
@@ -143,7 +150,10 @@ class Classifier:
             from .explain import grad_cam, overlay_png
 
             with self._lock:
-                cams = grad_cam(self._model, images, [CLASSES.index(r.top_class) for r in results])
+                classes = [CLASSES.index(r.top_class) for r in results]
+                cams = np.mean([grad_cam(model, images, classes) for model in self._models], axis=0)
+                peak = cams.max(axis=(1, 2), keepdims=True)
+                cams = np.where(peak > 0, cams / np.maximum(peak, 1e-12), 0).astype(np.float32)
             for result, image, cam in zip(results, images, cams):
                 result.heatmap = cam
                 result.heatmap_png = overlay_png(image, cam)

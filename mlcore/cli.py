@@ -24,6 +24,16 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_ensemble(args) -> int:
+    from .ensemble import build_ensemble
+
+    metrics = build_ensemble(args.members, args.data, args.out, name=args.name, version=args.version,
+                             command="python -m mlcore " + shlex.join(sys.argv[1:]), show_progress=not args.quiet,
+                             log=lambda msg: print(msg, file=sys.stderr))
+    print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
@@ -109,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("ensemble", help="average trained models; calibrates on val and writes the model card")
+    p.add_argument("members", nargs="+", type=_existing_dir, help="trained model directories")
+    p.add_argument("--data", type=_existing_dir, required=True, help="the training data (its val split calibrates)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--name", default="skinclinic-ham10000-cnn")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_ensemble)
 
     p = sub.add_parser("evaluate", help="evaluate a model; writes OUT/metrics.json and plots")
     p.add_argument("--data", type=_existing_dir, required=True)

@@ -19,22 +19,33 @@ SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "shipped"
 def read_config(model_dir: str | Path) -> dict:
     model_dir = Path(model_dir)
     config_path = model_dir / CONFIG_FILE
-    if not (config_path.is_file() and (model_dir / WEIGHTS_FILE).is_file()):
+    if not config_path.is_file():
         raise ModelError(f"{model_dir}: not a model directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
     try:
-        return json.loads(config_path.read_text())
+        config = json.loads(config_path.read_text())
     except json.JSONDecodeError as exc:
         raise ModelError(f"{config_path}: invalid JSON ({exc})") from exc
+    for directory in member_dirs(model_dir, config):
+        if not (directory / WEIGHTS_FILE).is_file():
+            raise ModelError(f"{model_dir}: not a model directory (no {directory / WEIGHTS_FILE})")
+    return config
 
 
 def write_config(model_dir: str | Path, config: dict) -> None:
     Path(model_dir, CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def member_dirs(model_dir: str | Path, config: dict) -> list[Path]:
+    """The directories holding weights: the model itself, or each member of an ensemble."""
+    return [Path(model_dir, m) for m in config["members"]] if config.get("members") else [Path(model_dir)]
+
+
 def weights_checksum(model_dir: str | Path) -> str:
-    """SHA-256 of the weights file: identifies exactly which parameters produced a prediction."""
+    """SHA-256 over the weights file(s): identifies exactly which parameters produced a prediction."""
+    config = json.loads(Path(model_dir, CONFIG_FILE).read_text())
     digest = hashlib.sha256()
-    with open(Path(model_dir, WEIGHTS_FILE), "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+    for directory in member_dirs(model_dir, config):
+        with open(directory / WEIGHTS_FILE, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()

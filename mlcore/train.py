@@ -154,13 +154,14 @@ def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
     return metrics
 
 
-def calibrate(out: Path, config: dict, val: Arrays, log) -> dict:
+def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True) -> dict:
     """Choose flip test-time augmentation if it helps on val, then fit the temperature on val."""
     from .classifier import Classifier
 
     classifier = Classifier.load(out)
-    # Re-save from the freshly built float32 model: drops the optimizer state from the shipped file.
-    classifier.keras_model.save_weights(out / WEIGHTS_FILE)
+    if resave:
+        # Re-save from the freshly built float32 model: drops the optimizer state from the shipped file.
+        classifier.keras_model.save_weights(out / WEIGHTS_FILE)
     scores = {}
     for tta in (False, True):
         classifier.tta = tta
