@@ -16,3 +16,14 @@ __all__ = [
     "DiagnosisClass", "Prediction", "PredictionStatus", "Review", "Verdict",
     "ModelVersion", "ReviewCase", "ReviewCaseReason", "ReviewCaseState", "ReviewReason",
 ]
+
+# The REST API's own records (tokens, idempotent responses) and the clinics' webhooks.
+from .api import ApiToken, IdempotencyRecord  # noqa: E402
+from .webhooks import (  # noqa: E402
+    AttemptOutcome, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
+)
+
+__all__ += [
+    "ApiToken", "IdempotencyRecord", "AttemptOutcome", "DeliveryStatus", "WebhookAttempt", "WebhookDelivery",
+    "WebhookEndpoint", "WebhookEvent",
+]

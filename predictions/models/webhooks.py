@@ -1,0 +1,127 @@
+"""Webhooks: a clinic's endpoints, the events delivered to them, and every attempt at delivering one.
+
+Events come from the audit trail: the services write an AuditEvent for every prediction that finishes
+and every review, in the transaction of the action, and the receiver at the bottom of this module turns
+those into deliveries in that same transaction (an outbox), so an event is sent if and only if its
+action committed.
+"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from .audit import AuditEvent
+from .clinics import Clinic
+
+
+class WebhookEvent(models.TextChoices):
+    PREDICTION_SUCCEEDED = "prediction.succeeded", "A prediction succeeded"
+    PREDICTION_FAILED = "prediction.failed", "A prediction failed"
+    REVIEW_CREATED = "review.created", "A review was recorded"
+
+
+# The audit actions that are webhook events, and the event each one is.
+AUDIT_ACTION_EVENTS = {
+    "prediction.succeeded": WebhookEvent.PREDICTION_SUCCEEDED,
+    "prediction.failed": WebhookEvent.PREDICTION_FAILED,
+    "review.create": WebhookEvent.REVIEW_CREATED,
+}
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of a clinic's that receives the events it subscribes to, signed with its secret."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="The events sent here (a list of WebhookEvent values).")
+    secret = models.CharField(max_length=100, help_text="Key of the HMAC-SHA256 signature of each body.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    CLINIC_PATH = "clinic"
+
+    class Meta:
+        ordering = ["clinic_id", "id"]
+
+    def __str__(self) -> str:
+        return f"Webhook {self.pk} of {self.clinic}: {self.url}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the exact body signed and sent, and where its delivery stands.
+
+    `next_attempt_at` is when the next attempt is due; while an attempt runs it is pushed past the
+    attempt's time limit, so the sweep resends only deliveries whose attempt was lost.
+    """
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=32, choices=WebhookEvent.choices)
+    event_id = models.UUIDField(default=uuid.uuid4)
+    body = models.TextField(help_text="The JSON body exactly as signed and sent.")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    CLINIC_PATH = "endpoint__clinic"
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_unique_event"),
+            models.CheckConstraint(condition=models.Q(status__in=DeliveryStatus.values),
+                                   name="webhook_delivery_status_valid"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx")]
+
+    def __str__(self) -> str:
+        return f"Delivery {self.pk} of {self.event} to endpoint {self.endpoint_id}: {self.status}"
+
+
+class AttemptOutcome(models.TextChoices):
+    DELIVERED = "delivered", "Delivered"
+    WILL_RETRY = "will_retry", "Failed; will retry"
+    GAVE_UP = "gave_up", "Failed; not retried"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP request of a delivery, with what came back."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                       help_text="Empty when no response came (timeout, refused).")
+    error = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
+
+    CLINIC_PATH = "delivery__endpoint__clinic"
+
+    class Meta:
+        ordering = ["delivery_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} of delivery {self.delivery_id}: {self.response_status or self.error}"
+
+
+@receiver(post_save, sender=AuditEvent, dispatch_uid="predictions.webhooks.from_audit_events")
+def _webhook_events_from_audit(sender, instance: AuditEvent, created: bool, raw: bool = False, **kwargs) -> None:
+    # Connected here rather than in AppConfig.ready so that every process that loads the models (web,
+    # worker, shell, management commands) emits events, whatever it imports next.
+    if created and not raw and instance.action in AUDIT_ACTION_EVENTS:
+        from ..services.webhooks import webhook_event_emit
+
+        webhook_event_emit(audit_event=instance)

@@ -1,0 +1,316 @@
+"""Webhooks: clinic administrators register endpoints; finished predictions and new reviews are delivered.
+
+A delivery is signed with the endpoint's secret (HMAC-SHA256 of the exact body, in the
+`X-SkinClinic-Signature: sha256=<hex>` header), attempted by a Celery task, retried with exponential
+backoff after a 5xx answer, a timeout or a failed connection, and given up at once on any other answer
+(a 4xx means the receiver refuses this body; sending it again will not help). Every attempt is logged.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from mlcore import CLASS_NAMES
+
+from ..models import (
+    AttemptOutcome, AuditEvent, Clinic, DeliveryStatus, Prediction, Review, Role, WebhookAttempt, WebhookDelivery,
+    WebhookEndpoint, WebhookEvent,
+)
+from ..models.webhooks import AUDIT_ACTION_EVENTS
+from ..selectors import clinic_role_require
+from .audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-SkinClinic-Signature"
+USER_AGENT = "SkinClinic-Webhooks/1.0"
+
+
+# --- Endpoints ---------------------------------------------------------------------------------------------
+
+def _validate_endpoint(url: str, events: Sequence[str]) -> None:
+    errors = {}
+    if urlsplit(url).scheme != "https" and not settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE:
+        errors["url"] = ["Webhook URLs must use https."]
+    if not events:
+        errors["events"] = ["Choose at least one event."]
+    elif set(events) - set(WebhookEvent.values):
+        errors["events"] = [f"Unknown events: {', '.join(sorted(set(events) - set(WebhookEvent.values)))}."]
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def webhook_endpoint_create(*, actor, clinic: Clinic, url: str, events: Sequence[str], description: str = ""
+                            ) -> WebhookEndpoint:
+    """Register an endpoint for a clinic (its administrators only), with a new random signing secret."""
+    clinic_role_require(user=actor, clinic=clinic, roles=(Role.ADMIN,))
+    _validate_endpoint(url, events)
+    endpoint = WebhookEndpoint(clinic=clinic, url=url, events=sorted(set(events)), description=description,
+                               secret="whsec_" + secrets.token_urlsafe(32), created_by=actor)
+    endpoint.full_clean()
+    endpoint.save()
+    audit_record(actor=actor, clinic=clinic, action="webhook.create", target=endpoint,
+                 data={"url": url, "events": endpoint.events})
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None = None,
+                            events: Sequence[str] | None = None, description: str | None = None,
+                            is_active: bool | None = None) -> WebhookEndpoint:
+    """Change an endpoint's URL, events, description or whether it is active."""
+    clinic_role_require(user=actor, clinic=endpoint.clinic, roles=(Role.ADMIN,))
+    changes = {name: value for name, value in
+               {"url": url, "events": sorted(set(events)) if events is not None else None,
+                "description": description, "is_active": is_active}.items() if value is not None}
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    _validate_endpoint(endpoint.url, endpoint.events)
+    endpoint.full_clean()
+    endpoint.save()
+    audit_record(actor=actor, clinic=endpoint.clinic, action="webhook.update", target=endpoint,
+                 data={name: value for name, value in changes.items()})
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, actor, endpoint: WebhookEndpoint) -> None:
+    """Remove an endpoint with its delivery log."""
+    clinic_role_require(user=actor, clinic=endpoint.clinic, roles=(Role.ADMIN,))
+    audit_record(actor=actor, clinic=endpoint.clinic, action="webhook.delete", target=endpoint,
+                 data={"url": endpoint.url})
+    endpoint.delete()
+
+
+# --- Events ------------------------------------------------------------------------------------------------
+
+def _api_url(name: str, pk: int) -> str:
+    return settings.SKINCLINIC_PUBLIC_URL.rstrip("/") + reverse(f"api:{name}", args=[pk])
+
+
+def _prediction_data(prediction: Prediction) -> dict:
+    image = prediction.image
+    return {"prediction": {
+        "id": prediction.pk, "url": _api_url("prediction-detail", prediction.pk), "status": prediction.status,
+        "model_version": prediction.model_version, "image_id": image.pk, "lesion_id": image.lesion_id,
+        "patient_id": image.lesion.patient_id, "top_class": prediction.top_class or None,
+        "top_class_name": CLASS_NAMES.get(prediction.top_class), "malignancy_risk": prediction.malignancy_risk,
+        "error": prediction.error or None, "finished_at": prediction.finished_at,
+        "fhir_url": _api_url("image-fhir", image.pk),
+    }}
+
+
+def _review_data(review: Review) -> dict:
+    return {"review": {
+        "id": review.pk, "url": _api_url("review-detail", review.pk), "image_id": review.image_id,
+        "lesion_id": review.image.lesion_id, "patient_id": review.image.lesion.patient_id,
+        "prediction_id": review.prediction_id, "verdict": review.verdict, "diagnosis": review.diagnosis,
+        "diagnosis_name": CLASS_NAMES.get(review.diagnosis),
+        "histopathology_confirmed": review.histopathology_confirmed, "created_at": review.created_at,
+        "fhir_url": _api_url("image-fhir", review.image_id),
+    }}
+
+
+def webhook_body(*, event: str, event_id, clinic: Clinic | None, created_at: datetime.datetime, data: dict) -> str:
+    """The JSON body of an event, serialised once (the signature covers these exact bytes)."""
+    payload = {"id": str(event_id), "type": event, "created_at": created_at,
+               "clinic": clinic.slug if clinic is not None else None, "data": data}
+    return json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"))
+
+
+def webhook_event_emit(*, audit_event: AuditEvent) -> list[WebhookDelivery]:
+    """Queue deliveries of the event an audit record stands for to its clinic's subscribed endpoints.
+
+    Runs inside the transaction that wrote the audit record; the tasks are sent once it commits.
+    """
+    event = AUDIT_ACTION_EVENTS[audit_event.action]
+    if audit_event.clinic_id is None:
+        return []
+    endpoints = [e for e in WebhookEndpoint.objects.select_related("clinic").filter(
+                     clinic_id=audit_event.clinic_id, is_active=True)
+                 if event in e.events]  # filtered here: SQLite has no JSON containment lookup
+    if not endpoints:
+        return []
+    if event == WebhookEvent.REVIEW_CREATED:
+        data = _review_data(Review.objects.select_related("image__lesion").get(pk=audit_event.target_id))
+    else:
+        data = _prediction_data(Prediction.objects.select_related("image__lesion").get(pk=audit_event.target_id))
+    clinic = endpoints[0].clinic
+    now = timezone.now()
+    deliveries = []
+    for endpoint in endpoints:
+        delivery = WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now)
+        delivery.body = webhook_body(event=event, event_id=delivery.event_id, clinic=clinic,
+                                     created_at=audit_event.created_at, data=data)
+        deliveries.append(delivery)
+    WebhookDelivery.objects.bulk_create(deliveries)
+    webhook_deliveries_enqueue_on_commit([d.pk for d in deliveries])
+    return deliveries
+
+
+def webhook_deliveries_enqueue_on_commit(delivery_ids: Iterable[int]) -> None:
+    """Send one delivery task per id once the transaction commits; a broker error is left to the sweep."""
+    ids = list(delivery_ids)
+
+    def send() -> None:
+        from ..webhook_tasks import webhook_deliver_task
+
+        for delivery_id in ids:
+            try:
+                webhook_deliver_task.delay(delivery_id)
+            except Exception:
+                logger.exception("could not enqueue webhook deliveries %s; the sweep will resend them", ids)
+                return
+
+    if ids:
+        transaction.on_commit(send)
+
+
+# --- Delivery ----------------------------------------------------------------------------------------------
+
+def webhook_signature(*, secret: str, body: bytes) -> str:
+    """The signature header's value: `sha256=` and the hex HMAC-SHA256 of the body under the secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one call of `webhook_delivery_attempt` did; `retry_in` seconds when another attempt is due."""
+
+    delivery_id: int
+    outcome: str | None  # None: nothing was sent (finished already, not due yet, or claimed by another run)
+    retry_in: float | None = None
+
+
+def _backoff(number: int) -> float:
+    return min(settings.SKINCLINIC_WEBHOOK_RETRY_BACKOFF * 2 ** (number - 1),
+               settings.SKINCLINIC_WEBHOOK_RETRY_BACKOFF_MAX)
+
+
+def _address_refusal(url: str) -> str | None:
+    """Why the URL may not be called (a private or loopback address, plain http), or None."""
+    if settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return "Webhook URLs must use https."
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"The host could not be resolved: {exc}"
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            return f"The host resolves to a non-public address ({ip}); refused."
+    return None
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
+    endpoint = delivery.endpoint
+    body = delivery.body.encode()
+    headers = {
+        "Content-Type": "application/json", "User-Agent": USER_AGENT,
+        "X-SkinClinic-Event": delivery.event, "X-SkinClinic-Delivery": str(delivery.event_id),
+        SIGNATURE_HEADER: webhook_signature(secret=endpoint.secret, body=body),
+    }
+    timeout = settings.SKINCLINIC_WEBHOOK_TIMEOUT
+    try:
+        # stream=True and no body read: a receiver's answer is its status; a huge body is never pulled in.
+        with requests.post(endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
+                           stream=True) as response:
+            return response.status_code, ""
+    except requests.Timeout:
+        return None, f"No answer within {timeout:g} s."
+    except requests.RequestException as exc:
+        return None, f"The request failed: {exc.__class__.__name__}: {exc}"[:1000]
+
+
+def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult:
+    """Make the next attempt at a pending delivery that is due, log it, and say whether to retry.
+
+    The attempt is claimed by a compare-and-set on the attempt count, so a duplicated task message
+    never sends the same attempt twice; a delivery not yet due (its retry is scheduled) is left alone.
+    """
+    now = timezone.now()
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(id=delivery_id).first()
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        return AttemptResult(delivery_id, None)
+    if delivery.next_attempt_at and delivery.next_attempt_at > now + datetime.timedelta(seconds=1):
+        return AttemptResult(delivery_id, None)
+    number = delivery.attempts + 1
+    lease = datetime.timedelta(seconds=settings.SKINCLINIC_WEBHOOK_TIMEOUT + 60)
+    if not WebhookDelivery.objects.filter(id=delivery.id, status=DeliveryStatus.PENDING,
+                                          attempts=delivery.attempts).update(attempts=number,
+                                                                             next_attempt_at=now + lease):
+        return AttemptResult(delivery_id, None)
+    delivery.attempts = number
+
+    started = time.monotonic()
+    refusal = None if delivery.endpoint.is_active else "The endpoint was disabled."
+    refusal = refusal or _address_refusal(delivery.endpoint.url)
+    if refusal:
+        status, error = None, refusal
+    else:
+        status, error = _post(delivery)
+    duration_ms = int((time.monotonic() - started) * 1000)
+
+    if status is not None and 200 <= status < 300:
+        outcome = AttemptOutcome.DELIVERED
+    elif refusal is None and (status is None or status >= 500) \
+            and number < settings.SKINCLINIC_WEBHOOK_MAX_ATTEMPTS:
+        outcome = AttemptOutcome.WILL_RETRY
+    else:
+        outcome = AttemptOutcome.GAVE_UP
+    if status is not None and not error and outcome != AttemptOutcome.DELIVERED:
+        error = f"The endpoint answered {status}."
+    retry_in = _backoff(number) if outcome == AttemptOutcome.WILL_RETRY else None
+    _attempt_record(delivery, number=number, started_at=now, duration_ms=duration_ms, status=status, error=error,
+                    outcome=outcome, retry_in=retry_in)
+    return AttemptResult(delivery_id, outcome, retry_in)
+
+
+@transaction.atomic
+def _attempt_record(delivery: WebhookDelivery, *, number: int, started_at, duration_ms: int, status: int | None,
+                    error: str, outcome: str, retry_in: float | None) -> None:
+    WebhookAttempt.objects.create(delivery=delivery, number=number, started_at=started_at, duration_ms=duration_ms,
+                                  response_status=status, error=error, outcome=outcome)
+    now = timezone.now()
+    if outcome == AttemptOutcome.WILL_RETRY:
+        fields = {"next_attempt_at": now + datetime.timedelta(seconds=retry_in)}
+    else:
+        fields = {"status": DeliveryStatus.DELIVERED if outcome == AttemptOutcome.DELIVERED else DeliveryStatus.FAILED,
+                  "next_attempt_at": None, "finished_at": now}
+    WebhookDelivery.objects.filter(id=delivery.id, attempts=number).update(**fields)
+    if outcome == AttemptOutcome.GAVE_UP:
+        logger.warning("webhook delivery %s to %s failed for good after %s attempts: %s", delivery.id,
+                       delivery.endpoint.url, number, error)
+
+
+@transaction.atomic
+def webhook_deliveries_sweep(*, now: datetime.datetime | None = None) -> list[int]:
+    """Resend pending deliveries overdue by SKINCLINIC_WEBHOOK_SWEEP_GRACE seconds (a lost task message,
+    a broker down at commit, a worker that died mid-attempt). Returns the ids sent again."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_WEBHOOK_SWEEP_GRACE)
+    overdue = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=cutoff)
+                   .values_list("id", flat=True)[:1000])
+    webhook_deliveries_enqueue_on_commit(overdue)
+    return overdue
