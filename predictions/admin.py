@@ -92,3 +92,5 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["action", "clinic"]
     list_select_related = ["clinic", "actor"]
     search_fields = ["target_id", "action"]
+
+from .api import admin as api_admin  # noqa: E402,F401  (registers API tokens and webhooks)

@@ -221,3 +221,78 @@ if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _visibility_timeou
     raise ImproperlyConfigured("Celery time limits must satisfy soft < hard < broker visibility timeout")
 if SKINCLINIC_PREDICTION_STUCK_AFTER <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("PREDICTION_STUCK_AFTER_SECONDS must exceed CELERY_TASK_TIME_LIMIT")
+
+# --- REST API (predictions/api) -----------------------------------------------------------------------------
+INSTALLED_APPS += ["rest_framework", "django_filters", "drf_spectacular", "drf_spectacular_sidecar"]
+
+# The throttles count requests in the default cache: set CACHE_URL to Redis (e.g. redis://redis:6379/1)
+# when several web processes serve the API, or each process keeps its own count.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "predictions.api.authentication.ApiTokenAuthentication",  # integrations
+        "rest_framework.authentication.SessionAuthentication",  # the portal's own calls (CSRF-checked)
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "predictions.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["predictions.api.throttles.ApiRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_THROTTLE_TOKEN_RATE", default="1200/minute"),
+        "user": env.str("API_THROTTLE_USER_RATE", default="600/minute"),
+        "anon": env.str("API_THROTTLE_ANON_RATE", default="60/minute"),
+    },
+    "EXCEPTION_HANDLER": "predictions.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SkinClinic API",
+    "DESCRIPTION": "Patients, lesions, images, predictions, reviews, FHIR R4 export and webhooks, "
+                   "scoped to the clinics of the caller. Authenticate with `Authorization: Token <key>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs pages load their scripts from this server (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "DiagnosisClassEnum": "predictions.models.DiagnosisClass",
+        "PredictionStatusEnum": "predictions.models.PredictionStatus",
+        "DeliveryStatusEnum": "predictions.models.DeliveryStatus",
+        "WebhookEventEnum": "predictions.models.WebhookEvent",
+        "VerdictEnum": "predictions.models.Verdict",
+        "SexEnum": "predictions.models.Sex",
+        "SiteEnum": "predictions.models.Site",
+    },
+}
+
+# An Idempotency-Key is remembered this long (seconds); a retry after that runs again.
+SKINCLINIC_IDEMPOTENCY_KEY_TTL = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=24 * 3600)
+# Prefix of links in webhook bodies (e.g. https://clinic.example.org); empty gives paths.
+SKINCLINIC_PUBLIC_URL = env.str("PUBLIC_URL", default="")
+
+# Webhooks: attempts (kept on each delivery) and the backoff between them, base * 2**(attempt-1) capped at
+# the maximum, which stays below the broker's visibility timeout (a delayed message outliving it is redelivered).
+SKINCLINIC_WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+SKINCLINIC_WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+SKINCLINIC_WEBHOOK_RETRY_BACKOFF = env.float("WEBHOOK_RETRY_BACKOFF_SECONDS", default=30.0)
+SKINCLINIC_WEBHOOK_RETRY_BACKOFF_MAX = env.float("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS", default=1800.0)
+# Pending deliveries overdue by this long are sent again by the sweep (their message was lost).
+SKINCLINIC_WEBHOOK_SWEEP_GRACE = env.int("WEBHOOK_SWEEP_GRACE_SECONDS", default=120)
+# Plain http and private or loopback addresses as webhook targets: for local development only.
+SKINCLINIC_WEBHOOK_ALLOW_INSECURE = env.bool("WEBHOOK_ALLOW_INSECURE", default=DEBUG)
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
+    "task": "predictions.webhook_tasks.webhook_deliveries_sweep_task",
+    "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=60.0),
+}
+if SKINCLINIC_WEBHOOK_RETRY_BACKOFF_MAX >= _visibility_timeout:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS must be below CELERY_VISIBILITY_TIMEOUT")

@@ -6,5 +6,6 @@ from predictions.views import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/", include("predictions.api.urls")),
     path("", include("predictions.urls")),
 ]

@@ -1,0 +1,85 @@
+"""Every API error has one shape: {"detail": "<what went wrong>", "errors": {"<field>": ["<message>", ...]}}."""
+from __future__ import annotations
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
+
+
+class ApiError(exceptions.APIException):
+    """An APIException that can carry field errors as well as its detail."""
+
+    def __init__(self, detail=None, code=None, errors: dict | None = None):
+        super().__init__(detail, code)
+        self.errors = errors or {}
+
+
+class Conflict(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is too large."
+    default_code = "too_large"
+
+
+class UnsupportedFile(ApiError):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_detail = "The file is of a type that is not accepted."
+    default_code = "unsupported_media_type"
+
+
+class UnprocessableEntity(ApiError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
+
+
+def django_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
+    """A Django ValidationError as {field: [messages]}, with model-wide errors under non_field_errors."""
+    if hasattr(exc, "error_dict"):
+        return {NON_FIELD if field == NON_FIELD_ERRORS else field: messages
+                for field, messages in exc.message_dict.items()}
+    return {NON_FIELD: list(exc.messages)}
+
+
+def django_error_codes(exc: DjangoValidationError) -> set[str]:
+    errors = exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
+    return {error.code for error_list in errors for error in error_list if error.code}
+
+
+def _messages(errors) -> list[str]:
+    if isinstance(errors, dict):
+        return [m for value in errors.values() for m in _messages(value)]
+    if isinstance(errors, list):
+        return [m for value in errors for m in _messages(value)]
+    return [str(errors)]
+
+
+def error_body(detail, errors=None) -> dict:
+    return {"detail": str(detail), "errors": errors or {}}
+
+
+def exception_handler(exc, context):
+    """DRF's handler (401/403/404/405/415/429 with their headers), then the one error shape."""
+    if isinstance(exc, DjangoValidationError):  # raised by the services
+        exc = exceptions.ValidationError(detail=django_errors(exc))
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError) or (isinstance(data, dict) and "detail" not in data):
+        errors = data if isinstance(data, dict) else {NON_FIELD: data}
+        messages = _messages(errors)
+        response.data = error_body(messages[0] if len(messages) == 1 else "Invalid input.", errors)
+    else:
+        response.data = error_body(data.get("detail", "Error.") if isinstance(data, dict) else data,
+                                   getattr(exc, "errors", None))
+    return response

@@ -1,0 +1,330 @@
+"""Representations of the clinical records for the API, and the input each write accepts.
+
+Output serializers read only what the selectors joined or prefetched (no queries here); input
+serializers only check shapes and types, the services check everything else.
+"""
+from __future__ import annotations
+
+import json
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from mlcore import CLASS_NAMES
+from rest_framework import serializers
+
+from ..models import (
+    DiagnosisClass, Lesion, LesionImage, Patient, Prediction, Review, Sex, Site, Verdict, WebhookDelivery,
+    WebhookEndpoint, WebhookEvent,
+)
+from ..portal.interpretation import prediction_interpret
+from ..selectors import scoped
+
+
+def api_url(context: dict, name: str, pk) -> str:
+    """The absolute URL of an API resource (a path when there is no request, as in webhook bodies)."""
+    path = reverse(f"api:{name}", args=[pk])
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+class LinkField(serializers.Field):
+    """A read-only absolute link to an API view taking the object's id (or another attribute's value)."""
+
+    def __init__(self, view_name: str, lookup: str = "pk", **kwargs):
+        self.view_name, self.lookup = view_name, lookup
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, instance):
+        return api_url(self.context, self.view_name, getattr(instance, self.lookup))
+
+
+extend_schema_field({"type": "string", "format": "uri", "readOnly": True})(LinkField)
+
+
+class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """An id of a record of the requesting user's clinics; any other id reads as nonexistent."""
+
+    def get_queryset(self):
+        return scoped(super().get_queryset(), user=self.context["request"].user)
+
+
+# --- Clinics and patients ----------------------------------------------------------------------------------
+
+class ClinicSerializer(serializers.Serializer):
+    slug = serializers.CharField(source="clinic.slug")
+    name = serializers.CharField(source="clinic.name")
+    role = serializers.CharField()
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    url = LinkField("patient-detail")
+    clinic = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    lesions_url = LinkField("patient-lesions")
+
+    class Meta:
+        model = Patient
+        fields = ["id", "url", "clinic", "mrn", "full_name", "date_of_birth", "sex", "created_at", "lesions_url"]
+
+
+class PatientCreateSerializer(serializers.Serializer):
+    clinic = serializers.SlugField(required=False, help_text="The clinic's slug; needed only if you belong to several.")
+    mrn = serializers.CharField(max_length=64)
+    full_name = serializers.CharField(max_length=200)
+    date_of_birth = serializers.DateField(required=False, allow_null=True)
+    sex = serializers.ChoiceField(choices=Sex.choices, default=Sex.UNKNOWN)
+
+
+class PatientUpdateSerializer(serializers.Serializer):
+    mrn = serializers.CharField(max_length=64, required=False)
+    full_name = serializers.CharField(max_length=200, required=False)
+    date_of_birth = serializers.DateField(required=False, allow_null=True)
+    sex = serializers.ChoiceField(choices=Sex.choices, required=False)
+
+
+class LesionSerializer(serializers.ModelSerializer):
+    url = LinkField("lesion-detail")
+    patient = serializers.PrimaryKeyRelatedField(read_only=True)
+    images_url = LinkField("lesion-images")
+
+    class Meta:
+        model = Lesion
+        fields = ["id", "url", "patient", "site", "label", "notes", "created_at", "images_url"]
+
+
+class LesionCreateSerializer(serializers.Serializer):
+    site = serializers.ChoiceField(choices=Site.choices, default=Site.UNKNOWN)
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class LesionUpdateSerializer(serializers.Serializer):
+    site = serializers.ChoiceField(choices=Site.choices, required=False)
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+
+# --- Predictions -------------------------------------------------------------------------------------------
+
+class ClassProbabilitySerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=DiagnosisClass.choices)
+    name = serializers.CharField()
+    probability = serializers.FloatField()
+    malignant = serializers.BooleanField()
+
+
+class PredictionSummarySerializer(serializers.ModelSerializer):
+    url = LinkField("prediction-detail")
+
+    class Meta:
+        model = Prediction
+        fields = ["id", "url", "status", "model_version", "top_class", "malignancy_risk", "queued_at", "finished_at"]
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    """A prediction with its reading: classes ranked with names, risk band, and whether to doubt it."""
+
+    url = LinkField("prediction-detail")
+    image_url = LinkField("image-detail", lookup="image_id")
+    lesion = serializers.IntegerField(source="image.lesion_id", read_only=True)
+    patient = serializers.IntegerField(source="image.lesion.patient_id", read_only=True)
+    top_class_name = serializers.SerializerMethodField()
+    top_probability = serializers.SerializerMethodField()
+    probabilities = serializers.SerializerMethodField()
+    risk_band = serializers.SerializerMethodField()
+    uncertain = serializers.SerializerMethodField()
+    uncertain_reasons = serializers.SerializerMethodField()
+    entropy = serializers.SerializerMethodField()
+    queue_seconds = serializers.SerializerMethodField()
+    run_seconds = serializers.SerializerMethodField()
+    heatmap_url = serializers.SerializerMethodField()
+    reviewed = serializers.SerializerMethodField()
+    fhir_url = LinkField("image-fhir", lookup="image_id")
+
+    class Meta:
+        model = Prediction
+        fields = [
+            "id", "url", "status", "model_version", "image", "image_url", "lesion", "patient",
+            "top_class", "top_class_name", "top_probability", "probabilities", "malignancy_risk", "risk_band",
+            "uncertain", "uncertain_reasons", "entropy", "error", "attempts", "queued_at", "started_at",
+            "finished_at", "queue_seconds", "run_seconds", "heatmap_url", "reviewed", "fhir_url",
+        ]
+
+    def to_representation(self, instance):
+        # Worked out once per prediction, read by several fields below.
+        self._reading = prediction_interpret(instance)
+        return super().to_representation(instance)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_top_class_name(self, obj) -> str | None:
+        return CLASS_NAMES.get(obj.top_class)
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_top_probability(self, obj) -> float | None:
+        return self._reading.top.probability if self._reading else None
+
+    @extend_schema_field(ClassProbabilitySerializer(many=True, allow_null=True))
+    def get_probabilities(self, obj):
+        if self._reading is None:
+            return None
+        return [{"code": c.code, "name": c.name, "probability": c.probability, "malignant": c.malignant}
+                for c in self._reading.classes]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["low", "intermediate", "high"], allow_null=True))
+    def get_risk_band(self, obj) -> str | None:
+        return self._reading.band.key if self._reading else None
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_uncertain(self, obj) -> bool | None:
+        return self._reading.uncertain if self._reading else None
+
+    def get_uncertain_reasons(self, obj) -> list[str]:
+        return self._reading.uncertain_reasons if self._reading else []
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_entropy(self, obj) -> float | None:
+        return self._reading.entropy if self._reading else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_queue_seconds(self, obj) -> float | None:
+        return (obj.started_at - obj.queued_at).total_seconds() if obj.started_at else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_run_seconds(self, obj) -> float | None:
+        if obj.started_at and obj.finished_at:
+            return (obj.finished_at - obj.started_at).total_seconds()
+        return None
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_heatmap_url(self, obj) -> str | None:
+        return api_url(self.context, "prediction-heatmap", obj.pk) if obj.heatmap else None
+
+    def get_reviewed(self, obj) -> bool:
+        return bool(getattr(obj, "is_reviewed", False))
+
+
+# --- Images ------------------------------------------------------------------------------------------------
+
+class ImageSerializer(serializers.ModelSerializer):
+    url = LinkField("image-detail")
+    patient = serializers.IntegerField(source="lesion.patient_id", read_only=True)
+    file_url = LinkField("image-file")
+    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    predictions = PredictionSummarySerializer(many=True, read_only=True)
+    predictions_url = LinkField("image-predictions")
+    fhir_url = LinkField("image-fhir")
+
+    class Meta:
+        model = LesionImage
+        fields = ["id", "url", "lesion", "patient", "file_url", "sha256", "width", "height", "format", "size_bytes",
+                  "captured_at", "uploaded_at", "uploaded_by", "age", "sex", "site", "predictions",
+                  "predictions_url", "fhir_url"]
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A JPEG, PNG, TIFF or WebP photograph of the lesion.")
+    captured_at = serializers.DateField(required=False, allow_null=True)
+    age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=130,
+                                   help_text="Age at capture; defaults to the age from the date of birth.")
+    sex = serializers.ChoiceField(choices=Sex.choices, required=False, help_text="Defaults to the patient's.")
+    site = serializers.ChoiceField(choices=Site.choices, required=False, help_text="Defaults to the lesion's.")
+
+
+class ImageUploadResultSerializer(serializers.Serializer):
+    image = ImageSerializer()
+    prediction = PredictionSerializer(allow_null=True)
+
+
+# --- Reviews -----------------------------------------------------------------------------------------------
+
+class ReviewSerializer(serializers.ModelSerializer):
+    url = LinkField("review-detail")
+    lesion = serializers.IntegerField(source="image.lesion_id", read_only=True)
+    patient = serializers.IntegerField(source="image.lesion.patient_id", read_only=True)
+    diagnosis_name = serializers.SerializerMethodField()
+    reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Review
+        fields = ["id", "url", "image", "prediction", "lesion", "patient", "verdict", "diagnosis", "diagnosis_name",
+                  "histopathology_confirmed", "notes", "reviewer", "created_at"]
+
+    def get_diagnosis_name(self, obj) -> str:
+        return CLASS_NAMES.get(obj.diagnosis, obj.diagnosis)
+
+
+class ReviewCreateSerializer(serializers.Serializer):
+    image = ScopedPrimaryKeyRelatedField(queryset=LesionImage.objects.select_related("lesion__patient__clinic"))
+    prediction = ScopedPrimaryKeyRelatedField(queryset=Prediction.objects.all(), required=False, allow_null=True)
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    diagnosis = serializers.ChoiceField(choices=DiagnosisClass.choices, required=False, allow_null=True,
+                                        help_text="Needed to override; an agreement takes the prediction's class.")
+    histopathology_confirmed = serializers.BooleanField(default=False)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# --- Webhooks ----------------------------------------------------------------------------------------------
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    url = LinkField("webhook-detail")
+    clinic = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    target_url = serializers.URLField(source="url", read_only=True)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), read_only=True)
+    deliveries_url = LinkField("webhook-deliveries")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "clinic", "target_url", "description", "events", "is_active", "created_at",
+                  "deliveries_url"]
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(read_only=True, help_text="Shown only now: the key of the HMAC-SHA256 signatures.")
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = WebhookEndpointSerializer.Meta.fields + ["secret"]
+
+
+class WebhookEndpointCreateSerializer(serializers.Serializer):
+    clinic = serializers.SlugField(required=False,
+                                   help_text="The clinic's slug; needed only if you administer several.")
+    target_url = serializers.URLField(max_length=500)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class WebhookEndpointUpdateSerializer(serializers.Serializer):
+    target_url = serializers.URLField(max_length=500, required=False)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1,
+                                   required=False)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    is_active = serializers.BooleanField(required=False)
+
+
+class WebhookAttemptSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    duration_ms = serializers.IntegerField()
+    response_status = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    outcome = serializers.CharField()
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    payload = serializers.SerializerMethodField()
+    attempt_log = WebhookAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "event", "event_id", "status", "attempts", "next_attempt_at", "created_at", "finished_at",
+                  "payload", "attempt_log"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_payload(self, obj) -> dict:
+        return json.loads(obj.body)
+
+
+ErrorSerializer = inline_serializer("Error", fields={
+    "detail": serializers.CharField(),
+    "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+})

@@ -1,0 +1,442 @@
+"""API views: each validates its input, calls one service or selector, and serialises the outcome."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse, Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..models import Clinic, Lesion, LesionImage, Membership, Role, WebhookDelivery
+from ..selectors import clinic_list, clinic_list_with_role
+from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
+from ..services.lesion_updates import lesion_update
+from ..services.prediction_requests import prediction_request
+from ..services.records import WRITERS
+from ..services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update
+from . import selectors
+from .exceptions import Conflict, PayloadTooLarge, UnsupportedFile, django_error_codes, django_errors
+from .filters import ImageFilter, LesionFilter, PatientFilter, PredictionFilter, ReviewFilter
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import idempotent
+from .serializers import (
+    ClinicSerializer, ErrorSerializer, ImageSerializer, ImageUploadResultSerializer, ImageUploadSerializer,
+    LesionCreateSerializer, LesionSerializer, LesionUpdateSerializer, PatientCreateSerializer, PatientSerializer,
+    PatientUpdateSerializer, PredictionSerializer, ReviewCreateSerializer, ReviewSerializer, WebhookDeliverySerializer,
+    WebhookEndpointCreatedSerializer, WebhookEndpointCreateSerializer, WebhookEndpointSerializer,
+    WebhookEndpointUpdateSerializer, api_url,
+)
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER, location=OpenApiParameter.HEADER, required=False, type=str,
+    description="Makes the POST safe to retry: a repeat with the same key returns the first response.")
+
+
+def _errors(*codes: int) -> dict:
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+def _valid(serializer_class, request, **kwargs) -> dict:
+    serializer = serializer_class(data=request.data, context={"request": request}, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _clinic_for(user, slug: str | None, roles: tuple[str, ...]) -> Clinic:
+    """The clinic a create request is for: the one named by slug, or the only one where the user may act."""
+    if slug:
+        clinic = clinic_list(user=user).filter(slug=slug).first()
+        if clinic is None:
+            raise ValidationError({"clinic": ["No clinic of yours has this slug."]})
+        return clinic
+    clinics = list(clinic_list_with_role(user=user, roles=roles)[:2])
+    if len(clinics) == 1:
+        return clinics[0]
+    if clinics:
+        raise ValidationError({"clinic": ["You act for several clinics: give the clinic's slug."]})
+    raise PermissionDenied("You have no role in any clinic that allows this.")
+
+
+def _conflict_on_duplicate(exc: DjangoValidationError, field: str, message: str):
+    if django_error_codes(exc) & {"unique", "unique_together"}:
+        return Conflict(message, errors={field: [message]})
+    return exc
+
+
+class PrivateFileView(APIView):
+    """Streams a stored file to members of its clinic; errors stay JSON whatever the Accept header says."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @staticmethod
+    def file_response(field_file, content_type: str) -> FileResponse:
+        if not field_file:
+            raise Http404("No file.")
+        response = FileResponse(field_file.open("rb"), content_type=content_type)
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+# --- Clinics and patients ----------------------------------------------------------------------------------
+
+class ClinicListView(APIView):
+    @extend_schema(summary="The clinics you belong to, with your role", responses={200: ClinicSerializer(many=True)})
+    def get(self, request):
+        memberships = Membership.objects.filter(user=request.user).select_related("clinic").order_by("clinic__name")
+        return Response(ClinicSerializer(memberships, many=True).data)
+
+
+@extend_schema_view(get=extend_schema(summary="List patients", responses={200: PatientSerializer(many=True),
+                                                                          **_errors(401)}))
+class PatientListView(generics.ListAPIView):
+    serializer_class = PatientSerializer
+    filterset_class = PatientFilter
+    ordering_fields = ["full_name", "mrn", "created_at", "date_of_birth", "id"]
+    ordering = ["full_name", "id"]
+
+    def get_queryset(self):
+        return selectors.api_patient_list(user=self.request.user)
+
+    @extend_schema(summary="Register a patient", request=PatientCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: PatientSerializer, **_errors(400, 401, 403, 409, 422)})
+    @idempotent
+    def post(self, request):
+        data = _valid(PatientCreateSerializer, request)
+        clinic = _clinic_for(request.user, data.pop("clinic", None), WRITERS)
+        try:
+            patient = patient_create(actor=request.user, clinic=clinic, **data)
+        except DjangoValidationError as exc:
+            raise _conflict_on_duplicate(exc, "mrn", "A patient with this MRN already exists in the clinic.")
+        body = PatientSerializer(patient, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class PatientDetailView(generics.GenericAPIView):
+    serializer_class = PatientSerializer
+
+    @extend_schema(summary="A patient", responses={200: PatientSerializer, **_errors(401, 404)})
+    def get(self, request, pk):
+        patient = selectors.api_patient_get(user=request.user, pk=pk)
+        return Response(PatientSerializer(patient, context={"request": request}).data)
+
+    @extend_schema(summary="Correct a patient's details", request=PatientUpdateSerializer,
+                   responses={200: PatientSerializer, **_errors(400, 401, 403, 404, 409)})
+    def patch(self, request, pk):
+        patient = selectors.api_patient_get(user=request.user, pk=pk)
+        data = _valid(PatientUpdateSerializer, request, partial=True)
+        try:
+            patient = patient_update(actor=request.user, patient=patient, **data)
+        except DjangoValidationError as exc:
+            raise _conflict_on_duplicate(exc, "mrn", "A patient with this MRN already exists in the clinic.")
+        return Response(PatientSerializer(patient, context={"request": request}).data)
+
+
+@extend_schema_view(get=extend_schema(summary="List a patient's lesions",
+                                      responses={200: LesionSerializer(many=True), **_errors(401, 404)}))
+class PatientLesionListView(generics.ListAPIView):
+    serializer_class = LesionSerializer
+    filterset_class = LesionFilter
+    ordering_fields = ["created_at", "id"]
+    ordering = ["id"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.patient = selectors.api_patient_get(user=request.user, pk=kwargs["pk"])
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no patient
+            return Lesion.objects.none()
+        return selectors.api_lesion_list(user=self.request.user, patient=self.patient)
+
+    @extend_schema(summary="Start following a lesion of the patient", request=LesionCreateSerializer,
+                   parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: LesionSerializer, **_errors(400, 401, 403, 404, 422)})
+    @idempotent
+    def post(self, request, pk):
+        lesion = lesion_create(actor=request.user, patient=self.patient, **_valid(LesionCreateSerializer, request))
+        body = LesionSerializer(lesion, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class LesionDetailView(generics.GenericAPIView):
+    serializer_class = LesionSerializer
+
+    @extend_schema(summary="A lesion", responses={200: LesionSerializer, **_errors(401, 404)})
+    def get(self, request, pk):
+        return Response(LesionSerializer(selectors.api_lesion_get(user=request.user, pk=pk),
+                                         context={"request": request}).data)
+
+    @extend_schema(summary="Correct a lesion's site, label or notes", request=LesionUpdateSerializer,
+                   responses={200: LesionSerializer, **_errors(400, 401, 403, 404)})
+    def patch(self, request, pk):
+        lesion = selectors.api_lesion_get(user=request.user, pk=pk)
+        data = _valid(LesionUpdateSerializer, request, partial=True)
+        lesion = lesion_update(actor=request.user, lesion=lesion, **data)
+        return Response(LesionSerializer(lesion, context={"request": request}).data)
+
+
+# --- Images ------------------------------------------------------------------------------------------------
+
+def _upload_error(exc: DjangoValidationError):
+    codes, errors = django_error_codes(exc), django_errors(exc)
+    message = next(iter(m for messages in errors.values() for m in messages), "The file was refused.")
+    if codes & {"too_large", "too_many_pixels"}:
+        return PayloadTooLarge(message, errors=errors)
+    if "not_an_image" in codes:
+        return UnsupportedFile(message, errors=errors)
+    return exc
+
+
+@extend_schema_view(get=extend_schema(summary="List a lesion's images",
+                                      responses={200: ImageSerializer(many=True), **_errors(401, 404)}))
+class LesionImageListView(generics.ListAPIView):
+    serializer_class = ImageSerializer
+    filterset_class = ImageFilter
+    parser_classes = [MultiPartParser, FormParser]
+    ordering_fields = ["uploaded_at", "captured_at", "id"]
+    ordering = ["-uploaded_at", "-id"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.lesion = selectors.api_lesion_get(user=request.user, pk=kwargs["pk"])
+        if request.method == "POST":
+            # Refuse an oversized body before reading it; 1 MiB leaves room for the form's other fields.
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.SKINCLINIC_MAX_UPLOAD_BYTES + 1024 * 1024:
+                limit = settings.SKINCLINIC_MAX_UPLOAD_BYTES // (1024 * 1024)
+                raise PayloadTooLarge(f"The request is larger than the {limit} MB upload limit.",
+                                      errors={"file": [f"The file is larger than the {limit} MB limit."]})
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no lesion
+            return LesionImage.objects.none()
+        return selectors.api_image_list(user=self.request.user, lesion=self.lesion)
+
+    @extend_schema(
+        summary="Upload a photograph of the lesion",
+        description="Stores the image and queues its prediction: **202** with both and a `Location` to poll. "
+                    "The same bytes uploaded again for the lesion return the existing image with **200**.",
+        request={"multipart/form-data": ImageUploadSerializer}, parameters=[IDEMPOTENCY_PARAMETER],
+        responses={202: ImageUploadResultSerializer, 200: ImageUploadResultSerializer,
+                   **_errors(400, 401, 403, 404, 413, 415, 422)})
+    @idempotent
+    def post(self, request, pk):
+        data = _valid(ImageUploadSerializer, request)
+        try:
+            image, created = image_upload(actor=request.user, lesion=self.lesion, **data)
+        except DjangoValidationError as exc:
+            raise _upload_error(exc)
+        image = selectors.api_image_get(user=request.user, pk=image.pk)
+        newest = next(iter(image.predictions.all()), None)
+        prediction = selectors.api_prediction_get(user=request.user, pk=newest.pk) if newest else None
+        context = {"request": request}
+        body = ImageUploadResultSerializer({"image": image, "prediction": prediction}, context=context).data
+        if not created:
+            return Response(body, status=status.HTTP_200_OK)
+        return Response(body, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": api_url(context, "prediction-detail", prediction.pk)})
+
+
+class ImageDetailView(generics.GenericAPIView):
+    serializer_class = ImageSerializer
+
+    @extend_schema(summary="An image, with its predictions", responses={200: ImageSerializer, **_errors(401, 404)})
+    def get(self, request, pk):
+        return Response(ImageSerializer(selectors.api_image_get(user=request.user, pk=pk),
+                                        context={"request": request}).data)
+
+
+class ImageFileView(PrivateFileView):
+    @extend_schema(summary="The stored photograph (re-encoded, without metadata)",
+                   responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY,
+                              **_errors(401, 404)})
+    def get(self, request, pk):
+        image = selectors.api_image_get(user=request.user, pk=pk)
+        return self.file_response(image.file, "image/jpeg" if image.format == "JPEG" else "image/png")
+
+
+class ImagePredictionRequestView(APIView):
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(
+        summary="Run the current model version on the image",
+        description="Queues a prediction by the model version in service (**202**, with `Location`), or returns "
+                    "the one that exists (**200**). A failed one is queued again.",
+        request=None, parameters=[IDEMPOTENCY_PARAMETER],
+        responses={202: PredictionSerializer, 200: PredictionSerializer, **_errors(401, 403, 404, 422)})
+    @idempotent
+    def post(self, request, pk):
+        image = selectors.api_image_get(user=request.user, pk=pk)
+        prediction, queued = prediction_request(actor=request.user, image=image)
+        prediction = selectors.api_prediction_get(user=request.user, pk=prediction.pk)
+        body = PredictionSerializer(prediction, context={"request": request}).data
+        if not queued:
+            return Response(body, status=status.HTTP_200_OK)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class FhirJSONRenderer(JSONRenderer):
+    media_type = "application/fhir+json"
+    format = "fhir"
+
+
+class ImageFhirView(APIView):
+    renderer_classes = [FhirJSONRenderer, JSONRenderer]
+
+    @extend_schema(
+        summary="The image's result as a FHIR R4 DiagnosticReport bundle",
+        description="A Bundle (type collection) of a DiagnosticReport, its Observation (top class, per-class "
+                    "probabilities, body site, derived from the Media), the Media, the model as a Device, the "
+                    "Patient and the clinic. Status `preliminary` until a clinician reviewed the image, then "
+                    "`final`. **409** while no prediction of the image has succeeded.",
+        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, **_errors(401, 404, 409)})
+    def get(self, request, pk):
+        from .fhir import image_fhir_bundle
+
+        report = selectors.api_image_report_get(user=request.user, pk=pk)
+        if report.prediction is None:
+            state = report.pending.status if report.pending else "not requested"
+            raise Conflict(f"The image has no finished prediction yet (its newest is {state}).")
+        bundle = image_fhir_bundle(report, file_url=api_url({"request": request}, "image-file", pk))
+        return HttpResponse(bundle.json(), content_type="application/fhir+json")
+
+
+# --- Predictions -------------------------------------------------------------------------------------------
+
+@extend_schema_view(get=extend_schema(summary="List predictions", responses={200: PredictionSerializer(many=True),
+                                                                             **_errors(400, 401)}))
+class PredictionListView(generics.ListAPIView):
+    serializer_class = PredictionSerializer
+    filterset_class = PredictionFilter
+    ordering_fields = ["queued_at", "finished_at", "malignancy_risk", "id"]
+    ordering = ["-queued_at", "-id"]
+
+    def get_queryset(self):
+        return selectors.api_prediction_list(user=self.request.user)
+
+
+class PredictionDetailView(generics.GenericAPIView):
+    serializer_class = PredictionSerializer
+
+    @extend_schema(summary="A prediction: status, probabilities, risk, uncertainty, timings",
+                   responses={200: PredictionSerializer, **_errors(401, 404)})
+    def get(self, request, pk):
+        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        return Response(PredictionSerializer(prediction, context={"request": request}).data)
+
+
+class PredictionHeatmapView(PrivateFileView):
+    @extend_schema(summary="The prediction's heatmap (Grad-CAM over the model's input)",
+                   responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)})
+    def get(self, request, pk):
+        return self.file_response(selectors.api_prediction_get(user=request.user, pk=pk).heatmap, "image/png")
+
+
+# --- Reviews -----------------------------------------------------------------------------------------------
+
+@extend_schema_view(get=extend_schema(summary="List reviews", responses={200: ReviewSerializer(many=True),
+                                                                         **_errors(400, 401)}))
+class ReviewListView(generics.ListAPIView):
+    serializer_class = ReviewSerializer
+    filterset_class = ReviewFilter
+    ordering_fields = ["created_at", "id"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return selectors.api_review_list(user=self.request.user)
+
+    @extend_schema(summary="Record a reviewer's diagnosis of an image", request=ReviewCreateSerializer,
+                   parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: ReviewSerializer, **_errors(400, 401, 403, 422)})
+    @idempotent
+    def post(self, request):
+        data = _valid(ReviewCreateSerializer, request)
+        review = review_create(actor=request.user, **data)
+        review = selectors.api_review_get(user=request.user, pk=review.pk)
+        body = ReviewSerializer(review, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class ReviewDetailView(generics.GenericAPIView):
+    serializer_class = ReviewSerializer
+
+    @extend_schema(summary="A review", responses={200: ReviewSerializer, **_errors(401, 404)})
+    def get(self, request, pk):
+        return Response(ReviewSerializer(selectors.api_review_get(user=request.user, pk=pk),
+                                         context={"request": request}).data)
+
+
+# --- Webhooks ----------------------------------------------------------------------------------------------
+
+@extend_schema_view(get=extend_schema(summary="List the webhook endpoints of the clinics you administer",
+                                      responses={200: WebhookEndpointSerializer(many=True), **_errors(401)}))
+class WebhookListView(generics.ListAPIView):
+    serializer_class = WebhookEndpointSerializer
+    ordering_fields = ["created_at", "id"]
+    ordering = ["id"]
+
+    def get_queryset(self):
+        return selectors.webhook_endpoint_list(user=self.request.user)
+
+    @extend_schema(summary="Register a webhook endpoint (clinic administrators)",
+                   description="The response carries the signing `secret`, shown this once. Each delivery is a "
+                               "POST of a JSON body with the header `X-SkinClinic-Signature: sha256=<hex HMAC-SHA256 "
+                               "of the body under the secret>`.",
+                   request=WebhookEndpointCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: WebhookEndpointCreatedSerializer, **_errors(400, 401, 403, 422)})
+    @idempotent
+    def post(self, request):
+        data = _valid(WebhookEndpointCreateSerializer, request)
+        clinic = _clinic_for(request.user, data.get("clinic"), (Role.ADMIN,))
+        endpoint = webhook_endpoint_create(actor=request.user, clinic=clinic, url=data["target_url"],
+                                           events=data["events"], description=data["description"])
+        body = WebhookEndpointCreatedSerializer(endpoint, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class WebhookDetailView(generics.GenericAPIView):
+    serializer_class = WebhookEndpointSerializer
+
+    @extend_schema(summary="A webhook endpoint", responses={200: WebhookEndpointSerializer, **_errors(401, 403, 404)})
+    def get(self, request, pk):
+        endpoint = selectors.webhook_endpoint_get(user=request.user, pk=pk)
+        return Response(WebhookEndpointSerializer(endpoint, context={"request": request}).data)
+
+    @extend_schema(summary="Change a webhook endpoint", request=WebhookEndpointUpdateSerializer,
+                   responses={200: WebhookEndpointSerializer, **_errors(400, 401, 403, 404)})
+    def patch(self, request, pk):
+        endpoint = selectors.webhook_endpoint_get(user=request.user, pk=pk)
+        data = _valid(WebhookEndpointUpdateSerializer, request, partial=True)
+        endpoint = webhook_endpoint_update(actor=request.user, endpoint=endpoint, url=data.get("target_url"),
+                                           events=data.get("events"), description=data.get("description"),
+                                           is_active=data.get("is_active"))
+        return Response(WebhookEndpointSerializer(endpoint, context={"request": request}).data)
+
+    @extend_schema(summary="Remove a webhook endpoint and its delivery log", responses={204: None,
+                                                                                        **_errors(401, 403, 404)})
+    def delete(self, request, pk):
+        webhook_endpoint_delete(actor=request.user, endpoint=selectors.webhook_endpoint_get(user=request.user, pk=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(get=extend_schema(summary="The deliveries to a webhook endpoint, each with its attempts",
+                                      responses={200: WebhookDeliverySerializer(many=True), **_errors(401, 403, 404)}))
+class WebhookDeliveryListView(generics.ListAPIView):
+    serializer_class = WebhookDeliverySerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no endpoint
+            return WebhookDelivery.objects.none()
+        endpoint = selectors.webhook_endpoint_get(user=self.request.user, pk=self.kwargs["pk"])
+        return selectors.webhook_delivery_list(endpoint=endpoint)
