@@ -1,14 +1,19 @@
 """Everything that reads clinical records, already scoped to the clinics the user belongs to."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 
-from .models import AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, Review, Role
+from .models import (
+    AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review, Role,
+)
 
 M = TypeVar("M", bound=models.Model)
 
@@ -84,3 +89,106 @@ def audit_event_list(*, user, clinic: Clinic) -> QuerySet[AuditEvent]:
     """A clinic's audit trail, for its administrators only."""
     clinic_role_require(user=user, clinic=clinic, roles=(Role.ADMIN,))
     return AuditEvent.objects.filter(clinic=clinic).select_related("actor")
+
+
+# --- Summaries for the portal's pages -------------------------------------------------------------------------
+def clinic_list_with_role(*, user, roles: tuple[str, ...]) -> QuerySet[Clinic]:
+    """The clinics where the user holds one of `roles`."""
+    if not user.is_authenticated:
+        return Clinic.objects.none()
+    return Clinic.objects.filter(memberships__user=user, memberships__role__in=roles).distinct()
+
+
+def _images_newest_first(queryset: QuerySet[LesionImage]) -> QuerySet[LesionImage]:
+    # An image without a capture date counts as taken on its upload day.
+    return queryset.annotate(taken_on=Coalesce("captured_at", TruncDate("uploaded_at"))).order_by(
+        F("taken_on").desc(), "-uploaded_at", "-id")
+
+
+def _latest_predictions(**outer) -> QuerySet[Prediction]:
+    """Predictions of the newest image first, then the newest run of the model on it first."""
+    return (Prediction.objects.filter(**outer)
+            .annotate(taken_on=Coalesce("image__captured_at", TruncDate("image__uploaded_at")))
+            .order_by(F("taken_on").desc(), "-image__uploaded_at", "-image_id", "-queued_at", "-id"))
+
+
+def patient_summary_list(*, user, query: str = "") -> QuerySet[Patient]:
+    """The user's patients whose name or MRN contains `query`, each annotated with `lesion_count` and
+    `latest_risk` (the malignancy risk of the newest finished prediction of the newest image)."""
+    patients = patient_list(user=user)
+    query = query.strip()
+    if query:
+        patients = patients.filter(Q(full_name__icontains=query) | Q(mrn__icontains=query))
+    latest = _latest_predictions(image__lesion__patient=OuterRef("pk"), status=PredictionStatus.SUCCEEDED)
+    return patients.annotate(
+        lesion_count=Count("lesions", distinct=True),
+        latest_risk=Subquery(latest.values("malignancy_risk")[:1]),
+    ).order_by("full_name", "id")
+
+
+def lesion_summary_list(*, user, patient: Patient) -> QuerySet[Lesion]:
+    """The patient's lesions, each annotated with its `image_count`, its newest image (`latest_image_id`) and
+    the newest prediction of that image (`latest_prediction_id`, `_status`, `_top_class`, `_risk`)."""
+    newest_image = _images_newest_first(LesionImage.objects.filter(lesion=OuterRef("pk")))
+    newest_prediction = _latest_predictions(image__lesion=OuterRef("pk"))
+    return lesion_list(user=user, patient=patient).annotate(
+        image_count=Count("images", distinct=True),
+        latest_image_id=Subquery(newest_image.values("id")[:1]),
+        latest_image_taken_on=Subquery(newest_image.values("taken_on")[:1]),
+        latest_prediction_id=Subquery(newest_prediction.values("id")[:1]),
+        latest_prediction_status=Subquery(newest_prediction.values("status")[:1]),
+        latest_prediction_top_class=Subquery(newest_prediction.values("top_class")[:1]),
+        latest_prediction_risk=Subquery(newest_prediction.values("malignancy_risk")[:1]),
+    ).order_by("id")
+
+
+def lesion_timeline(*, user, lesion: Lesion) -> list[LesionImage]:
+    """Every image of the lesion, oldest first, with `predictions` (all model versions, newest run first)
+    and `reviews` (oldest first, with their reviewers) prefetched."""
+    images = lesion_image_list(user=user, lesion=lesion).annotate(
+        taken_on=Coalesce("captured_at", TruncDate("uploaded_at"))).order_by("taken_on", "uploaded_at", "id")
+    return list(images.prefetch_related(
+        Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")),
+        Prefetch("reviews", queryset=Review.objects.select_related("reviewer", "prediction").order_by("created_at", "id")),
+    ))
+
+
+def prediction_get(*, user, pk) -> Prediction:
+    """One prediction with its image, lesion, patient and clinic, or 404 outside the user's clinics."""
+    return object_get_for_user(
+        Prediction.objects.select_related("image__lesion__patient__clinic", "image__uploaded_by"), user=user, pk=pk)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    recent_images: list[LesionImage]
+    in_progress: list[Prediction]
+    failed: list[Prediction]
+    high_risk_unreviewed: list[Prediction]
+
+
+def dashboard_get(*, user, limit: int = 10) -> Dashboard:
+    """What needs a clinician's attention in the user's clinics: the newest uploads, predictions still
+    queued or running, failed ones, and high-risk results whose image nobody has reviewed yet."""
+    predictions = prediction_list(user=user).select_related("image__lesion__patient")
+    recent = (lesion_image_list(user=user).select_related("lesion__patient")
+              .prefetch_related(Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")))
+              .order_by("-uploaded_at", "-id"))[:limit]
+    reviewed = Review.objects.filter(image=OuterRef("image"))
+    return Dashboard(
+        recent_images=list(recent),
+        in_progress=list(predictions.filter(status__in=[PredictionStatus.QUEUED, PredictionStatus.RUNNING])
+                         .order_by("queued_at", "id")[:limit]),
+        failed=list(predictions.filter(status=PredictionStatus.FAILED).order_by("-finished_at", "-id")[:limit]),
+        high_risk_unreviewed=list(
+            predictions.filter(status=PredictionStatus.SUCCEEDED,
+                               malignancy_risk__gte=settings.SKINCLINIC_RISK_HIGH_AT)
+            .filter(~Exists(reviewed)).order_by("-malignancy_risk", "-finished_at")[:limit]),
+    )
+
+
+def membership_list(*, user) -> QuerySet[Membership]:
+    """The user's memberships (clinic and role), for showing who is signed in where."""
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user).select_related("clinic").order_by("clinic__name")

@@ -5,11 +5,13 @@ from .predictions import (
     prediction_claim,
     prediction_fail,
     prediction_release,
+    prediction_retry,
     prediction_run,
     predictions_enqueue_on_commit,
     predictions_sweep,
 )
-from .records import lesion_create, patient_create
+from .image_batches import ImageBatchResult, image_batch_upload
+from .records import lesion_create, patient_create, patient_update
 from .reviews import review_create
 from .uploads import image_upload
 
@@ -17,4 +19,5 @@ __all__ = [
     "audit_record", "clinic_create", "membership_create", "patient_create", "lesion_create", "image_upload",
     "prediction_claim", "prediction_run", "prediction_fail", "prediction_release", "predictions_sweep",
     "predictions_enqueue_on_commit", "review_create",
+    "patient_update", "prediction_retry", "image_batch_upload", "ImageBatchResult",
 ]

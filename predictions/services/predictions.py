@@ -11,12 +11,15 @@ import logging
 from typing import Sequence
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import Prediction, PredictionStatus
+from .. import inference
+from ..models import Prediction, PredictionStatus, Role
+from ..selectors import clinic_role_require
 from .audit import audit_record
 from .governance import review_case_triage
 
@@ -228,3 +231,29 @@ def predictions_sweep(*, now: datetime.datetime | None = None) -> list[int]:
             resend.append(prediction_id)
     predictions_enqueue_on_commit(resend)
     return resend
+
+
+@transaction.atomic
+def prediction_retry(*, actor, prediction: Prediction) -> Prediction:
+    """Queue a failed prediction again with a fresh budget of attempts, at a clinician's request.
+
+    Only a failed prediction of the model version the workers now run can be retried (a worker never
+    claims another version's work); anything else raises ValidationError.
+    """
+    clinic = _clinic_of(prediction)
+    clinic_role_require(user=actor, clinic=clinic, roles=(Role.CLINICIAN, Role.ADMIN))
+    if prediction.model_version != inference.model_version():
+        raise ValidationError(f"This prediction was made by {prediction.model_version}, which the workers no "
+                              f"longer run; upload the image again to classify it with the current model.")
+    previous_error = prediction.error
+    now = timezone.now()
+    fields = {"status": QUEUED, "error": "", "attempts": 0, "claimed_by": "", "queued_at": now,
+              "started_at": None, "finished_at": None}
+    if not Prediction.objects.filter(id=prediction.id, status=FAILED).update(**fields):
+        raise ValidationError("Only a failed prediction can be retried; this one is already queued or done.")
+    for name, value in fields.items():
+        setattr(prediction, name, value)
+    audit_record(actor=actor, clinic=clinic, action="prediction.retry", target=prediction,
+                 data={"previous_error": previous_error, "model_version": prediction.model_version})
+    predictions_enqueue_on_commit([prediction.id])
+    return prediction

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ..models import Clinic, Lesion, Patient, Role, Sex, Site
@@ -36,3 +37,37 @@ def lesion_create(*, actor, patient: Patient, site: str = Site.UNKNOWN, label: s
     audit_record(actor=actor, clinic=patient.clinic, action="lesion.create", target=lesion,
                  data={"patient_id": patient.pk, "site": site})
     return lesion
+
+
+PATIENT_EDITABLE_FIELDS = ("mrn", "full_name", "date_of_birth", "sex")
+
+
+@transaction.atomic
+def patient_update(*, actor, patient: Patient, **changes) -> Patient:
+    """Change a patient's demographics (any of PATIENT_EDITABLE_FIELDS); audits the fields that changed.
+
+    Raises ValidationError for a duplicate MRN or bad fields, and leaves the row as it was.
+    """
+    clinic_role_require(user=actor, clinic=patient.clinic, roles=WRITERS)
+    unknown = set(changes) - set(PATIENT_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"patient_update() cannot change {', '.join(sorted(unknown))}")
+    for text_field in ("mrn", "full_name"):
+        if text_field in changes:
+            changes[text_field] = changes[text_field].strip()
+    before = {name: getattr(patient, name) for name in changes}
+    changed = {name: value for name, value in changes.items() if before[name] != value}
+    if not changed:
+        return patient
+    for name, value in changed.items():
+        setattr(patient, name, value)
+    try:
+        patient.full_clean()
+    except ValidationError:
+        for name, value in before.items():
+            setattr(patient, name, value)
+        raise
+    patient.save(update_fields=list(changed))
+    audit_record(actor=actor, clinic=patient.clinic, action="patient.update", target=patient,
+                 data={"changed": {name: [str(before[name]), str(value)] for name, value in changed.items()}})
+    return patient
