@@ -49,20 +49,24 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "skinclinic.urls"
-LOGIN_URL = "admin:login"  # the only sign-in page until the portal has its own
+LOGIN_URL = "login"  # the portal's sign-in page
+LOGIN_REDIRECT_URL = "portal:dashboard"
+LOGOUT_REDIRECT_URL = "login"
 WSGI_APPLICATION = "skinclinic.wsgi.application"
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "predictions.portal.context_processors.portal",
             ],
+            "libraries": {"portal": "predictions.portal.templatetags"},
         },
     },
 ]
@@ -100,6 +104,7 @@ USE_TZ = True
 # moves web and workers onto one private bucket without code changes.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
 
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="filesystem")
@@ -153,6 +158,33 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Email (password reset) ------------------------------------------------------------------------------
+# EMAIL_URL as django-environ reads it (smtp+tls://user:password@host:587); the embedded default prints
+# mail to the console so a local password reset works without a mail server.
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "")
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SkinClinic <noreply@localhost>")
+
+# --- Portal: how results are put into words ------------------------------------------------------------------
+# Malignancy risk bands shown to clinicians: low below INTERMEDIATE_AT, high from HIGH_AT. Set them from
+# the clinic's own validation of the model; the defaults lean towards sending lesions for a closer look.
+SKINCLINIC_RISK_INTERMEDIATE_AT = env.float("RISK_INTERMEDIATE_AT", default=0.15)
+SKINCLINIC_RISK_HIGH_AT = env.float("RISK_HIGH_AT", default=0.40)
+# A result is flagged uncertain when the top class has less than this probability...
+SKINCLINIC_UNCERTAIN_TOP_PROBABILITY_BELOW = env.float("UNCERTAIN_TOP_PROBABILITY_BELOW", default=0.50)
+# ...or the entropy of the 7 probabilities exceeds this many nats (ln 7 = 1.95 is no information at all).
+SKINCLINIC_UNCERTAIN_ENTROPY_ABOVE = env.float("UNCERTAIN_ENTROPY_ABOVE", default=1.20)
+# How often a page showing a queued or running prediction asks for its status.
+SKINCLINIC_STATUS_POLL_SECONDS = env.float("STATUS_POLL_SECONDS", default=2.0)
+if not 0 < SKINCLINIC_RISK_INTERMEDIATE_AT < SKINCLINIC_RISK_HIGH_AT <= 1:
+    raise ImproperlyConfigured("Risk bands must satisfy 0 < RISK_INTERMEDIATE_AT < RISK_HIGH_AT <= 1")
 
 # --- Audit trail ----------------------------------------------------------------------------------------
 # Take the client address from the first X-Forwarded-For hop instead of REMOTE_ADDR: only behind a proxy

@@ -8,4 +8,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", include("predictions.api.urls")),
     path("", include("predictions.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("predictions.portal.urls")),
 ]

@@ -1,0 +1,1 @@
+"""The clinician portal: server-rendered pages (Django templates, htmx for live status) over the services."""

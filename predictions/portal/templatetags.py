@@ -1,0 +1,41 @@
+"""Template filters of the portal (`{% load portal %}`): results put into words, without any query."""
+from django import template
+from django.utils import timezone
+from mlcore import CLASS_NAMES
+
+from .interpretation import prediction_interpret, risk_band
+
+register = template.Library()
+
+
+@register.filter(name="risk_band")
+def risk_band_filter(risk):
+    """The RiskBand of a malignancy risk, or None when there is none yet."""
+    return None if risk is None else risk_band(float(risk))
+
+
+@register.filter
+def interpret(prediction):
+    return prediction_interpret(prediction)
+
+
+@register.filter
+def percent(value, digits=1):
+    """0.1234 -> "12.3%"; empty for None."""
+    if value is None or value == "":
+        return ""
+    return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def class_name(code):
+    return CLASS_NAMES.get(code, code or "")
+
+
+@register.filter
+def age(date_of_birth):
+    """Whole years from a date of birth to today."""
+    if not date_of_birth:
+        return ""
+    today = timezone.localdate()
+    return today.year - date_of_birth.year - ((today.month, today.day) < (date_of_birth.month, date_of_birth.day))

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("patients/", views.patient_list, name="patient-list"),
+    path("patients/new/", views.patient_create, name="patient-create"),
+    path("patients/<int:patient_id>/", views.patient_detail, name="patient-detail"),
+    path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient-edit"),
+    path("patients/<int:patient_id>/upload/", views.image_upload, name="image-upload"),
+    path("lesions/<int:lesion_id>/", views.lesion_timeline, name="lesion-timeline"),
+    path("predictions/<int:prediction_id>/", views.prediction_detail, name="prediction-detail"),
+    path("predictions/<int:prediction_id>/result/", views.prediction_result, name="prediction-result"),
+    path("predictions/<int:prediction_id>/badge/", views.prediction_badge, name="prediction-badge"),
+    path("predictions/<int:prediction_id>/retry/", views.prediction_retry, name="prediction-retry"),
+    path("predictions/<int:prediction_id>/review/", views.prediction_review, name="prediction-review"),
+]

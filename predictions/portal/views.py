@@ -1,0 +1,278 @@
+"""The clinician portal's pages. Each view checks input, calls one service or selector, and renders.
+
+Every object comes through `object_get_for_user` (404 for another clinic's), every write through a
+service that checks the user's role again, and no page is cached (it shows patient data).
+"""
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .. import selectors, services
+from ..models import Lesion, Patient, PredictionStatus, Role
+from .forms import (
+    NEW_LESION,
+    ImageUploadForm,
+    PatientForm,
+    PatientSearchForm,
+    ReviewForm,
+    form_add_service_errors,
+)
+from .interpretation import prediction_interpret
+
+WRITERS = (Role.CLINICIAN, Role.ADMIN)
+REVIEWERS = (Role.REVIEWER, Role.ADMIN)
+PATIENTS_PER_PAGE = 25
+FINAL_STATUSES = (PredictionStatus.SUCCEEDED, PredictionStatus.FAILED)
+
+
+def portal_view(view):
+    """Signed-in users only, and never cached: every page shows patient data."""
+    return functools.wraps(view)(login_required(never_cache(view)))
+
+
+def _role(request: HttpRequest, clinic) -> str | None:
+    return selectors.clinic_role_get(user=request.user, clinic=clinic)
+
+
+def _require_writer(request: HttpRequest, clinic) -> None:
+    if _role(request, clinic) not in WRITERS:
+        raise PermissionDenied("Only a clinician or a clinic administrator may do this.")
+
+
+# --- Dashboard -----------------------------------------------------------------------------------------------
+
+@portal_view
+def dashboard(request: HttpRequest) -> HttpResponse:
+    board = selectors.dashboard_get(user=request.user)
+    writable = set(selectors.clinic_list_with_role(user=request.user, roles=WRITERS).values_list("id", flat=True))
+    return render(request, "portal/dashboard.html", {"board": board, "writable_clinic_ids": writable})
+
+
+# --- Patients ------------------------------------------------------------------------------------------------
+
+@portal_view
+def patient_list(request: HttpRequest) -> HttpResponse:
+    search = PatientSearchForm(request.GET)
+    query = search.cleaned_data["q"] if search.is_valid() else ""
+    page = Paginator(selectors.patient_summary_list(user=request.user, query=query), PATIENTS_PER_PAGE) \
+        .get_page(request.GET.get("page"))
+    can_create = selectors.clinic_list_with_role(user=request.user, roles=WRITERS).exists()
+    return render(request, "portal/patients/list.html",
+                  {"search": search, "query": query, "page": page, "can_create": can_create})
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def patient_create(request: HttpRequest) -> HttpResponse:
+    clinics = selectors.clinic_list_with_role(user=request.user, roles=WRITERS)
+    if not clinics.exists():
+        raise PermissionDenied("Only a clinician or a clinic administrator may register patients.")
+    form = PatientForm(request.POST or None, clinics=clinics)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.patient_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            messages.success(request, f"{patient.full_name} is registered.")
+            return redirect("portal:patient-detail", patient_id=patient.pk)
+    return render(request, "portal/patients/form.html", {"form": form, "patient": None})
+
+
+def _patient_get(request: HttpRequest, patient_id: int) -> Patient:
+    return selectors.object_get_for_user(Patient.objects.select_related("clinic"), user=request.user, pk=patient_id)
+
+
+@portal_view
+def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = _patient_get(request, patient_id)
+    lesions = selectors.lesion_summary_list(user=request.user, patient=patient)
+    return render(request, "portal/patients/detail.html", {
+        "patient": patient, "lesions": lesions, "can_write": _role(request, patient.clinic) in WRITERS})
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = _patient_get(request, patient_id)
+    _require_writer(request, patient.clinic)
+    initial = {name: getattr(patient, name) for name in ("mrn", "full_name", "date_of_birth", "sex")}
+    form = PatientForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_update(actor=request.user, patient=patient, **form.cleaned_data)
+        except ValidationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            messages.success(request, "The patient's details are saved.")
+            return redirect("portal:patient-detail", patient_id=patient.pk)
+    return render(request, "portal/patients/form.html", {"form": form, "patient": patient})
+
+
+# --- Upload --------------------------------------------------------------------------------------------------
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = _patient_get(request, patient_id)
+    _require_writer(request, patient.clinic)
+    lesions = list(selectors.lesion_list(user=request.user, patient=patient).order_by("id"))
+    preselected = request.GET.get("lesion")
+    initial = {"lesion": preselected} if preselected and any(str(l.pk) == preselected for l in lesions) else {}
+    form = ImageUploadForm(request.POST or None, request.FILES or None, lesions=lesions, initial=initial)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = services.image_batch_upload(
+                actor=request.user, patient=patient, files=data["files"], lesion=form.chosen_lesion,
+                new_lesion_site=data["new_lesion_site"], new_lesion_label=data["new_lesion_label"],
+                captured_at=data["captured_at"], age=data["age"], site=data["site"] or None)
+        except ValidationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            if not result.refused:
+                return _after_upload(request, result)
+            # Show what was stored and what was refused, keeping everything typed; a lesion started by
+            # this batch is now chosen, so sending the fixed files again does not start a second one.
+            lesions = list(selectors.lesion_list(user=request.user, patient=patient).order_by("id"))
+            kept = {name: data[name] for name in ("new_lesion_site", "new_lesion_label", "captured_at", "age", "site")}
+            kept["lesion"] = str(result.lesion.pk) if result.lesion else data["lesion"]
+            form = ImageUploadForm(lesions=lesions, initial=kept)
+    return render(request, "portal/upload.html", {
+        "patient": patient, "form": form, "result": result, "new_lesion": NEW_LESION,
+        "max_upload_bytes": settings.SKINCLINIC_MAX_UPLOAD_BYTES})
+
+
+def _after_upload(request: HttpRequest, result) -> HttpResponse:
+    stored = result.stored
+    fresh = sum(1 for item in stored if item.created)
+    again = len(stored) - fresh
+    parts = []
+    if fresh:
+        parts.append(f"{fresh} image{'s' if fresh != 1 else ''} uploaded; the model is looking at "
+                     f"{'them' if fresh != 1 else 'it'} now.")
+    if again:
+        parts.append(f"{again} file{'s were' if again != 1 else ' was'} already stored for this lesion.")
+    messages.success(request, " ".join(parts))
+    if len(stored) == 1:
+        prediction = selectors.prediction_list(user=request.user, image=stored[0].image).order_by("-queued_at").first()
+        if prediction is not None:
+            return redirect("portal:prediction-detail", prediction_id=prediction.pk)
+    return redirect("portal:lesion-timeline", lesion_id=result.lesion.pk)
+
+
+# --- Lesion timeline -----------------------------------------------------------------------------------------
+
+@portal_view
+def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
+    lesion = selectors.object_get_for_user(Lesion.objects.select_related("patient__clinic"), user=request.user,
+                                           pk=lesion_id)
+    images = selectors.lesion_timeline(user=request.user, lesion=lesion)
+    chosen = request.GET.getlist("compare")
+    comparison, comparison_error = None, ""
+    if chosen:
+        by_id = {str(image.pk): image for image in images}
+        picked = [by_id[i] for i in dict.fromkeys(chosen) if i in by_id]
+        if len(picked) != 2 or len(set(chosen)) != 2:
+            comparison_error = "Choose exactly two images of this lesion to compare."
+        else:
+            comparison = sorted(picked, key=lambda image: images.index(image))  # earlier on the left
+    return render(request, "portal/lesion_timeline.html", {
+        "lesion": lesion, "patient": lesion.patient, "images": images, "comparison": comparison,
+        "comparison_error": comparison_error, "chosen": set(chosen),
+        "can_write": _role(request, lesion.patient.clinic) in WRITERS})
+
+
+# --- Prediction ----------------------------------------------------------------------------------------------
+
+def _prediction_context(request: HttpRequest, prediction, review_form: ReviewForm | None = None) -> dict:
+    role = _role(request, prediction.image.lesion.patient.clinic)
+    can_review = role in REVIEWERS
+    if can_review and review_form is None:
+        review_form = ReviewForm(prediction=prediction)
+    return {
+        "prediction": prediction, "image": prediction.image, "lesion": prediction.image.lesion,
+        "patient": prediction.image.lesion.patient, "reading": prediction_interpret(prediction),
+        "is_final": prediction.status in FINAL_STATUSES,
+        "reviews": selectors.review_list(user=request.user, image=prediction.image).order_by("created_at", "id"),
+        "other_predictions": selectors.prediction_list(user=request.user, image=prediction.image)
+        .exclude(pk=prediction.pk).order_by("-queued_at"),
+        "can_review": can_review, "can_retry": role in WRITERS, "review_form": review_form,
+        "poll_seconds": settings.SKINCLINIC_STATUS_POLL_SECONDS,
+        "risk_intermediate_at": settings.SKINCLINIC_RISK_INTERMEDIATE_AT, "risk_high_at": settings.SKINCLINIC_RISK_HIGH_AT,
+    }
+
+
+@portal_view
+def prediction_detail(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
+    return render(request, "portal/prediction.html", _prediction_context(request, prediction))
+
+
+@portal_view
+def prediction_result(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    """The result panel alone, which the prediction page polls until the prediction is final."""
+    prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
+    return render(request, "portal/predictions/_result.html", _prediction_context(request, prediction))
+
+
+@portal_view
+def prediction_badge(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    """A prediction's status as a small badge, which lists poll until it is final."""
+    prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
+    return render(request, "portal/predictions/_badge.html", {"prediction": prediction})
+
+
+def _next_or(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+@portal_view
+@require_POST
+def prediction_retry(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
+    try:
+        services.prediction_retry(actor=request.user, prediction=prediction)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "The prediction is queued again.")
+    return redirect(_next_or(request, reverse("portal:prediction-detail", args=[prediction.pk])))
+
+
+@portal_view
+@require_POST
+def prediction_review(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
+    if _role(request, prediction.image.lesion.patient.clinic) not in REVIEWERS:
+        raise PermissionDenied("Only a reviewer or a clinic administrator may review.")
+    form = ReviewForm(request.POST, prediction=prediction)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.review_create(actor=request.user, image=prediction.image, prediction=prediction,
+                                   verdict=data["verdict"], diagnosis=data["diagnosis"] or None,
+                                   histopathology_confirmed=data["histopathology_confirmed"], notes=data["notes"])
+        except ValidationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            messages.success(request, "Your review is saved; it shows on the lesion's timeline.")
+            return redirect("portal:prediction-detail", prediction_id=prediction.pk)
+    return render(request, "portal/prediction.html", _prediction_context(request, prediction, review_form=form))

@@ -1,0 +1,169 @@
+/* SkinClinic portal: small progressive enhancements. Every page works without this file; it adds the
+   heatmap controls, drag and drop with early file checks, the age hint, and focus on error summaries.
+   Listeners are delegated from the document so content swapped in by htmx works without re-binding. */
+(function () {
+  "use strict";
+
+  // --- Heatmap overlay: show/hide and opacity ---------------------------------------------------------------
+  function viewerOf(el) { return el.closest("[data-viewer]"); }
+
+  function applyOpacity(viewer) {
+    var slider = viewer.querySelector("[data-heatmap-opacity]");
+    var heatmap = viewer.querySelector("[data-heatmap]");
+    var toggle = viewer.querySelector("[data-heatmap-toggle]");
+    var output = viewer.querySelector("[data-heatmap-opacity-value]");
+    if (!heatmap) return;
+    var value = slider ? Number(slider.value) : 70;
+    heatmap.style.opacity = String(value / 100);
+    heatmap.hidden = toggle ? !toggle.checked : false;
+    if (slider) slider.disabled = toggle ? !toggle.checked : false;
+    if (output) output.textContent = value + "%";
+  }
+
+  document.addEventListener("input", function (event) {
+    var target = event.target;
+    if (target.matches("[data-heatmap-opacity], [data-heatmap-toggle]")) applyOpacity(viewerOf(target));
+  });
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches("[data-heatmap-toggle]")) applyOpacity(viewerOf(target));
+  });
+
+  function initViewers(root) {
+    root.querySelectorAll("[data-viewer]").forEach(function (viewer) {
+      var controls = viewer.querySelector("[data-heatmap-controls]");
+      if (controls) controls.hidden = false;  // the controls need this script
+      applyOpacity(viewer);
+    });
+  }
+
+  // --- Upload: drag and drop, early checks, age hint, new-lesion fields ---------------------------------------
+  function formatSize(bytes) {
+    if (bytes >= 1024 * 1024) return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+    return Math.max(1, Math.round(bytes / 1024)) + " KB";
+  }
+
+  function listFiles(zone) {
+    var input = zone.querySelector("input[type=file]");
+    var list = document.getElementById(zone.getAttribute("data-file-list"));
+    if (!input || !list) return;
+    var max = Number(zone.getAttribute("data-max-bytes"));
+    var accepted = (input.getAttribute("accept") || "").split(",").filter(function (s) { return s.charAt(0) === "."; });
+    list.innerHTML = "";
+    Array.prototype.forEach.call(input.files, function (file) {
+      var li = document.createElement("li");
+      var problem = "";
+      var name = file.name.toLowerCase();
+      if (accepted.length && !accepted.some(function (ext) { return name.endsWith(ext); })) {
+        problem = "not a JPEG, PNG, TIFF or WebP file";
+      } else if (max && file.size > max) {
+        problem = "larger than the " + formatSize(max) + " limit";
+      }
+      var label = document.createElement("span");
+      label.textContent = file.name + (problem ? " — " + problem : "");
+      var size = document.createElement("span");
+      size.textContent = formatSize(file.size);
+      li.appendChild(label);
+      li.appendChild(size);
+      if (problem) li.className = "is-bad";
+      list.appendChild(li);
+    });
+  }
+
+  function initDropzones(root) {
+    root.querySelectorAll("[data-dropzone]").forEach(function (zone) {
+      var input = zone.querySelector("input[type=file]");
+      if (!input || zone.dataset.ready) return;
+      zone.dataset.ready = "1";
+      ["dragenter", "dragover"].forEach(function (name) {
+        zone.addEventListener(name, function (event) {
+          event.preventDefault();
+          zone.classList.add("is-over");
+        });
+      });
+      ["dragleave", "dragend"].forEach(function (name) {
+        zone.addEventListener(name, function () { zone.classList.remove("is-over"); });
+      });
+      zone.addEventListener("drop", function (event) {
+        event.preventDefault();
+        zone.classList.remove("is-over");
+        if (event.dataTransfer && event.dataTransfer.files.length) {
+          input.files = event.dataTransfer.files;
+          listFiles(zone);
+        }
+      });
+      input.addEventListener("change", function () { listFiles(zone); });
+    });
+  }
+
+  function ageOn(dob, day) {
+    var age = day.getUTCFullYear() - dob.getUTCFullYear();
+    var before = day.getUTCMonth() < dob.getUTCMonth() ||
+      (day.getUTCMonth() === dob.getUTCMonth() && day.getUTCDate() < dob.getUTCDate());
+    return before ? age - 1 : age;
+  }
+
+  function updateAgeHint(form) {
+    var hint = form.querySelector("[data-age-hint]");
+    var captured = form.querySelector("input[name=captured_at]");
+    var dob = form.getAttribute("data-date-of-birth");
+    if (!hint || !captured) return;
+    if (!dob) { hint.textContent = "No date of birth is recorded, so the age stays empty unless you enter it."; return; }
+    if (!captured.value) { hint.textContent = "Enter the capture date to work out the age."; return; }
+    var age = ageOn(new Date(dob + "T00:00:00Z"), new Date(captured.value + "T00:00:00Z"));
+    hint.textContent = age >= 0 ? "From the date of birth: " + age + " years on the capture date." : "";
+  }
+
+  function updateNewLesion(form) {
+    var group = form.querySelector("[data-new-lesion]");
+    if (!group) return;
+    var chosen = form.querySelector("input[name=lesion]:checked");
+    group.hidden = !(chosen && chosen.value === group.getAttribute("data-new-lesion"));
+  }
+
+  function initUploadForms(root) {
+    root.querySelectorAll("form[data-upload-form]").forEach(function (form) {
+      updateAgeHint(form);
+      updateNewLesion(form);
+      form.addEventListener("change", function (event) {
+        if (event.target.name === "captured_at") updateAgeHint(form);
+        if (event.target.name === "lesion") updateNewLesion(form);
+      });
+      form.addEventListener("input", function (event) {
+        if (event.target.name === "captured_at") updateAgeHint(form);
+      });
+      form.addEventListener("submit", function (event) {
+        if (form.dataset.submitting) { event.preventDefault(); return; }  // one upload per click
+        form.dataset.submitting = "1";
+        var button = form.querySelector("[data-busy-label]");
+        if (button) {
+          button.setAttribute("aria-disabled", "true");
+          button.textContent = button.getAttribute("data-busy-label");
+        }
+      });
+    });
+  }
+
+  function focusErrorSummary() {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) summary.focus();
+  }
+
+  function init(root) {
+    initViewers(root);
+    initDropzones(root);
+    initUploadForms(root);
+  }
+
+  // Coming back to a page from the browser's cache: let its forms be sent again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) { delete form.dataset.submitting; });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    focusErrorSummary();
+  });
+  // Content that htmx swaps in (a finished result) gets the same enhancements.
+  document.addEventListener("htmx:load", function (event) { init(event.target); });
+})();
