@@ -1,0 +1,105 @@
+"""The lesion timeline (every image in date order, all model versions, reviews, comparison) and the dashboard."""
+import datetime
+
+from django.urls import reverse
+from django.utils import timezone
+
+from predictions.models import Review
+from tests.predictions.factories import LesionFactory, LesionImageFactory, PatientFactory, PredictionFactory
+
+from .conftest import PROBABILITIES_CONFIDENT_NEVUS, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded
+
+
+def timeline(client, lesion, **params):
+    return client.get(reverse("portal:lesion-timeline", args=[lesion.pk]), params)
+
+
+def test_images_are_in_capture_date_order_with_every_model_versions_prediction(client, staff):
+    late = LesionImageFactory(lesion=staff.lesion, captured_at=datetime.date(2024, 6, 1))
+    early = LesionImageFactory(lesion=staff.lesion, captured_at=datetime.date(2021, 2, 3))
+    undated = LesionImageFactory(lesion=staff.lesion, captured_at=None)  # counts as taken when uploaded (today)
+    succeeded(early, model_version="skin:1.0")
+    succeeded(early, PROBABILITIES_UNCERTAIN_MELANOMA, model_version="skin:2.0")
+    client.force_login(staff.reviewer)
+    response = timeline(client, staff.lesion)
+    assert [image.pk for image in response.context["images"]] == [early.pk, late.pk, undated.pk]
+    body = response.content.decode()
+    assert "skin:1.0" in body and "skin:2.0" in body
+    assert body.index("3 Feb 2021") < body.index("1 Jun 2024")
+    assert "upload date; no capture date given" in body
+
+
+def test_the_timeline_costs_a_fixed_number_of_queries(client, staff, django_assert_max_num_queries):
+    for n in range(8):
+        image = LesionImageFactory(lesion=staff.lesion)
+        prediction = succeeded(image)
+        Review.objects.create(image=image, prediction=prediction, verdict="agree", diagnosis="nv",
+                              reviewer=staff.reviewer)
+    client.force_login(staff.reviewer)
+    with django_assert_max_num_queries(12):
+        timeline(client, staff.lesion)
+
+
+def test_two_chosen_images_are_compared_side_by_side_earlier_on_the_left(client, staff):
+    first = LesionImageFactory(lesion=staff.lesion, captured_at=datetime.date(2022, 1, 1))
+    LesionImageFactory(lesion=staff.lesion, captured_at=datetime.date(2023, 1, 1))
+    last = LesionImageFactory(lesion=staff.lesion, captured_at=datetime.date(2024, 1, 1))
+    client.force_login(staff.clinician)
+    response = timeline(client, staff.lesion, compare=[last.pk, first.pk])
+    assert response.context["comparison"] == [first, last]
+    assert "Side by side: 1 Jan 2022 and 1 Jan 2024" in response.content.decode()
+    assert "Compare first and latest" in response.content.decode()
+
+
+def test_a_comparison_needs_exactly_two_images_of_this_lesion(client, staff):
+    image = LesionImageFactory(lesion=staff.lesion)
+    LesionImageFactory(lesion=staff.lesion)
+    elsewhere = LesionImageFactory(lesion=LesionFactory(patient=staff.patient))
+    client.force_login(staff.clinician)
+    for chosen in ([image.pk], [image.pk, elsewhere.pk], [image.pk, image.pk]):
+        response = timeline(client, staff.lesion, compare=chosen)
+        assert response.context["comparison"] is None
+        assert "Choose exactly two images of this lesion to compare." in response.content.decode()
+
+
+def test_the_dashboard_lists_uploads_running_failed_and_unreviewed_high_risk_cases(client, staff):
+    running = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="running")
+    failed = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed",
+                               error="Gave up after 3 attempts; the last error: OSError", finished_at=timezone.now())
+    high = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_UNCERTAIN_MELANOMA)
+    high_but_reviewed = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_UNCERTAIN_MELANOMA)
+    Review.objects.create(image=high_but_reviewed.image, prediction=high_but_reviewed, verdict="agree",
+                          diagnosis="mel", reviewer=staff.reviewer)
+    low = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_CONFIDENT_NEVUS)
+    theirs = succeeded(LesionImageFactory(lesion=LesionFactory(patient=PatientFactory(clinic=staff.other_clinic))),
+                       PROBABILITIES_UNCERTAIN_MELANOMA)
+    client.force_login(staff.clinician)
+    response = client.get(reverse("portal:dashboard"))
+    board = response.context["board"]
+    assert board.in_progress == [running]
+    assert board.failed == [failed]
+    assert board.high_risk_unreviewed == [high]
+    assert {image.pk for image in board.recent_images} == {p.image_id for p in (running, failed, high,
+                                                                                high_but_reviewed, low)}
+    assert theirs.image_id not in {image.pk for image in board.recent_images}
+    body = response.content.decode()
+    assert "Gave up after 3 attempts; the last error: OSError" in body
+    assert reverse("portal:prediction-retry", args=[failed.pk]) in body
+
+
+def test_reviewers_see_failures_without_a_retry_button(client, staff):
+    failed = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed", error="boom",
+                               finished_at=timezone.now())
+    client.force_login(staff.reviewer)
+    body = client.get(reverse("portal:dashboard")).content.decode()
+    assert "boom" in body and reverse("portal:prediction-retry", args=[failed.pk]) not in body
+
+
+def test_the_dashboard_costs_a_fixed_number_of_queries(client, staff, django_assert_max_num_queries):
+    for n in range(10):
+        succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_UNCERTAIN_MELANOMA)
+        PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed", error="x",
+                          finished_at=timezone.now())
+    client.force_login(staff.clinician)
+    with django_assert_max_num_queries(12):
+        client.get(reverse("portal:dashboard"))
