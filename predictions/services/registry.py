@@ -72,7 +72,7 @@ def model_version_register(*, actor, model_dir: str | Path | None = None, activa
             raise ValidationError({"model_dir": f"{name}:{version} is already registered with other weights "
                                                 f"(SHA-256 {existing.checksum[:12]}…); give the new model a new version."})
         if activate and not existing.is_active:
-            model_version_activate(actor=actor, model_version=existing)
+            existing = model_version_activate(actor=actor, model_version=existing)
         return existing, False
     stored_dir = "" if path == SHIPPED_MODEL_DIR.resolve() else str(path)
     model_version = ModelVersion(
@@ -85,7 +85,7 @@ def model_version_register(*, actor, model_dir: str | Path | None = None, activa
                  data={"identifier": model_version.identifier, "checksum": model_version.checksum,
                        "model_dir": str(path)})
     if activate or not ModelVersion.objects.filter(is_active=True).exists():
-        model_version_activate(actor=actor, model_version=model_version)
+        model_version = model_version_activate(actor=actor, model_version=model_version)
     return model_version, True
 
 
