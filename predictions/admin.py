@@ -4,10 +4,15 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from .admin_governance import (
+    AuditedViewsMixin, FileViewsMixin, images_rerun, predictions_rerun_action, probabilities_html,
+)
 from .models import AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, Review
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedViewsMixin, admin.ModelAdmin):
+    """Clinical records: viewed only, and every list and record viewed is audited."""
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -44,7 +49,7 @@ class MembershipAdmin(admin.ModelAdmin):
 @admin.register(Patient)
 class PatientAdmin(ReadOnlyAdmin):
     list_display = ["full_name", "mrn", "clinic", "date_of_birth", "sex", "created_at"]
-    list_filter = ["clinic"]
+    list_filter = ["clinic", "sex"]
     list_select_related = ["clinic"]
     search_fields = ["full_name", "mrn"]
 
@@ -52,45 +57,76 @@ class PatientAdmin(ReadOnlyAdmin):
 @admin.register(Lesion)
 class LesionAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "site", "created_at"]
-    list_filter = ["site"]
+    list_filter = ["site", "patient__clinic"]
     list_select_related = ["patient"]
-    search_fields = ["label", "patient__mrn"]
+    search_fields = ["label", "patient__mrn", "patient__full_name"]
 
 
 @admin.register(LesionImage)
-class LesionImageAdmin(ReadOnlyAdmin):
-    list_display = ["id", "lesion", "width", "height", "format", "uploaded_by", "uploaded_at"]
+class LesionImageAdmin(FileViewsMixin, ReadOnlyAdmin):
+    list_display = ["id", "lesion", "width", "height", "format", "site", "sex", "age", "uploaded_by", "uploaded_at"]
+    list_filter = ["format", "site", "sex", "lesion__patient__clinic"]
     list_select_related = ["lesion__patient", "uploaded_by"]
     exclude = ["file"]  # the storage URL is never exposed; the link below goes through the clinic check
-    readonly_fields = ["view_file"]
-    search_fields = ["sha256"]
+    readonly_fields = ["view_file", "preview"]
+    search_fields = ["sha256", "lesion__patient__mrn", "lesion__patient__full_name", "=id"]
+    actions = [images_rerun]
+    file_views = {"file": ("file", lambda image: {"JPEG": "image/jpeg", "PNG": "image/png"}.get(
+        image.format, "application/octet-stream"))}
 
     @admin.display(description="File")
     def view_file(self, obj):
         return format_html('<a href="{}">open</a>', reverse("predictions:lesion-image-file", args=[obj.pk]))
 
+    @admin.display(description="Preview")
+    def preview(self, obj):
+        return format_html('<img src="{}" alt="The stored photograph" style="max-width:320px">', self.file_url(obj, "file"))
+
 
 @admin.register(Prediction)
-class PredictionAdmin(ReadOnlyAdmin):
+class PredictionAdmin(FileViewsMixin, ReadOnlyAdmin):
     list_display = ["id", "image", "model_version", "status", "top_class", "malignancy_risk", "attempts",
                     "queued_at", "finished_at"]
-    list_filter = ["status", "model_version", "top_class"]
+    list_filter = ["status", "model_version", "top_class", "image__lesion__patient__clinic"]
     list_select_related = ["image"]
-    exclude = ["heatmap"]
+    exclude = ["heatmap", "probabilities"]
+    readonly_fields = ["probability_table", "heatmap_preview"]
+    search_fields = ["image__lesion__patient__mrn", "image__lesion__patient__full_name", "model_version", "=image__id"]
+    actions = [predictions_rerun_action]
+    file_views = {"heatmap": ("heatmap", "image/png")}
+
+    @admin.display(description="Probabilities")
+    def probability_table(self, obj):
+        return probabilities_html(obj)
+
+    @admin.display(description="Heatmap (Grad-CAM) and image")
+    def heatmap_preview(self, obj):
+        if not obj.heatmap:
+            return "—"
+        return format_html('<img src="{}" alt="Heatmap" style="max-width:240px"> '
+                           '<img src="{}" alt="The stored photograph" style="max-width:240px">',
+                           self.file_url(obj, "heatmap"), reverse("admin:predictions_lesionimage_file", args=[obj.image_id]))
 
 
 @admin.register(Review)
 class ReviewAdmin(ReadOnlyAdmin):
     list_display = ["id", "image", "verdict", "diagnosis", "histopathology_confirmed", "reviewer", "created_at"]
-    list_filter = ["verdict", "diagnosis", "histopathology_confirmed"]
+    list_filter = ["verdict", "diagnosis", "histopathology_confirmed", "image__lesion__patient__clinic"]
     list_select_related = ["image", "reviewer"]
+    search_fields = ["image__lesion__patient__mrn", "image__lesion__patient__full_name", "reviewer__username"]
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "action", "clinic", "actor", "target_type", "target_id"]
-    list_filter = ["action", "clinic"]
+    list_display = ["id", "created_at", "action", "clinic", "actor", "target_type", "target_id", "ip_address",
+                    "short_hash"]
+    list_filter = ["action", "clinic", "target_type"]
     list_select_related = ["clinic", "actor"]
-    search_fields = ["target_id", "action"]
+    search_fields = ["target_id", "action", "actor__username", "ip_address", "hash"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Hash")
+    def short_hash(self, obj):
+        return f"{obj.hash[:12]}…"
 
 from .api import admin as api_admin  # noqa: E402,F401  (registers API tokens and webhooks)
