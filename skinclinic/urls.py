@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", include("predictions.api.urls")),
     path("", include("predictions.urls")),
+    path("governance/", include("predictions.governance.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("predictions.portal.urls")),
 ]
