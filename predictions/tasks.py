@@ -9,8 +9,12 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from . import inference, services
+from .models import Prediction, PredictionStatus
 
 logger = logging.getLogger(__name__)
+
+# Heatmap messages yield to prediction messages on brokers with priorities (Redis: 0 is served first).
+HEATMAP_PRIORITY = 9
 
 
 @worker_process_init.connect
@@ -49,6 +53,17 @@ def prediction_run_task(self, prediction_id: int) -> None:
         if requeued:
             attempts = max(p.attempts for p in predictions if p.id in requeued)
             raise self.retry(args=[requeued[0]], countdown=_backoff(attempts), exc=exc)
+
+
+@shared_task(bind=True, max_retries=3, acks_late=True, reject_on_worker_lost=True)
+def prediction_heatmap_task(self, prediction_ids: list[int]) -> None:
+    """Store the heatmaps of succeeded predictions; a no-op for those that have one."""
+    predictions = list(Prediction.objects.filter(id__in=prediction_ids, status=PredictionStatus.SUCCEEDED,
+                                                 heatmap="").select_related("image"))
+    try:
+        services.prediction_heatmaps_store(predictions=predictions, classifier=inference.classifier_get())
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), priority=HEATMAP_PRIORITY)
 
 
 @shared_task

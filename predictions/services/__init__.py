@@ -4,6 +4,7 @@ from .clinics import clinic_create, membership_create
 from .predictions import (
     prediction_claim,
     prediction_fail,
+    prediction_heatmaps_store,
     prediction_release,
     prediction_retry,
     prediction_run,
@@ -17,7 +18,7 @@ from .uploads import image_upload
 
 __all__ = [
     "audit_record", "clinic_create", "membership_create", "patient_create", "lesion_create", "image_upload",
-    "prediction_claim", "prediction_run", "prediction_fail", "prediction_release", "predictions_sweep",
+    "prediction_claim", "prediction_run", "prediction_heatmaps_store", "prediction_fail", "prediction_release", "predictions_sweep",
     "predictions_enqueue_on_commit", "review_create",
     "patient_update", "prediction_retry", "image_batch_upload", "ImageBatchResult",
 ]

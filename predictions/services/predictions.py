@@ -29,25 +29,39 @@ QUEUED, RUNNING = PredictionStatus.QUEUED, PredictionStatus.RUNNING
 SUCCEEDED, FAILED = PredictionStatus.SUCCEEDED, PredictionStatus.FAILED
 
 
+def _send_on_commit(send, what: str) -> None:
+    """Publish after the current transaction commits; a broker that cannot be reached is logged, not raised."""
+
+    def robust_send() -> None:
+        try:
+            send()
+        except Exception:
+            logger.exception("could not enqueue %s", what)
+
+    transaction.on_commit(robust_send)
+
+
 def predictions_enqueue_on_commit(prediction_ids: Sequence[int]) -> None:
     """Send one task per prediction once the current transaction commits.
 
     A broker that cannot be reached is logged, not raised: the row is committed as queued and the
     periodic sweep sends it again.
     """
+    from ..tasks import prediction_run_task
+
     ids = list(prediction_ids)
+    if ids:
+        _send_on_commit(lambda: [prediction_run_task.delay(i) for i in ids],
+                        f"predictions {ids}; the sweep will resend them")
 
-    def send() -> None:
-        from ..tasks import prediction_run_task
 
-        for prediction_id in ids:
-            try:
-                prediction_run_task.delay(prediction_id)
-            except Exception:
-                logger.exception("could not enqueue predictions %s; the sweep will resend them", ids)
-                return
+def _heatmaps_enqueue_on_commit(prediction_ids: Sequence[int]) -> None:
+    from ..tasks import HEATMAP_PRIORITY, prediction_heatmap_task
 
-    transaction.on_commit(send)
+    ids = list(prediction_ids)
+    if ids:
+        _send_on_commit(lambda: prediction_heatmap_task.apply_async(args=[ids], priority=HEATMAP_PRIORITY),
+                        f"heatmaps of predictions {ids}")
 
 
 def _clinic_of(prediction: Prediction):
@@ -88,36 +102,39 @@ def prediction_claim(*, prediction_id: int, claimant: str, model_version: str, l
     return list(held.select_related("image__lesion__patient__clinic").order_by("queued_at", "id"))
 
 
-def _read_image(prediction: Prediction) -> bytes:
-    with prediction.image.file.open("rb") as fh:
-        return fh.read()
+def _read_input(prediction: Prediction):
+    from mlcore import LesionInput
+
+    image = prediction.image
+    with image.file.open("rb") as fh:
+        data = fh.read()
+    return LesionInput(
+        image=data,
+        age=float(image.age) if image.age is not None else None,
+        sex=image.sex if image.sex != "unknown" else None,
+        site=image.site if image.site != "unknown" else None,
+    )
 
 
 def prediction_run(*, predictions: Sequence[Prediction], classifier, claimant: str) -> list[Prediction]:
-    """Classify claimed predictions as one batch and store each result (probabilities and heatmap).
+    """Classify claimed predictions as one batch and store each result, then queue their heatmaps.
 
-    An image the model cannot read fails its own prediction only, once, with the reason. Errors
-    reading storage or writing the database propagate: the caller releases the claim and retries.
+    The probabilities are what a clinician waits for, so they are stored first; the Grad-CAM heatmaps
+    (costlier to render than the classification itself) follow in a lower-priority task. An image the
+    model cannot read fails its own prediction only, once, with the reason. Errors reading storage or
+    writing the database propagate: the caller releases the claim and retries.
     """
-    from mlcore import ImageError, LesionInput
+    from mlcore import ImageError
 
-    inputs = []
-    for prediction in predictions:
-        image = prediction.image
-        inputs.append(LesionInput(
-            image=_read_image(prediction),
-            age=float(image.age) if image.age is not None else None,
-            sex=image.sex if image.sex != "unknown" else None,
-            site=image.site if image.site != "unknown" else None,
-        ))
+    inputs = [_read_input(prediction) for prediction in predictions]
     try:
-        outcomes: list = list(classifier.predict(inputs, heatmap=True))
+        outcomes: list = list(classifier.predict(inputs))
     except ImageError:
         # One bad file in the batch: find it by running the images one by one.
         outcomes = []
         for item in inputs:
             try:
-                outcomes.extend(classifier.predict([item], heatmap=True))
+                outcomes.extend(classifier.predict([item]))
             except ImageError as exc:
                 outcomes.append(exc)
     return _store_outcomes(predictions, outcomes, claimant=claimant)
@@ -125,36 +142,50 @@ def prediction_run(*, predictions: Sequence[Prediction], classifier, claimant: s
 
 @transaction.atomic
 def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, claimant: str) -> list[Prediction]:
-    saved_heatmaps = []
-    try:
-        for prediction, outcome in zip(predictions, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                _finish_failed(prediction, claimant=claimant,
-                               error=f"The stored image could not be read by the model: {outcome}")
-            else:
-                if outcome.heatmap_png:
-                    prediction.heatmap.save("heatmap.png", ContentFile(outcome.heatmap_png), save=False)
-                    saved_heatmaps.append(prediction.heatmap.name)
-                _finish_succeeded(prediction, outcome, claimant=claimant)
-    except BaseException:
-        for name in saved_heatmaps:
-            Prediction.heatmap.field.storage.delete(name)
-        raise
+    succeeded = []
+    for prediction, outcome in zip(predictions, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            _finish_failed(prediction, claimant=claimant,
+                           error=f"The stored image could not be read by the model: {outcome}")
+        elif _finish_succeeded(prediction, outcome, claimant=claimant):
+            succeeded.append(prediction.id)
+    _heatmaps_enqueue_on_commit(succeeded)
     return list(predictions)
 
 
-def _finish_succeeded(prediction: Prediction, result, *, claimant: str) -> None:
-    now = timezone.now()
+def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier) -> list[Prediction]:
+    """Compute and store the Grad-CAM heatmap of succeeded predictions that have none yet.
+
+    The model is run again on the same input (it is deterministic), and a heatmap is kept only when it
+    explains the stored top class. Returns the predictions that got a heatmap.
+    """
+    pending = [p for p in predictions if p.status == SUCCEEDED and not p.heatmap]
+    if not pending:
+        return []
+    results = classifier.predict([_read_input(p) for p in pending], heatmap=True)
+    stored = []
+    for prediction, result in zip(pending, results, strict=True):
+        if not result.heatmap_png or result.top_class != prediction.top_class:
+            logger.warning("no heatmap for prediction %s: the rerun gave %s, the stored result %s",
+                           prediction.id, result.top_class, prediction.top_class)
+            continue
+        prediction.heatmap.save("heatmap.png", ContentFile(result.heatmap_png), save=False)
+        if Prediction.objects.filter(id=prediction.id, status=SUCCEEDED, heatmap="").update(
+                heatmap=prediction.heatmap.name):
+            stored.append(prediction)
+        else:  # another run stored one first
+            prediction.heatmap.delete(save=False)
+    return stored
+
+
+def _finish_succeeded(prediction: Prediction, result, *, claimant: str) -> bool:
     fields = {
         "status": SUCCEEDED, "probabilities": result.probabilities, "top_class": result.top_class,
-        "malignancy_risk": result.malignancy_risk, "heatmap": prediction.heatmap.name or "", "error": "",
-        "finished_at": now, "claimed_by": "",
+        "malignancy_risk": result.malignancy_risk, "error": "", "finished_at": timezone.now(), "claimed_by": "",
     }
     if not _claimed(claimant).filter(id=prediction.id).update(**fields):
         logger.warning("prediction %s was no longer held by %s; result dropped", prediction.id, claimant)
-        if prediction.heatmap.name:
-            prediction.heatmap.delete(save=False)
-        return
+        return False
     for name, value in fields.items():
         setattr(prediction, name, value)
     audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.succeeded", target=prediction,
@@ -162,6 +193,7 @@ def _finish_succeeded(prediction: Prediction, result, *, claimant: str) -> None:
                        "top_class": result.top_class, "malignancy_risk": result.malignancy_risk,
                        "attempts": prediction.attempts})
     review_case_triage(prediction=prediction)
+    return True
 
 
 def _finish_failed(prediction: Prediction, *, claimant: str, error: str) -> bool:

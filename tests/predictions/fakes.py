@@ -16,10 +16,11 @@ class ColourClassifier:
     version = "test-colour:1.0"
 
     def __init__(self):
-        self.batches: list[int] = []
+        self.batches: list[int] = []  # sizes of the batches classified
+        self.heatmap_batches: list[int] = []  # sizes of the batches explained
 
     def predict(self, items: list[LesionInput], heatmap: bool = False) -> list[PredictionResult]:
-        self.batches.append(len(items))
+        (self.heatmap_batches if heatmap else self.batches).append(len(items))
         images = [np.asarray(load_image(item.image).resize((16, 16)), dtype=np.float64) for item in items]
         results = []
         for item, pixels in zip(items, images):

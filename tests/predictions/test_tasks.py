@@ -2,11 +2,12 @@
 import datetime
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 
 from predictions import inference
 from predictions.models import AuditEvent, Prediction, PredictionStatus
-from predictions.tasks import predictions_sweep_task, prediction_run_task
+from predictions.tasks import prediction_heatmap_task, prediction_run_task, predictions_sweep_task
 
 from .conftest import stored_files
 from .factories import PredictionFactory
@@ -15,7 +16,16 @@ pytestmark = pytest.mark.django_db
 
 
 def run(prediction, task_id="task-1"):
-    return prediction_run_task.apply(args=[prediction.pk], task_id=task_id)
+    """Deliver the prediction's task message, as a worker would, and what it sends after its commit."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return prediction_run_task.apply(args=[prediction.pk], task_id=task_id)
+
+
+@pytest.fixture(autouse=True)
+def heatmaps_in_process(monkeypatch):
+    """The heatmap task a run sends after its commit runs here and now."""
+    monkeypatch.setattr(prediction_heatmap_task, "apply_async",
+                        lambda args, **options: prediction_heatmap_task.apply(args=args))
 
 
 def successes(prediction):
@@ -37,8 +47,24 @@ def test_a_queued_prediction_is_classified_and_its_result_stored(fake_classifier
     assert prediction.malignancy_risk == pytest.approx(expected.malignancy_risk)
     assert prediction.attempts == 1 and prediction.error == "" and prediction.claimed_by == ""
     assert prediction.started_at <= prediction.finished_at
-    assert prediction.heatmap.name and (media_root / prediction.heatmap.name).is_file()
     assert successes(prediction) == 1
+
+
+def test_the_heatmap_follows_the_result_in_a_second_task(fake_classifier, media_root):
+    prediction = PredictionFactory()
+    run(prediction)
+    prediction.refresh_from_db()
+    assert prediction.heatmap.name and (media_root / prediction.heatmap.name).read_bytes()[:4] == b"\x89PNG"
+    assert (fake_classifier.batches, fake_classifier.heatmap_batches) == ([1], [1])
+
+
+def test_a_repeated_heatmap_task_stores_one_heatmap(fake_classifier, media_root):
+    prediction = PredictionFactory()
+    run(prediction)
+    prediction_heatmap_task.apply(args=[[prediction.pk]])
+    prediction.refresh_from_db()
+    assert len(stored_files(media_root / "heatmaps")) == 1
+    assert fake_classifier.heatmap_batches == [1]
 
 
 def test_a_redelivered_task_for_a_finished_prediction_does_nothing(fake_classifier):
@@ -125,7 +151,7 @@ def test_a_corrupt_stored_image_fails_once_with_a_clear_message_and_spares_its_b
     good.refresh_from_db()
     assert bad.status == PredictionStatus.FAILED
     assert bad.error.startswith("The stored image could not be read by the model:")
-    assert bad.attempts == 1 and not bad.heatmap
+    assert bad.attempts == 1
     assert good.status == PredictionStatus.SUCCEEDED
     assert AuditEvent.objects.filter(action="prediction.failed", target_id=str(bad.pk)).count() == 1
 
