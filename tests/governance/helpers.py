@@ -1,0 +1,36 @@
+"""Running predictions to a chosen result through the real services (claim, run, store, triage)."""
+from __future__ import annotations
+
+from django.utils import timezone
+
+from predictions import services
+from predictions.models import Prediction, PredictionStatus
+from tests.predictions.factories import LesionImageFactory, PredictionFactory
+
+from .conftest import ScriptedClassifier, result
+
+
+def finished_prediction(*, lesion=None, image=None, probabilities=None, version="test-colour:1.0", fail: str = ""):
+    """A prediction queued and then finished by a worker run: succeeded with `probabilities`, or failed."""
+    if image is None:
+        image = LesionImageFactory(lesion=lesion) if lesion is not None else LesionImageFactory()
+    prediction = PredictionFactory(image=image, model_version=version)
+    [held] = services.prediction_claim(prediction_id=prediction.pk, claimant=f"run-{prediction.pk}",
+                                       model_version=version, limit=1)
+    if fail:
+        services.prediction_fail(prediction=held, claimant=f"run-{prediction.pk}", error=fail)
+    else:
+        classifier = ScriptedClassifier([result(probabilities, version)], version=version)
+        services.prediction_run(predictions=[held], classifier=classifier, claimant=f"run-{prediction.pk}")
+    prediction.refresh_from_db()
+    assert prediction.status == (PredictionStatus.FAILED if fail else PredictionStatus.SUCCEEDED)
+    return prediction
+
+
+def stored_prediction(*, image, version, probabilities) -> Prediction:
+    """A succeeded prediction written directly (for figures that need no worker run)."""
+    r = result(probabilities, version)
+    return Prediction.objects.create(image=image, model_version=version, status=PredictionStatus.SUCCEEDED,
+                                     probabilities=r.probabilities, top_class=r.top_class,
+                                     malignancy_risk=r.malignancy_risk, queued_at=timezone.now(),
+                                     finished_at=timezone.now())
