@@ -123,6 +123,8 @@
 
   function initUploadForms(root) {
     root.querySelectorAll("form[data-upload-form]").forEach(function (form) {
+      if (form.dataset.ready) return;  // htmx:load also runs this for the whole page at start
+      form.dataset.ready = "1";
       updateAgeHint(form);
       updateNewLesion(form);
       form.addEventListener("change", function (event) {
