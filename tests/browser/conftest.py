@@ -1,0 +1,120 @@
+"""Browser tests: Playwright drives Debian's headless Chromium against pytest-django's live server.
+
+No browser is downloaded: the tests use /usr/bin/chromium (`apt-get install chromium`; CHROMIUM_PATH
+overrides) and skip, saying why, when it is missing. Screenshots of each main page go to
+var/screenshots/ (a CI artifact). The end-to-end test also needs the integration services (PostgreSQL,
+Redis, a real Celery worker with the real model): it reuses the clinical app's integration fixtures.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from predictions.models import Role
+from predictions.services import clinic_create, membership_create
+# The clinical app's integration fixtures: PostgreSQL + Redis checks and real worker processes.
+from tests.predictions.integration.conftest import real_services, start_worker  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps trying Google's hosts on a closed network.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "a long browser test password"
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium) "
+                    f"or set CHROMIUM_PATH; browser tests never download a browser")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
+    # Playwright's sync API keeps an event loop on the test thread while it runs; Django would take the
+    # ORM calls made on that thread (by fixtures and tests) for calls from async code. They are plain
+    # synchronous calls, so say so for as long as the browser runs.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path) -> Path:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def context(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context):
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def screenshot():
+    """Save a full-page screenshot as var/screenshots/<name>.png once images have loaded."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        page.wait_for_load_state("networkidle")
+        page.wait_for_function("Array.from(document.images).every(img => img.complete)")
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def clinic_staff(transactional_db):
+    """A clinic with a clinician and a reviewer who sign in with a password (committed: the server sees them)."""
+    User = get_user_model()
+    with transaction.atomic():
+        clinic = clinic_create(name="Browser Test Dermatology", slug="browser-test")
+        clinician = User.objects.create_user("dr.clinician", "clinician@example.org", PASSWORD,
+                                             first_name="Chris", last_name="Clinician")
+        reviewer = User.objects.create_user("dr.reviewer", "reviewer@example.org", PASSWORD,
+                                            first_name="Robin", last_name="Reviewer")
+        membership_create(clinic=clinic, user=clinician, role=Role.CLINICIAN)
+        membership_create(clinic=clinic, user=reviewer, role=Role.REVIEWER)
+    return {"clinic": clinic, "clinician": clinician, "reviewer": reviewer}
+
+
+def sign_in(page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: urlsplit(url).path == "/")
+
+
+def sign_out(page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/accounts/login/")
