@@ -295,7 +295,9 @@ SPECTACULAR_SETTINGS = {
     # The docs pages load their scripts from this server (drf-spectacular-sidecar), never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums", "predictions.api.schema.add_common_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DiagnosisClassEnum": "predictions.models.DiagnosisClass",
         "PredictionStatusEnum": "predictions.models.PredictionStatus",

@@ -308,7 +308,7 @@ class ImageFhirView(APIView):
             state = report.pending.status if report.pending else "not requested"
             raise Conflict(f"The image has no finished prediction yet (its newest is {state}).")
         bundle = image_fhir_bundle(report, file_url=api_url({"request": request}, "image-file", pk))
-        return HttpResponse(bundle.json(), content_type="application/fhir+json")
+        return HttpResponse(bundle.model_dump_json(), content_type="application/fhir+json")
 
 
 # --- Predictions -------------------------------------------------------------------------------------------
