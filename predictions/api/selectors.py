@@ -8,7 +8,8 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from .. import inference
 from ..models import (
-    Lesion, LesionImage, Patient, Prediction, PredictionStatus, Review, Role, WebhookDelivery, WebhookEndpoint,
+    Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review, Role, WebhookDelivery,
+    WebhookEndpoint,
 )
 from ..selectors import (
     clinic_list_with_role, lesion_image_list, lesion_list, object_get_for_user, patient_list, prediction_list,
@@ -18,6 +19,11 @@ from ..selectors import (
 
 def _with_reviewed(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
     return predictions.annotate(is_reviewed=Exists(Review.objects.filter(image=OuterRef("image_id"))))
+
+
+def api_membership_list(*, user) -> QuerySet[Membership]:
+    """The user's clinics with the role held in each."""
+    return Membership.objects.filter(user=user).select_related("clinic").order_by("clinic__name")
 
 
 def api_patient_list(*, user) -> QuerySet[Patient]:
@@ -50,12 +56,12 @@ def api_image_get(*, user, pk) -> LesionImage:
 
 
 def api_prediction_list(*, user) -> QuerySet[Prediction]:
-    return _with_reviewed(prediction_list(user=user))
+    # The representation needs the image's lesion and patient ids, not the patient's or clinic's rows.
+    return _with_reviewed(prediction_list(user=user).select_related(None).select_related("image__lesion"))
 
 
 def api_prediction_get(*, user, pk) -> Prediction:
-    return object_get_for_user(
-        _with_reviewed(Prediction.objects.select_related("image__lesion__patient__clinic")), user=user, pk=pk)
+    return object_get_for_user(_with_reviewed(Prediction.objects.select_related("image__lesion")), user=user, pk=pk)
 
 
 def api_review_list(*, user) -> QuerySet[Review]:

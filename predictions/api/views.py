@@ -13,7 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import Clinic, Lesion, LesionImage, Membership, Role, WebhookDelivery
+from ..models import Clinic, Lesion, LesionImage, Role, WebhookDelivery
 from ..selectors import clinic_list, clinic_list_with_role
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
 from ..services.lesion_updates import lesion_update
@@ -89,8 +89,7 @@ class PrivateFileView(APIView):
 class ClinicListView(APIView):
     @extend_schema(summary="The clinics you belong to, with your role", responses={200: ClinicSerializer(many=True)})
     def get(self, request):
-        memberships = Membership.objects.filter(user=request.user).select_related("clinic").order_by("clinic__name")
-        return Response(ClinicSerializer(memberships, many=True).data)
+        return Response(ClinicSerializer(selectors.api_membership_list(user=request.user), many=True).data)
 
 
 @extend_schema_view(get=extend_schema(summary="List patients", responses={200: PatientSerializer(many=True),

@@ -113,7 +113,8 @@ def test_a_user_without_a_clinic_sees_empty_lists_and_cannot_create(user_without
 def test_each_token_has_its_own_rate_limit_and_429_says_when_to_retry(staff, monkeypatch):
     from predictions.api.throttles import ApiRateThrottle
 
-    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES", {"token": "3/minute", "user": "3/minute", "anon": "3/minute"})
+    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES",
+                        {"token": "3/minute", "user": "3/minute", "anon": "3/minute"})
     first, second = token_client(staff.clinician, "one"), token_client(staff.clinician, "two")
     assert [first.get("/api/v1/clinics").status_code for _ in range(3)] == [200] * 3
     response = first.get("/api/v1/clinics")
@@ -127,7 +128,8 @@ def test_each_token_has_its_own_rate_limit_and_429_says_when_to_retry(staff, mon
 def test_the_portals_session_is_throttled_per_user(staff, monkeypatch):
     from predictions.api.throttles import ApiRateThrottle
 
-    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES", {"token": "100/minute", "user": "2/minute", "anon": "1/minute"})
+    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES",
+                        {"token": "100/minute", "user": "2/minute", "anon": "1/minute"})
     client = APIClient()
     client.force_login(staff.reviewer)
     assert [client.get("/api/v1/clinics").status_code for _ in range(3)] == [200, 200, 429]

@@ -16,7 +16,6 @@ from predictions.webhook_tasks import webhook_deliver_task
 
 from tests.predictions.factories import LesionImageFactory, PredictionFactory
 
-from .conftest import succeeded
 from .receiver import start_receiver
 
 pytestmark = pytest.mark.django_db
