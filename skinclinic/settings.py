@@ -183,6 +183,8 @@ SKINCLINIC_UNCERTAIN_TOP_PROBABILITY_BELOW = env.float("UNCERTAIN_TOP_PROBABILIT
 SKINCLINIC_UNCERTAIN_ENTROPY_ABOVE = env.float("UNCERTAIN_ENTROPY_ABOVE", default=1.20)
 # How often a page showing a queued or running prediction asks for its status.
 SKINCLINIC_STATUS_POLL_SECONDS = env.float("STATUS_POLL_SECONDS", default=2.0)
+# Workers draw heatmaps after storing the probabilities; a result page waits this long for one to appear.
+SKINCLINIC_HEATMAP_WAIT_SECONDS = env.int("HEATMAP_WAIT_SECONDS", default=180)
 if not 0 < SKINCLINIC_RISK_INTERMEDIATE_AT < SKINCLINIC_RISK_HIGH_AT <= 1:
     raise ImproperlyConfigured("Risk bands must satisfy 0 < RISK_INTERMEDIATE_AT < RISK_HIGH_AT <= 1")
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("predictions/<int:prediction_id>/", views.prediction_detail, name="prediction-detail"),
     path("predictions/<int:prediction_id>/result/", views.prediction_result, name="prediction-result"),
     path("predictions/<int:prediction_id>/badge/", views.prediction_badge, name="prediction-badge"),
+    path("predictions/<int:prediction_id>/viewer/", views.prediction_viewer, name="prediction-viewer"),
     path("predictions/<int:prediction_id>/retry/", views.prediction_retry, name="prediction-retry"),
     path("predictions/<int:prediction_id>/review/", views.prediction_review, name="prediction-review"),
 ]

@@ -15,6 +15,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -198,20 +199,34 @@ def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
 
 # --- Prediction ----------------------------------------------------------------------------------------------
 
+def _heatmap_state(prediction) -> str:
+    """ready (drawn), pending (the worker should draw it soon), none (there will be none), or waiting (no result)."""
+    if prediction.heatmap:
+        return "ready"
+    if prediction.status != PredictionStatus.SUCCEEDED:
+        return "none" if prediction.status == PredictionStatus.FAILED else "waiting"
+    waited = (timezone.now() - prediction.finished_at).total_seconds() if prediction.finished_at else 0
+    return "pending" if waited < settings.SKINCLINIC_HEATMAP_WAIT_SECONDS else "none"
+
+
+def _viewer_context(prediction) -> dict:
+    return {"prediction": prediction, "image": prediction.image, "heatmap_state": _heatmap_state(prediction),
+            "poll_seconds": settings.SKINCLINIC_STATUS_POLL_SECONDS}
+
+
 def _prediction_context(request: HttpRequest, prediction, review_form: ReviewForm | None = None) -> dict:
     role = _role(request, prediction.image.lesion.patient.clinic)
     can_review = role in REVIEWERS
     if can_review and review_form is None:
         review_form = ReviewForm(prediction=prediction)
     return {
-        "prediction": prediction, "image": prediction.image, "lesion": prediction.image.lesion,
+        **_viewer_context(prediction), "lesion": prediction.image.lesion,
         "patient": prediction.image.lesion.patient, "reading": prediction_interpret(prediction),
         "is_final": prediction.status in FINAL_STATUSES,
         "reviews": selectors.review_list(user=request.user, image=prediction.image).order_by("created_at", "id"),
         "other_predictions": selectors.prediction_list(user=request.user, image=prediction.image)
         .exclude(pk=prediction.pk).order_by("-queued_at"),
         "can_review": can_review, "can_retry": role in WRITERS, "review_form": review_form,
-        "poll_seconds": settings.SKINCLINIC_STATUS_POLL_SECONDS,
         "risk_intermediate_at": settings.SKINCLINIC_RISK_INTERMEDIATE_AT, "risk_high_at": settings.SKINCLINIC_RISK_HIGH_AT,
     }
 
@@ -227,6 +242,13 @@ def prediction_result(request: HttpRequest, prediction_id: int) -> HttpResponse:
     """The result panel alone, which the prediction page polls until the prediction is final."""
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
     return render(request, "portal/predictions/_result.html", _prediction_context(request, prediction))
+
+
+@portal_view
+def prediction_viewer(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    """The image and heatmap section alone, which a finished result polls until its heatmap is drawn."""
+    prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
+    return render(request, "portal/predictions/_viewer.html", _viewer_context(prediction))
 
 
 @portal_view

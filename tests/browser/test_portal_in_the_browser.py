@@ -67,13 +67,22 @@ def test_the_status_updates_live_from_queued_to_running_to_done_without_a_reload
     page.wait_for_selector('#prediction-result[data-status="running"]')
     assert page.locator(".steps li.is-current").inner_text() == "Running"
 
-    prediction = Prediction.objects.get(pk=queued_prediction.pk)
-    prediction.heatmap.save("heatmap.png", ContentFile(heatmap_png()), save=False)
-    Prediction.objects.filter(pk=prediction.pk).update(
+    Prediction.objects.filter(pk=queued_prediction.pk).update(
         status="succeeded", probabilities=PROBABILITIES, top_class="mel", malignancy_risk=0.70,
-        heatmap=prediction.heatmap.name, finished_at=timezone.now())
+        finished_at=timezone.now())
     page.wait_for_selector('#prediction-result[data-status="succeeded"]')
     assert page.evaluate("window.__notReloaded") is True  # htmx swapped the panel; the page never reloaded
+
+    # The heatmap is drawn after the probabilities are stored: the image section alone waits for it.
+    assert page.locator("#prediction-viewer").get_attribute("data-heatmap-state") == "pending"
+    page.get_by_label("Notes").fill("typed while the heatmap is drawn")
+    prediction = Prediction.objects.get(pk=queued_prediction.pk)
+    prediction.heatmap.save("heatmap.png", ContentFile(heatmap_png()), save=False)
+    Prediction.objects.filter(pk=prediction.pk).update(heatmap=prediction.heatmap.name)
+    page.wait_for_selector('#prediction-viewer[data-heatmap-state="ready"] img[data-heatmap]')
+    page.wait_for_function("document.querySelector('img[data-heatmap]').naturalWidth > 0")
+    assert page.get_by_label("Notes").input_value() == "typed while the heatmap is drawn"
+    assert page.evaluate("window.__notReloaded") is True
 
     rows = page.locator("table[data-chart] tbody tr")
     assert rows.count() == 7
@@ -81,9 +90,10 @@ def test_the_status_updates_live_from_queued_to_running_to_done_without_a_reload
     assert page.locator("[data-risk-band]").get_attribute("data-risk-band") == "high"
     assert TEST_MODEL in page.locator("[data-model-version]").inner_text()
 
-    # The polling stopped with the final result: no more requests for the panel.
+    # The polling stopped with the final result and its heatmap: no more requests for either.
     requests = []
-    page.on("request", lambda request: requests.append(request.url) if "/result/" in request.url else None)
+    page.on("request", lambda request: requests.append(request.url)
+            if "/result/" in request.url or "/viewer/" in request.url else None)
     page.wait_for_timeout(1500)
     assert requests == []
 

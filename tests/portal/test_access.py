@@ -21,6 +21,7 @@ READ_PAGES = [
     ("portal:prediction-detail", ["prediction_id"]),
     ("portal:prediction-result", ["prediction_id"]),
     ("portal:prediction-badge", ["prediction_id"]),
+    ("portal:prediction-viewer", ["prediction_id"]),
 ]
 WRITE_PAGES = [
     ("portal:patient-create", []),

@@ -1,4 +1,5 @@
 """The prediction page: live status, the result in words and bars, the heatmap, retry, and reviews."""
+import datetime
 import re
 
 import pytest
@@ -42,7 +43,33 @@ def test_the_status_moves_from_queued_to_running_to_done_in_the_polled_panel(cli
     final = page(client, prediction, "portal:prediction-result")
     seen.append(re.search(r'data-status="(\w+)"', final).group(1))
     assert seen == ["queued", "running", "succeeded"]
-    assert "hx-trigger" not in final  # polling stops once the result is final
+    panel = re.search(r'<div id="prediction-result"[^>]*>', final).group(0)
+    assert "hx-trigger" not in panel  # the panel stops polling once the result is final
+
+
+def test_a_result_waits_for_its_heatmap_by_polling_only_the_image_section(client, staff, image, settings):
+    prediction = succeeded(image)  # probabilities stored; the heatmap comes from a later task
+    client.force_login(staff.reviewer)
+    body = page(client, prediction)
+    viewer = re.search(r'<section class="card" id="prediction-viewer"[^>]*>', body).group(0)
+    assert 'data-heatmap-state="pending"' in viewer
+    assert f'hx-get="{reverse("portal:prediction-viewer", args=[prediction.pk])}"' in viewer
+    assert "Drawing the heatmap" in body and "Add your review" in body  # the review form is outside the poll
+
+    prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG fake"), save=True)
+    drawn = page(client, prediction, "portal:prediction-viewer")
+    assert 'data-heatmap-state="ready"' in drawn and "hx-trigger" not in drawn
+    assert reverse("predictions:prediction-heatmap", args=[prediction.pk]) in drawn
+
+
+def test_a_heatmap_that_never_comes_stops_the_polling_and_says_so(client, staff, image, settings):
+    prediction = succeeded(image)
+    Prediction.objects.filter(pk=prediction.pk).update(
+        finished_at=timezone.now() - datetime.timedelta(seconds=settings.SKINCLINIC_HEATMAP_WAIT_SECONDS + 1))
+    client.force_login(staff.clinician)
+    body = page(client, prediction, "portal:prediction-viewer")
+    assert 'data-heatmap-state="none"' in body and "hx-trigger" not in body
+    assert "No heatmap is available for this result." in body
 
 
 def test_a_finished_result_shows_every_class_by_full_name_the_risk_band_and_the_model_version(client, staff, image):
