@@ -60,8 +60,13 @@ def prediction_heatmap_task(self, prediction_ids: list[int]) -> None:
     """Store the heatmaps of succeeded predictions; a no-op for those that have one."""
     predictions = list(Prediction.objects.filter(id__in=prediction_ids, status=PredictionStatus.SUCCEEDED,
                                                  heatmap="").select_related("image"))
+    by_version: dict[str, list[Prediction]] = {}
+    for prediction in predictions:
+        by_version.setdefault(prediction.model_version, []).append(prediction)
     try:
-        services.prediction_heatmaps_store(predictions=predictions, classifier=inference.classifier_get())
+        # Each heatmap comes from the model version that made the prediction, active or not.
+        for version, group in by_version.items():
+            services.prediction_heatmaps_store(predictions=group, classifier=inference.classifier_get(version))
     except Exception as exc:
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), priority=HEATMAP_PRIORITY)
 

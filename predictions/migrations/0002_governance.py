@@ -39,12 +39,12 @@ def create_trigger(apps, schema_editor):
     # Only PostgreSQL: SQLite drops triggers whenever Django rebuilds a table, and its test flush deletes rows.
     # TRUNCATE stays possible (a statement, not row deletes) for the database owner and test teardown.
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(TRIGGER_SQL)
+        schema_editor.execute(TRIGGER_SQL, params=None)
 
 
 def drop_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_TRIGGER_SQL)
+        schema_editor.execute(DROP_TRIGGER_SQL, params=None)
 
 
 class Migration(migrations.Migration):

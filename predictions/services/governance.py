@@ -124,7 +124,8 @@ def review_case_triage(*, prediction: Prediction) -> ReviewCase | None:
 
 # --- Working the queue ------------------------------------------------------------------------------------------
 def _locked(case: ReviewCase) -> ReviewCase:
-    return ReviewCase.objects.select_for_update().select_related("image__lesion__patient__clinic").get(pk=case.pk)
+    return (ReviewCase.objects.select_for_update(of=("self",)).select_related("image__lesion__patient__clinic")
+            .get(pk=case.pk))
 
 
 @transaction.atomic
@@ -183,7 +184,7 @@ def _close(case: ReviewCase, *, actor, review: Review | None, resolution: str) -
 def review_cases_resolve(*, review: Review) -> list[ReviewCase]:
     """Close the image's open case with the review just recorded; call it in the review's transaction."""
     closed = []
-    cases = (ReviewCase.objects.select_for_update().select_related("image__lesion__patient__clinic", "assignee")
+    cases = (ReviewCase.objects.select_for_update(of=("self",)).select_related("image__lesion__patient__clinic")
              .filter(image_id=review.image_id, state__in=OPEN_STATES))
     for case in cases:
         _close(case, actor=review.reviewer, review=review, resolution="")

@@ -18,6 +18,19 @@ def admin_client(client, operator):
     return client
 
 
+def _classified_with_heatmap(staff):
+    """A prediction run by the task, then its heatmap by the follow-up task (as a worker would)."""
+    from predictions.tasks import prediction_heatmap_task, prediction_run_task
+    from tests.predictions.factories import PredictionFactory
+
+    prediction = PredictionFactory(image__lesion=staff.lesion)
+    prediction_run_task.apply(args=[prediction.pk], task_id="t-1")
+    prediction_heatmap_task.apply(args=[[prediction.pk]])
+    prediction.refresh_from_db()
+    assert prediction.heatmap
+    return prediction
+
+
 @pytest.mark.parametrize("model", ["patient", "lesion", "lesionimage", "prediction", "review", "reviewcase",
                                    "auditevent", "modelversion"])
 def test_each_list_searches_and_its_viewing_is_audited(staff, admin_client, operator, model):
@@ -31,13 +44,7 @@ def test_each_list_searches_and_its_viewing_is_audited(staff, admin_client, oper
 
 def test_a_prediction_page_shows_probabilities_and_heatmap_and_records_the_view(staff, admin_client, operator,
                                                                                fake_classifier):
-    from predictions.tasks import prediction_run_task
-    from tests.predictions.factories import PredictionFactory
-
-    prediction = PredictionFactory(image__lesion=staff.lesion)
-    prediction_run_task.apply(args=[prediction.pk], task_id="t-1")
-    prediction.refresh_from_db()
-    assert prediction.heatmap
+    prediction = _classified_with_heatmap(staff)
     body = admin_client.get(reverse("admin:predictions_prediction_change", args=[prediction.pk])).content.decode()
     assert "Melanoma" in body and "%" in body
     heatmap_url = reverse("admin:predictions_prediction_heatmap", args=[prediction.pk])
@@ -52,11 +59,7 @@ def test_a_prediction_page_shows_probabilities_and_heatmap_and_records_the_view(
 
 
 def test_staff_who_are_not_operators_get_no_admin_files(staff, client, fake_classifier):
-    from predictions.tasks import prediction_run_task
-    from tests.predictions.factories import PredictionFactory
-
-    prediction = PredictionFactory(image__lesion=staff.lesion)
-    prediction_run_task.apply(args=[prediction.pk], task_id="t-1")
+    prediction = _classified_with_heatmap(staff)
     staff.admin.is_staff = True
     staff.admin.save()
     client.force_login(staff.admin)  # staff without model permissions
