@@ -56,7 +56,7 @@ def run_bench(model_dir: Path | None = None, single_runs: int = 200, batch_size:
         heatmap_ms.append((time.perf_counter() - start) * 1000)
     return {
         "model_version": classifier.version,
-        "tta": classifier.tta,
+        "tta_views": classifier.tta_views,
         "single_image_latency_ms": {"p50": statistics.median(latencies),
                                     "p95": float(np.percentile(latencies, 95)), "runs": single_runs},
         "batch_throughput_images_per_s": {"median": statistics.median(throughputs),

@@ -55,7 +55,7 @@ each of seven lesion classes. A clinician decides; the model never does.
 - Preprocessing (one function for training, evaluation and serving): EXIF orientation applied, RGB, centre
   square crop, bilinear resize; age, sex and anatomic site join after global pooling (each may be missing).
 - Augmentation: flips, 90° rotations, scale crops, brightness/contrast/saturation/hue jitter.
-- Calibration: temperature scaling on val, T = {config['temperature']:.3f}. Test-time flip averaging: {'on' if config['tta'] else 'off'}.
+- Calibration: temperature scaling on val, T = {config['temperature']:.3f}. Test-time augmentation: logits averaged over {config.get('tta_views', 1)} flipped/rotated view(s).
 - Heatmaps: Grad-CAM on the last convolutional block (computed in closed form for the pooled linear head).
 
 ## Data

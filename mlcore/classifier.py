@@ -49,6 +49,13 @@ def _configure_threads() -> None:
             pass
 
 
+def _dihedral_views(x: np.ndarray, count: int) -> list[np.ndarray]:
+    """The first `count` of the 8 symmetries of the square (dermoscopy has no canonical orientation)."""
+    flips = [x, x[:, :, ::-1], x[:, ::-1, :], x[:, ::-1, ::-1]]
+    transposed = [v.transpose(0, 2, 1, 3) for v in flips]
+    return (flips + transposed)[:count]
+
+
 class Classifier:
     """A loaded model. Create one per process (after fork); `predict` is safe to call from one thread at a time."""
 
@@ -57,7 +64,8 @@ class Classifier:
         self.config = config
         self.image_size = int(config["architecture"]["image_size"])
         self.temperature = float(config.get("temperature", 1.0))
-        self.tta = bool(config.get("tta", False))
+        # Test-time augmentation: 1 (off), 4 (flips) or 8 (all flips and 90-degree rotations) views.
+        self.tta_views = int(config.get("tta_views", 1))
         self.version = f'{config["name"]}:{config["version"]}'
         self.checksum = config.get("weights_sha256") or weights_checksum(model_dir)
         self._models = keras_models
@@ -109,11 +117,10 @@ class Classifier:
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size]
             m = meta[start:start + batch_size]
-            if self.tta:
-                views = [x, x[:, :, ::-1], x[:, ::-1, :], x[:, ::-1, ::-1]]
-                stacked = np.concatenate(views)
-                z = self._raw_logits(np.ascontiguousarray(stacked), np.concatenate([m] * 4))
-                out.append(z.reshape(4, len(x), -1).mean(axis=0))
+            if self.tta_views > 1:
+                views = _dihedral_views(x, self.tta_views)
+                z = self._raw_logits(np.ascontiguousarray(np.concatenate(views)), np.concatenate([m] * len(views)))
+                out.append(z.reshape(len(views), len(x), -1).mean(axis=0))
             else:
                 out.append(self._raw_logits(x, m))
         return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), dtype=np.float32)

@@ -82,7 +82,7 @@ def _cmd_bench(args) -> int:
 
     figures = run_bench(args.model, single_runs=args.runs, batch_size=args.batch_size)
     if not args.json:
-        print(f"model {figures['model_version']} (tta={figures['tta']})", file=sys.stderr)
+        print(f"model {figures['model_version']} (test-time views: {figures['tta_views']})", file=sys.stderr)
         print(f"single-image latency p50 {figures['single_image_latency_ms']['p50']:.1f} ms, "
               f"p95 {figures['single_image_latency_ms']['p95']:.1f} ms", file=sys.stderr)
         print(f"batch throughput {figures['batch_throughput_images_per_s']['median']:.0f} images/s "

@@ -32,7 +32,7 @@ def build_ensemble(members: list[Path], data: Path, out: Path, name: str, versio
     first = configs[0]["training"]
     config = {
         "name": name, "version": version, "classes": list(CLASSES), "members": names,
-        "architecture": configs[0]["architecture"], "temperature": 1.0, "tta": False,
+        "architecture": configs[0]["architecture"], "temperature": 1.0, "tta_views": 1,
         "training": {
             "data": str(data), "n_train": first["n_train"], "n_val": first["n_val"],
             "train_class_counts": first["train_class_counts"], "command": command,

@@ -59,3 +59,12 @@ def test_a_batch_with_an_unreadable_image_raises_image_error(tiny_model_dir):
 def test_loading_a_directory_that_is_not_a_model_fails_clearly(tmp_path):
     with pytest.raises(ModelError, match="not a model directory"):
         Classifier.load(tmp_path)
+
+
+def test_test_time_views_are_the_eight_distinct_symmetries_of_the_square():
+    from mlcore.classifier import _dihedral_views
+
+    x = np.arange(2 * 3 * 3 * 1).reshape(2, 3, 3, 1)
+    views = _dihedral_views(x, 8)
+    assert len({v[0].tobytes() for v in views}) == 8
+    assert np.array_equal(views[0], x) and len(_dihedral_views(x, 4)) == 4

@@ -33,7 +33,7 @@ def test_ensemble_averages_member_logits_under_one_temperature(tiny_model_dir, s
     members = [Classifier.load(tiny_model_dir), Classifier.load(second_tiny_model)]
     arrays = load_arrays(read_dataset(data), 32, show_progress=False)
     for member in members:
-        member.tta = ensemble.tta
+        member.tta_views = ensemble.tta_views
     expected = softmax(np.mean([m.logits(arrays.images, arrays.meta) for m in members], axis=0), ensemble.temperature)
     np.testing.assert_allclose(ensemble.probabilities(arrays.images, arrays.meta), expected, atol=1e-5)
     assert ensemble.version == "ens:2" and len(ensemble.checksum) == 64
