@@ -2,12 +2,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from . import views
+from . import governance, views
 
 app_name = "api"
 
 urlpatterns = [
     path("v1/clinics", views.ClinicListView.as_view(), name="clinic-list"),
+    path("v1/clinics/<int:pk>/performance", governance.ClinicPerformanceView.as_view(), name="clinic-performance"),
     path("v1/patients", views.PatientListView.as_view(), name="patient-list"),
     path("v1/patients/<int:pk>", views.PatientDetailView.as_view(), name="patient-detail"),
     path("v1/patients/<int:pk>/lesions", views.PatientLesionListView.as_view(), name="patient-lesions"),
