@@ -130,7 +130,8 @@ def image_upload(
         size_bytes=len(encoded.data), captured_at=captured_at, uploaded_by=actor, age=age,
         sex=sex or patient.sex, site=site or lesion.site or Site.UNKNOWN,
     )
-    image.full_clean(exclude=["file"])
+    # Field checks only: uniqueness was just looked up, and the database enforces the constraints.
+    image.full_clean(exclude=["file"], validate_unique=False, validate_constraints=False)
     image.file.save(f"upload.{encoded.extension}", ContentFile(encoded.data), save=False)
     try:
         try:
