@@ -74,4 +74,7 @@ def prediction_heatmap_task(self, prediction_ids: list[int]) -> None:
 @shared_task
 def predictions_sweep_task() -> int:
     """Re-enqueue predictions stuck queued or running (run by celery beat); returns how many."""
+    from .services.registry import predictions_retarget_to_active
+
+    predictions_retarget_to_active()  # work queued for a version no longer active moves to the active one
     return len(services.predictions_sweep())

@@ -131,6 +131,21 @@ def model_version_activate(*, actor, model_version: ModelVersion) -> ModelVersio
     return model_version
 
 
+@transaction.atomic
+def predictions_retarget_to_active() -> tuple[list[int], list[int]]:
+    """Move predictions still queued for another version than the active one onto it (run by the sweep).
+
+    They arise after an activation: an upload that read the old version just before it, a batch given
+    back after a transient error, a prediction whose worker died. Workers claim only the active version's
+    work, so left alone they would wait forever. Returns (moved, superseded) ids; nothing while the
+    registry is empty.
+    """
+    active = ModelVersion.objects.filter(is_active=True).values_list("identifier", flat=True).first()
+    if active is None:
+        return [], []
+    return _retarget_queued(to_version=active)
+
+
 def _retarget_queued(*, to_version: str) -> tuple[list[int], list[int]]:
     queued = list(Prediction.objects.filter(status=PredictionStatus.QUEUED).exclude(model_version=to_version)
                   .select_related("image__lesion__patient__clinic").select_for_update(of=("self",))

@@ -243,3 +243,23 @@ def test_an_empty_registry_falls_back_to_the_configured_model(settings, two_mode
     config = read_config(two_model_dirs[1])
     assert inference.model_version() == f"{config['name']}:{config['version']}"
     assert inference.classifier_get().version == inference.model_version()
+
+
+def test_the_sweep_moves_work_left_queued_for_a_version_no_longer_active(staff, django_capture_on_commit_callbacks):
+    from predictions.tasks import predictions_sweep_task
+    from tests.predictions.factories import PredictionFactory
+
+    ModelVersion.objects.create(name="new", version="2", checksum="c" * 64, is_active=True,
+                                activated_at="2026-01-01T00:00:00Z")
+    stranded = PredictionFactory(image__lesion=staff.lesion, model_version="old:1")  # e.g. released after activation
+    already = PredictionFactory(image__lesion=staff.lesion, model_version="old:1")
+    PredictionFactory(image=already.image, model_version="new:2", status=PredictionStatus.SUCCEEDED,
+                      probabilities={"nv": 1.0}, top_class="nv", malignancy_risk=0.0, finished_at=already.queued_at)
+    with django_capture_on_commit_callbacks() as callbacks:
+        predictions_sweep_task.apply()
+    stranded.refresh_from_db(), already.refresh_from_db()
+    assert (stranded.model_version, stranded.status) == ("new:2", PredictionStatus.QUEUED)
+    assert (already.model_version, already.status) == ("old:1", PredictionStatus.FAILED)
+    assert "Superseded" in already.error
+    assert len(callbacks) == 1
+    assert AuditEvent.objects.filter(action="prediction.retargeted", target_id=str(stranded.pk)).exists()
