@@ -97,3 +97,12 @@ def test_the_index_sends_a_reviewer_of_one_clinic_to_its_queue(staff, client):
     client.force_login(staff.reviewer)
     response = client.get(reverse("governance:index"))
     assert response.status_code == 302 and response["Location"] == reverse("governance:queue", args=[staff.clinic.pk])
+
+
+def test_the_portal_header_links_reviewers_and_admins_to_case_review(staff, client):
+    link = f'href="{reverse("governance:index")}"'
+    for role, shown in (("reviewer", True), ("admin", True), ("clinician", False)):
+        client.force_login(staff.role(role))
+        body = client.get(reverse("portal:dashboard")).content.decode()
+        assert (body.count(link) == 1) is shown, role
+        assert (link in body) is shown, role
