@@ -273,3 +273,16 @@ def test_the_delivery_log_lists_attempts(api, delivery, receiver, scheduled):
     assert listed["status"] == "delivered" and listed["payload"]["type"] == "prediction.succeeded"
     assert [(a["number"], a["response_status"], a["outcome"]) for a in listed["attempt_log"]] == [
         (1, 500, "will_retry"), (2, 204, "delivered")]
+
+
+def test_the_worker_registers_the_webhook_tasks_and_beat_runs_the_sweep():
+    from skinclinic.celery import app
+
+    app.loader.import_default_modules()  # what a worker does at startup
+    assert {"predictions.webhook_tasks.webhook_deliver_task",
+            "predictions.webhook_tasks.webhook_deliveries_sweep_task"} <= set(app.tasks)
+    [entry] = [e for e in app.conf.beat_schedule.values()
+               if e["task"] == "predictions.webhook_tasks.webhook_deliveries_sweep_task"]
+    assert entry["schedule"] > 0
+    task = app.tasks["predictions.webhook_tasks.webhook_deliver_task"]
+    assert task.acks_late and task.reject_on_worker_lost
