@@ -323,8 +323,8 @@ def performance_report(
     reviews = scoped(Review.objects.filter(image__lesion__patient__clinic=clinic), user=user)
     reference = _reference_diagnoses(reviews, histopathology_only=histopathology_only)
     predictions = scoped(Prediction.objects.filter(image__lesion__patient__clinic=clinic,
-                                                   status=PredictionStatus.SUCCEEDED, image_id__in=list(reference)),
-                         user=user)
+                                                   status=PredictionStatus.SUCCEEDED,
+                                                   image_id__in=reviews.values("image_id")), user=user)
     if model_version:
         predictions = predictions.filter(model_version=model_version)
     overall: dict[str, Figures] = defaultdict(Figures)
@@ -332,6 +332,8 @@ def performance_report(
         lambda: {"sex": defaultdict(Figures), "age_band": defaultdict(Figures), "site": defaultdict(Figures)})
     for version, image_id, top_class, sex, age, site in predictions.values_list(
             "model_version", "image_id", "top_class", "image__sex", "image__age", "image__site").order_by("id"):
+        if image_id not in reference:  # reviewed, but not by histopathology when only that counts
+            continue
         pair = (reference[image_id], top_class)
         overall[version].pairs.append(pair)
         by = groups[version]
