@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
         reason = (f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium) "
@@ -48,7 +48,8 @@ def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
     # Playwright's sync API keeps an event loop on the test thread while it runs; Django would take the
     # ORM calls made on that thread (by fixtures and tests) for calls from async code. They are plain
-    # synchronous calls, so say so for as long as the browser runs.
+    # synchronous calls, so say so for as long as the browser runs (one module: later tests get a thread
+    # without an event loop again).
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         with sync_api.sync_playwright() as playwright:

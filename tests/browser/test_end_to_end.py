@@ -37,6 +37,8 @@ def test_a_clinician_uploads_a_photograph_and_a_reviewer_confirms_the_result(
     photograph = tmp_path / "lesion.jpg"
     photograph.write_bytes(sample_images(1)[0])
 
+    page.goto("/accounts/login/")
+    screenshot(page, "sign-in")
     sign_in(page, "dr.clinician")
     screenshot(page, "dashboard-empty")
 

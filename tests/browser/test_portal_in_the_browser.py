@@ -224,3 +224,19 @@ def test_every_page_has_labelled_controls_described_images_and_fits_a_tablet(
         assert page.evaluate("document.documentElement.lang") == "en"
     finally:
         context.close()
+
+
+def test_two_images_of_a_lesion_are_compared_side_by_side(page, clinic_staff, queued_prediction, screenshot):
+    lesion = queued_prediction.image.lesion
+    later, _ = image_upload(actor=clinic_staff["clinician"], lesion=lesion,
+                            file=ContentFile(jpeg_bytes(seed=3, size=(600, 450)), name="later.jpg"),
+                            captured_at=datetime.date(2025, 1, 15))
+    sign_in(page, "dr.clinician")
+    page.goto(f"/lesions/{lesion.pk}/")
+    page.get_by_label("Compare the image of 2 April 2024").check()
+    page.get_by_label("Compare the image of 15 January 2025").check()
+    page.get_by_role("button", name="Compare the two selected images").click()
+    comparison = page.locator("#comparison")
+    assert "Side by side: 2 Apr 2024 and 15 Jan 2025" in comparison.inner_text()
+    assert comparison.locator("img").count() == 2
+    screenshot(page, "lesion-comparison")
