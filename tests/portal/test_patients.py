@@ -158,3 +158,22 @@ def test_the_patient_page_shows_each_lesion_with_thumbnail_site_latest_result_an
     assert "Melanoma" in body and "High" in body and "Back" in body and "Face" in body
     assert "No image yet" in body  # the lesion without images
     assert "Upload images" not in body  # reviewers do not upload
+
+
+def test_a_member_of_several_clinics_chooses_among_those_where_they_may_register_patients(client, staff):
+    from tests.predictions.factories import ClinicFactory, MembershipFactory
+
+    reviewing_only = ClinicFactory(name="Reviewing Only Clinic")
+    second = ClinicFactory(name="Second Clinic")
+    MembershipFactory(user=staff.clinician, clinic=reviewing_only, role="reviewer")
+    MembershipFactory(user=staff.clinician, clinic=second, role="clinician")
+    client.force_login(staff.clinician)
+    field = client.get(reverse("portal:patient-create")).context["form"]["clinic"]
+    assert set(field.field.queryset) == {staff.clinic, second}
+    assert 'type="hidden"' not in str(field)  # a real choice, shown as a select
+    client.post(reverse("portal:patient-create"), {"clinic": second.pk, "mrn": "S-1", "full_name": "In Second",
+                                                   "sex": "unknown"})
+    assert Patient.objects.get(mrn="S-1").clinic == second
+    response = client.post(reverse("portal:patient-create"), {"clinic": reviewing_only.pk, "mrn": "S-2",
+                                                              "full_name": "Not Here", "sex": "unknown"})
+    assert "clinic" in response.context["form"].errors and not Patient.objects.filter(mrn="S-2").exists()
