@@ -6,6 +6,7 @@ service that checks the user's role again, and no page is cached (it shows patie
 from __future__ import annotations
 
 import functools
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -39,8 +40,24 @@ FINAL_STATUSES = (PredictionStatus.SUCCEEDED, PredictionStatus.FAILED)
 
 
 def portal_view(view):
-    """Signed-in users only, and never cached: every page shows patient data."""
-    return functools.wraps(view)(login_required(never_cache(view)))
+    """Signed-in users only, and never cached: every page shows patient data.
+
+    A part of a page that htmx asks for after the session has ended would otherwise get the sign-in
+    page swapped into it; instead the whole page goes to sign in, and comes back afterwards.
+    """
+    protected = login_required(never_cache(view))
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.headers.get("HX-Request") and not request.user.is_authenticated:
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+            page = current.path + (f"?{current.query}" if current.query else "") if current.path else "/"
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': page})}"
+            return response
+        return protected(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _role(request: HttpRequest, clinic) -> str | None:

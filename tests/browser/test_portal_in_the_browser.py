@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import io
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.files.base import ContentFile
@@ -240,3 +240,18 @@ def test_two_images_of_a_lesion_are_compared_side_by_side(page, clinic_staff, qu
     assert "Side by side: 2 Apr 2024 and 15 Jan 2025" in comparison.inner_text()
     assert comparison.locator("img").count() == 2
     screenshot(page, "lesion-comparison")
+
+
+def test_a_page_polling_after_the_session_ends_goes_to_sign_in_and_comes_back(
+        page, context, clinic_staff, queued_prediction, settings):
+    settings.SKINCLINIC_STATUS_POLL_SECONDS = 0.5
+    sign_in(page, "dr.clinician")
+    page.goto(f"/predictions/{queued_prediction.pk}/")
+    context.clear_cookies()  # the session ends (expired, or signed out in another tab)
+    page.wait_for_url(lambda url: urlsplit(url).path == "/accounts/login/")
+    assert parse_qs(urlsplit(page.url).query)["next"] == [f"/predictions/{queued_prediction.pk}/"]
+    assert page.locator("#prediction-result").count() == 0  # the sign-in page was not swapped into the panel
+    page.get_by_label("Username").fill("dr.clinician")
+    page.get_by_label("Password").fill("a long browser test password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**/predictions/{queued_prediction.pk}/")

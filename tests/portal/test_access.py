@@ -95,3 +95,11 @@ def test_retry_and_review_accept_only_post(client, staff, records):
     client.force_login(staff.admin)
     for action in ("portal:prediction-retry", "portal:prediction-review"):
         assert client.get(reverse(action, args=[records["prediction_id"]])).status_code == 405
+
+
+def test_a_poll_after_the_session_ended_sends_the_whole_page_to_sign_in(client, records):
+    response = client.get(reverse("portal:prediction-result", args=[records["prediction_id"]]),
+                          headers={"HX-Request": "true",
+                                   "HX-Current-URL": f"http://testserver/predictions/{records['prediction_id']}/"})
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == f"{reverse('login')}?next=%2Fpredictions%2F{records['prediction_id']}%2F"
