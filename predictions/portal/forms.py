@@ -55,8 +55,10 @@ class PatientSearchForm(forms.Form):
 class PatientForm(forms.Form):
     clinic = forms.ModelChoiceField(queryset=None, empty_label=None, required=True)
     mrn = forms.CharField(label="Medical record number (MRN)", max_length=64,
+                          error_messages={"required": "Enter the medical record number."},
                           widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
-    full_name = forms.CharField(label="Full name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    full_name = forms.CharField(label="Full name", max_length=200,
+                                error_messages={"required": "Enter the patient's name."}, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     date_of_birth = forms.DateField(label="Date of birth", required=False, widget=DateInput(),
                                     help_text="Used to work out the patient's age when an image is captured.")
     sex = forms.ChoiceField(choices=Sex.choices, initial=Sex.UNKNOWN)
@@ -111,7 +113,8 @@ class MultipleFileField(forms.FileField):
 
 
 class ImageUploadForm(forms.Form):
-    lesion = forms.ChoiceField(label="Lesion", widget=forms.RadioSelect)
+    lesion = forms.ChoiceField(label="Lesion", widget=forms.RadioSelect,
+                               error_messages={"required": "Choose the lesion, or start following a new one."})
     new_lesion_site = forms.ChoiceField(label="Anatomic site of the new lesion", choices=Site.choices,
                                         initial=Site.UNKNOWN, required=False)
     new_lesion_label = forms.CharField(label="Label of the new lesion", max_length=200, required=False,
@@ -123,7 +126,8 @@ class ImageUploadForm(forms.Form):
                   "You can choose several photographs of the same lesion.",
         error_messages={"required": "Choose at least one image file."},
     )
-    captured_at = forms.DateField(label="Date captured", widget=DateInput())
+    captured_at = forms.DateField(label="Date captured", widget=DateInput(),
+                                  error_messages={"required": "Enter the date the photographs were taken."})
     age = forms.IntegerField(label="Age at capture (years)", required=False, min_value=0, max_value=130,
                              help_text="Leave empty to work it out from the date of birth.")
     site = forms.ChoiceField(label="Anatomic site for these images", required=False,
@@ -160,7 +164,8 @@ def lesion_choice_label(lesion: Lesion) -> str:
 
 
 class ReviewForm(forms.Form):
-    verdict = forms.ChoiceField(label="Your assessment", widget=forms.RadioSelect)
+    verdict = forms.ChoiceField(label="Your assessment", widget=forms.RadioSelect,
+                                error_messages={"required": "Confirm the model's class or override it."})
     diagnosis = forms.ChoiceField(label="Diagnosis", required=False,
                                   choices=[("", "Choose a diagnosis")] + [
                                       (value, f"{label} ({value})") for value, label in DiagnosisClass.choices])

@@ -49,7 +49,7 @@ def test_a_clinician_uploads_a_photograph_and_a_reviewer_confirms_the_result(
     page.get_by_label("Date of birth").fill("1961-09-30")
     page.get_by_label("Sex").select_option("female")
     page.get_by_role("button", name="Register patient").click()
-    assert "This field is required." in page.locator("[data-error-summary]").inner_text()
+    assert "Enter the medical record number." in page.locator("[data-error-summary]").inner_text()
     page.get_by_label("Medical record number (MRN)").fill("E2E-0042")
     page.get_by_role("button", name="Register patient").click()
     page.wait_for_selector("h1:has-text('Eleanor Example')")

@@ -167,7 +167,7 @@ def test_the_patient_form_explains_errors_and_keeps_what_was_typed(page, clinic_
     assert page.get_by_label("Medical record number (MRN)").get_attribute("aria-invalid") == "true"
     screenshot(page, "patient-form-errors")
     # The summary links to the field to fix.
-    summary.get_by_role("link", name="Medical record number (MRN): This field is required.").click()
+    summary.get_by_role("link", name="Medical record number (MRN): Enter the medical record number.").click()
     page.keyboard.type("KT-1")
     page.get_by_label("Date of birth").fill("1990-01-01")
     page.get_by_role("button", name="Register patient").click()

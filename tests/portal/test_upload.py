@@ -119,7 +119,8 @@ def test_the_same_file_twice_is_one_image(client, staff):
 @pytest.mark.parametrize("changes, field, message", [
     ({"files": []}, "files", "Choose at least one image file."),
     ({"captured_at": "2999-01-01"}, "captured_at", "The capture date cannot be in the future."),
-    ({"captured_at": ""}, "captured_at", "This field is required."),
+    ({"captured_at": ""}, "captured_at", "Enter the date the photographs were taken."),
+    ({"lesion": ""}, "lesion", "Choose the lesion, or start following a new one."),
     ({"age": "140"}, "age", "Ensure this value is less than or equal to 130."),
     ({"lesion": "999999"}, "lesion", "Select a valid choice."),
 ])
