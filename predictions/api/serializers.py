@@ -14,8 +14,8 @@ from mlcore import CLASS_NAMES
 from rest_framework import serializers
 
 from ..models import (
-    DiagnosisClass, Lesion, LesionImage, Patient, Prediction, Review, Sex, Site, Verdict, WebhookDelivery,
-    WebhookEndpoint, WebhookEvent,
+    DiagnosisClass, Lesion, LesionImage, Patient, Prediction, PredictionStatus, Review, Sex, Site, Verdict,
+    WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
 from ..portal.interpretation import prediction_interpret
 from ..selectors import scoped
@@ -140,34 +140,42 @@ class PredictionSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "url", "status", "model_version", "top_class", "malignancy_risk", "queued_at", "finished_at"]
 
 
-class PredictionSerializer(serializers.ModelSerializer):
-    """A prediction with its reading: classes ranked with names, risk band, and whether to doubt it."""
+class PredictionSerializer(serializers.Serializer):
+    """A prediction with its reading: classes ranked with names, risk band, and whether to doubt it.
 
+    A plain Serializer with its fields spelled out: a ModelSerializer would rebuild them from the model on
+    every request, a tenth of the time of answering one.
+    """
+
+    id = serializers.IntegerField(read_only=True)
     url = LinkField("prediction-detail")
+    status = serializers.ChoiceField(choices=PredictionStatus.choices, read_only=True)
+    model_version = serializers.CharField(read_only=True)
+    image = serializers.IntegerField(source="image_id", read_only=True)
     image_url = LinkField("image-detail", lookup="image_id")
     lesion = serializers.IntegerField(source="image.lesion_id", read_only=True)
     patient = serializers.IntegerField(source="image.lesion.patient_id", read_only=True)
+    top_class = serializers.ChoiceField(choices=DiagnosisClass.choices, allow_blank=True, read_only=True,
+                                        help_text="Empty until the prediction has succeeded.")
     top_class_name = serializers.SerializerMethodField()
     top_probability = serializers.SerializerMethodField()
     probabilities = serializers.SerializerMethodField()
+    malignancy_risk = serializers.FloatField(allow_null=True, read_only=True,
+                                             help_text="P(mel) + P(bcc) + P(akiec).")
     risk_band = serializers.SerializerMethodField()
     uncertain = serializers.SerializerMethodField()
     uncertain_reasons = serializers.SerializerMethodField()
     entropy = serializers.SerializerMethodField()
+    error = serializers.CharField(read_only=True)
+    attempts = serializers.IntegerField(read_only=True)
+    queued_at = serializers.DateTimeField(read_only=True)
+    started_at = serializers.DateTimeField(allow_null=True, read_only=True)
+    finished_at = serializers.DateTimeField(allow_null=True, read_only=True)
     queue_seconds = serializers.SerializerMethodField()
     run_seconds = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
     reviewed = serializers.SerializerMethodField()
     fhir_url = LinkField("image-fhir", lookup="image_id")
-
-    class Meta:
-        model = Prediction
-        fields = [
-            "id", "url", "status", "model_version", "image", "image_url", "lesion", "patient",
-            "top_class", "top_class_name", "top_probability", "probabilities", "malignancy_risk", "risk_band",
-            "uncertain", "uncertain_reasons", "entropy", "error", "attempts", "queued_at", "started_at",
-            "finished_at", "queue_seconds", "run_seconds", "heatmap_url", "reviewed", "fhir_url",
-        ]
 
     def to_representation(self, instance):
         # Worked out once per prediction, read by several fields below.
