@@ -11,6 +11,7 @@ from mlcore import CLASSES, MALIGNANT_CLASSES, PredictionResult
 from predictions import inference
 from tests.predictions.conftest import Staff, staff  # noqa: F401  (fixture)
 
+from tests.mlcore.conftest import TINY_ARCH, write_dataset
 from tests.predictions.fakes import ColourClassifier
 
 
@@ -60,3 +61,28 @@ class ScriptedClassifier:
 
     def predict(self, items, heatmap=False):
         return [self.results.pop(0) for _ in items]
+
+
+def _train_tiny(root: Path, *, seed: int, version: str) -> Path:
+    from mlcore.train import TrainOptions, train
+
+    data = root / "data"
+    if not data.exists():
+        write_dataset(data)
+    out = root / f"model-{version}"
+    train(TrainOptions(data=data, out=out, epochs=1, batch_size=16, image_size=32, architecture=TINY_ARCH,
+                       mixed_precision=False, show_progress=False, seed=seed, version=version), log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def two_model_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    """(first, second): the shipped model and a tiny one, or two tiny ones trained with different seeds."""
+    from mlcore.modeldir import SHIPPED_MODEL_DIR
+
+    root = tmp_path_factory.mktemp("model-versions")
+    if (SHIPPED_MODEL_DIR / "config.json").is_file():
+        first = SHIPPED_MODEL_DIR
+    else:
+        first = _train_tiny(root, seed=1, version="0.0.1-first")
+    return first, _train_tiny(root, seed=2, version="0.0.2-second")
