@@ -18,7 +18,7 @@ def _cmd_train(args) -> int:
         data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, image_size=args.image_size, class_weight_power=args.class_weight_power,
         mixed_precision=not args.float32, seed=args.seed, version=args.version, name=args.name,
-        show_progress=not args.quiet, command="python -m mlcore " + shlex.join(sys.argv[1:]),
+        init_from=args.init_from, show_progress=not args.quiet, command="python -m mlcore " + shlex.join(sys.argv[1:]),
     ))
     print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
     return 0
@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--class-weight-power", type=float, default=0.5,
                    help="loss weight per class (n_max/n_class)^power; 1 = fully balanced, 0 = none")
+    p.add_argument("--init-from", type=_existing_dir, metavar="MODEL_DIR",
+                   help="fine-tune: start from this model's weights (e.g. at a larger --image-size)")
     p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="skinclinic-ham10000-cnn")

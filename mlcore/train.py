@@ -16,7 +16,7 @@ from .errors import DataError
 from .labels import CLASSES
 from .metrics import compute_metrics
 from .model import Architecture
-from .modeldir import WEIGHTS_FILE, weights_checksum, write_config
+from .modeldir import WEIGHTS_FILE, read_config, weights_checksum, write_config
 
 
 @dataclass
@@ -33,6 +33,7 @@ class TrainOptions:
     mixed_precision: bool = True
     seed: int = 0
     architecture: Architecture | None = None  # default: Architecture(image_size=image_size)
+    init_from: Path | None = None  # fine-tune: start from this model's weights (its architecture, at image_size)
     name: str = "skinclinic-ham10000-cnn"
     version: str = "1.0.0"
     show_progress: bool = True
@@ -81,8 +82,15 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     log(f"train {len(train_arrays.labels)} images, val {len(val_arrays.labels)} images")
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if options.mixed_precision else "float32")
-    arch = options.architecture or Architecture(image_size=options.image_size)
+    parent = read_config(options.init_from) if options.init_from else None
+    if parent:
+        # The network is fully convolutional up to global pooling: its weights serve any input size.
+        arch = Architecture.from_dict({**parent["architecture"], "image_size": options.image_size})
+    else:
+        arch = options.architecture or Architecture(image_size=options.image_size)
     model = build_model(arch)
+    if parent:
+        model.load_weights(Path(options.init_from) / WEIGHTS_FILE)
     weights = class_weights(train_arrays.labels, options.class_weight_power)
     ds = training_dataset(
         train_arrays.images, train_arrays.meta, train_arrays.labels,
@@ -131,6 +139,7 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
             "seed": options.seed, "n_train": int(len(train_arrays.labels)), "n_val": int(len(val_arrays.labels)),
             "train_class_counts": dict(zip(CLASSES, np.bincount(train_arrays.labels, minlength=7).tolist())),
             "command": options.command, "history": history,
+            "init_from": {k: v for k, v in parent["training"].items() if k != "history"} if parent else None,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     }
