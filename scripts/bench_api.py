@@ -8,8 +8,8 @@ It creates (once) a database of one clinic with --predictions finished predictio
 counts the SQL queries each request makes (in-process, the same code path), starts gunicorn, and drives
 it with --concurrency keep-alive clients for --duration seconds per scenario after a warm-up. It prints
 requests/s, p50/p90/p99 latency, errors, SQL queries per request and the web workers' CPU time per
-request (which, unlike requests/s, hardly depends on what else the machine is running), and the same as
-JSON with --json.
+request of the web workers and of the PostgreSQL backends serving them (which, unlike requests/s, hardly
+depend on what else the machine is running), and the same as JSON with --json.
 Throttling stays on (its rate is raised so it never refuses); tokens are checked on every request.
 """
 from __future__ import annotations
@@ -145,18 +145,31 @@ def queries_per_request(key: str, paths: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-def cpu_seconds(master_pid: int) -> float:
-    """User + system CPU time so far of gunicorn's worker processes (Linux /proc)."""
+def cpu_seconds(pids) -> float:
+    """User + system CPU time so far of these processes (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     total = 0
-    for pid in children:
+    for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
+
+
+def web_pids(master_pid: int) -> list[str]:
+    return Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+
+
+def database_pids(url: str) -> list[str]:
+    """The PostgreSQL backends serving the benchmark database (gunicorn keeps its connections open)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND pid <> pg_backend_pid()").fetchall()
+    return [str(pid) for pid, in rows]
 
 
 def free_port() -> int:
@@ -274,11 +287,13 @@ def main():
     try:
         for name, paths in scenarios.items():
             asyncio.run(drive(port, key, paths, args.concurrency, args.warmup))
-            cpu_before = cpu_seconds(server.pid)
+            web, database = web_pids(server.pid), database_pids(args.database_url)
+            web_before, database_before = cpu_seconds(web), cpu_seconds(database)
             result = asyncio.run(drive(port, key, paths, args.concurrency, args.duration))
-            cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / max(result["requests"], 1)
-            results[name] = {**result, "web_cpu_ms_per_request": round(cpu_ms, 2),
-                             "sql_queries_per_request": queries[name]}
+            per_request = 1000 / max(result["requests"], 1)
+            results[name] = {**result, "sql_queries_per_request": queries[name],
+                             "web_cpu_ms_per_request": round((cpu_seconds(web) - web_before) * per_request, 2),
+                             "db_cpu_ms_per_request": round((cpu_seconds(database) - database_before) * per_request, 2)}
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -288,10 +303,11 @@ def main():
           f"{args.duration:g} s each, {len(ids)} predictions, cache {args.cache_url.split(':')[0]}, "
           f"{os.cpu_count()} CPUs, load average {load[0]:.2f}")
     print(f"{'scenario':32} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'SQL/req':>8} "
-          f"{'web CPU ms/req':>15}")
+          f"{'CPU ms/req: web':>16} {'db':>5}")
     for name, r in results.items():
         print(f"{name:32} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p90_ms']:>8} {r['p99_ms']:>8} "
-              f"{r['errors']:>7} {r['sql_queries_per_request']:>8} {r['web_cpu_ms_per_request']:>15}")
+              f"{r['errors']:>7} {r['sql_queries_per_request']:>8} {r['web_cpu_ms_per_request']:>16} "
+              f"{r['db_cpu_ms_per_request']:>5}")
     if args.json:
         print(json.dumps({"config": vars(args), "load_average": load, "results": results}, indent=2))
 
