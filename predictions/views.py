@@ -1,12 +1,11 @@
 """Views that stream stored files. Images are patient data: only members of the image's clinic get them."""
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from .models import LesionImage, Prediction
 from .selectors import object_get_for_user
-from .services.audit import audit_record
+from .services.audit import audit_access_record
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
@@ -25,9 +24,10 @@ def _private_file_response(field_file, content_type: str) -> FileResponse:
 def lesion_image_file(request: HttpRequest, image_id: int) -> FileResponse:
     image = object_get_for_user(LesionImage.objects.select_related("lesion__patient__clinic"), user=request.user,
                                 pk=image_id)
-    with transaction.atomic():
-        audit_record(actor=request.user, clinic=image.lesion.patient.clinic, action="image.download", target=image)
-    return _private_file_response(image.file, _CONTENT_TYPES.get(image.format, "application/octet-stream"))
+    response = _private_file_response(image.file, _CONTENT_TYPES.get(image.format, "application/octet-stream"))
+    audit_access_record(actor=request.user, clinic=image.lesion.patient.clinic, action="image.download",
+                        target=image, via="portal")
+    return response
 
 
 @require_GET
@@ -35,10 +35,10 @@ def lesion_image_file(request: HttpRequest, image_id: int) -> FileResponse:
 def prediction_heatmap(request: HttpRequest, prediction_id: int) -> FileResponse:
     prediction = object_get_for_user(Prediction.objects.select_related("image__lesion__patient__clinic"),
                                      user=request.user, pk=prediction_id)
-    with transaction.atomic():
-        audit_record(actor=request.user, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
-                     target=prediction)
-    return _private_file_response(prediction.heatmap, "image/png")
+    response = _private_file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
+    audit_access_record(actor=request.user, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
+                        target=prediction, via="portal")
+    return response
 
 
 @require_GET

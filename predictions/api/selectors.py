@@ -61,7 +61,9 @@ def api_prediction_list(*, user) -> QuerySet[Prediction]:
 
 
 def api_prediction_get(*, user, pk) -> Prediction:
-    return object_get_for_user(_with_reviewed(Prediction.objects.select_related("image__lesion")), user=user, pk=pk)
+    # With the clinic, which the audit record of the read names.
+    return object_get_for_user(_with_reviewed(Prediction.objects.select_related("image__lesion__patient__clinic")),
+                               user=user, pk=pk)
 
 
 def api_review_list(*, user) -> QuerySet[Review]:
@@ -69,8 +71,8 @@ def api_review_list(*, user) -> QuerySet[Review]:
 
 
 def api_review_get(*, user, pk) -> Review:
-    return object_get_for_user(Review.objects.select_related("image__lesion", "prediction", "reviewer"),
-                               user=user, pk=pk)
+    return object_get_for_user(Review.objects.select_related("image__lesion__patient__clinic", "prediction",
+                                                             "reviewer"), user=user, pk=pk)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from ..models import Clinic, Lesion, LesionImage, Role, WebhookDelivery
 from ..selectors import clinic_list, clinic_list_with_role
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
+from ..services.audit import audit_access_record
 from ..services.lesion_updates import lesion_update
 from ..services.prediction_requests import prediction_request
 from ..services.records import WRITERS
@@ -61,6 +62,10 @@ def _clinic_for(user, slug: str | None, roles: tuple[str, ...]) -> Clinic:
     if clinics:
         raise ValidationError({"clinic": ["You act for several clinics: give the clinic's slug."]})
     raise PermissionDenied("You have no role in any clinic that allows this.")
+
+
+def _record_read(request, *, clinic, action: str, target, data: dict | None = None) -> None:
+    audit_access_record(actor=request.user, clinic=clinic, action=action, target=target, via="api", data=data)
 
 
 def _conflict_on_duplicate(exc: DjangoValidationError, field: str, message: str):
@@ -123,6 +128,7 @@ class PatientDetailView(generics.GenericAPIView):
     @extend_schema(summary="A patient", responses={200: PatientSerializer, **_errors(401, 404)})
     def get(self, request, pk):
         patient = selectors.api_patient_get(user=request.user, pk=pk)
+        _record_read(request, clinic=patient.clinic, action="patient.view", target=patient)
         return Response(PatientSerializer(patient, context={"request": request}).data)
 
     @extend_schema(summary="Correct a patient's details", request=PatientUpdateSerializer,
@@ -154,6 +160,11 @@ class PatientLesionListView(generics.ListAPIView):
             return Lesion.objects.none()
         return selectors.api_lesion_list(user=self.request.user, patient=self.patient)
 
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        _record_read(request, clinic=self.patient.clinic, action="lesion.list", target=self.patient)
+        return response
+
     @extend_schema(summary="Start following a lesion of the patient", request=LesionCreateSerializer,
                    parameters=[IDEMPOTENCY_PARAMETER],
                    responses={201: LesionSerializer, **_errors(400, 401, 403, 404, 422)})
@@ -169,8 +180,9 @@ class LesionDetailView(generics.GenericAPIView):
 
     @extend_schema(summary="A lesion", responses={200: LesionSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        return Response(LesionSerializer(selectors.api_lesion_get(user=request.user, pk=pk),
-                                         context={"request": request}).data)
+        lesion = selectors.api_lesion_get(user=request.user, pk=pk)
+        _record_read(request, clinic=lesion.patient.clinic, action="lesion.view", target=lesion)
+        return Response(LesionSerializer(lesion, context={"request": request}).data)
 
     @extend_schema(summary="Correct a lesion's site, label or notes", request=LesionUpdateSerializer,
                    responses={200: LesionSerializer, **_errors(400, 401, 403, 404)})
@@ -221,6 +233,11 @@ class LesionImageListView(generics.ListAPIView):
             return LesionImage.objects.none()
         return selectors.api_image_list(user=self.request.user, lesion=self.lesion)
 
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        _record_read(request, clinic=self.lesion.patient.clinic, action="image.list", target=self.lesion)
+        return response
+
     @extend_schema(
         summary="Upload a photograph of the lesion",
         description="Stores the image and queues its prediction: **202** with both and a `Location` to poll. "
@@ -251,8 +268,9 @@ class ImageDetailView(generics.GenericAPIView):
 
     @extend_schema(summary="An image, with its predictions", responses={200: ImageSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        return Response(ImageSerializer(selectors.api_image_get(user=request.user, pk=pk),
-                                        context={"request": request}).data)
+        image = selectors.api_image_get(user=request.user, pk=pk)
+        _record_read(request, clinic=image.lesion.patient.clinic, action="image.view", target=image)
+        return Response(ImageSerializer(image, context={"request": request}).data)
 
 
 class ImageFileView(PrivateFileView):
@@ -261,7 +279,9 @@ class ImageFileView(PrivateFileView):
                               **_errors(401, 404)})
     def get(self, request, pk):
         image = selectors.api_image_get(user=request.user, pk=pk)
-        return self.file_response(image.file, "image/jpeg" if image.format == "JPEG" else "image/png")
+        response = self.file_response(image.file, "image/jpeg" if image.format == "JPEG" else "image/png")
+        _record_read(request, clinic=image.lesion.patient.clinic, action="image.download", target=image)
+        return response
 
 
 class ImagePredictionRequestView(APIView):
@@ -307,6 +327,8 @@ class ImageFhirView(APIView):
             state = report.pending.status if report.pending else "not requested"
             raise Conflict(f"The image has no finished prediction yet (its newest is {state}).")
         bundle = image_fhir_bundle(report, file_url=api_url({"request": request}, "image-file", pk))
+        _record_read(request, clinic=report.image.lesion.patient.clinic, action="fhir.export", target=report.image,
+                     data={"prediction": report.prediction.pk, "review": report.review.pk if report.review else None})
         return HttpResponse(bundle.model_dump_json(), content_type="application/fhir+json")
 
 
@@ -331,6 +353,8 @@ class PredictionDetailView(generics.GenericAPIView):
                    responses={200: PredictionSerializer, **_errors(401, 404)})
     def get(self, request, pk):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="prediction.view",
+                     target=prediction)
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
 
@@ -338,7 +362,11 @@ class PredictionHeatmapView(PrivateFileView):
     @extend_schema(summary="The prediction's heatmap (Grad-CAM over the model's input)",
                    responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)})
     def get(self, request, pk):
-        return self.file_response(selectors.api_prediction_get(user=request.user, pk=pk).heatmap, "image/png")
+        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        response = self.file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
+        _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
+                     target=prediction)
+        return response
 
 
 # --- Reviews -----------------------------------------------------------------------------------------------
@@ -371,8 +399,9 @@ class ReviewDetailView(generics.GenericAPIView):
 
     @extend_schema(summary="A review", responses={200: ReviewSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        return Response(ReviewSerializer(selectors.api_review_get(user=request.user, pk=pk),
-                                         context={"request": request}).data)
+        review = selectors.api_review_get(user=request.user, pk=pk)
+        _record_read(request, clinic=review.image.lesion.patient.clinic, action="review.view", target=review)
+        return Response(ReviewSerializer(review, context={"request": request}).data)
 
 
 # --- Webhooks ----------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import selectors, services
 from ..models import Lesion, Patient, PredictionStatus, Role
+from ..services.audit import audit_access_record
 from .forms import (
     NEW_LESION,
     ImageUploadForm,
@@ -67,6 +68,10 @@ def _role(request: HttpRequest, clinic) -> str | None:
 def _require_writer(request: HttpRequest, clinic) -> None:
     if _role(request, clinic) not in WRITERS:
         raise PermissionDenied("Only a clinician or a clinic administrator may do this.")
+
+
+def _record_view(request: HttpRequest, *, clinic, action: str, target, data: dict | None = None) -> None:
+    audit_access_record(actor=request.user, clinic=clinic, action=action, target=target, via="portal", data=data)
 
 
 # --- Dashboard -----------------------------------------------------------------------------------------------
@@ -117,6 +122,7 @@ def _patient_get(request: HttpRequest, patient_id: int) -> Patient:
 def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient_get(request, patient_id)
     lesions = selectors.lesion_summary_list(user=request.user, patient=patient)
+    _record_view(request, clinic=patient.clinic, action="patient.view", target=patient)
     return render(request, "portal/patients/detail.html", {
         "patient": patient, "lesions": lesions, "can_write": _role(request, patient.clinic) in WRITERS})
 
@@ -208,6 +214,11 @@ def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
             comparison_error = "Choose exactly two images of this lesion to compare."
         else:
             comparison = sorted(picked, key=lambda image: images.index(image))  # earlier on the left
+    if comparison:
+        _record_view(request, clinic=lesion.patient.clinic, action="image.compare", target=lesion,
+                     data={"images": [image.pk for image in comparison]})
+    else:
+        _record_view(request, clinic=lesion.patient.clinic, action="lesion.view", target=lesion)
     return render(request, "portal/lesion_timeline.html", {
         "lesion": lesion, "patient": lesion.patient, "images": images, "comparison": comparison,
         "comparison_error": comparison_error, "chosen": set(chosen),
@@ -251,12 +262,14 @@ def _prediction_context(request: HttpRequest, prediction, review_form: ReviewFor
 @portal_view
 def prediction_detail(request: HttpRequest, prediction_id: int) -> HttpResponse:
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
+    _record_view(request, clinic=prediction.image.lesion.patient.clinic, action="prediction.view", target=prediction)
     return render(request, "portal/prediction.html", _prediction_context(request, prediction))
 
 
 @portal_view
 def prediction_result(request: HttpRequest, prediction_id: int) -> HttpResponse:
     """The result panel alone, which the prediction page polls until the prediction is final."""
+    # Not audited: the full page's view was, and a record per poll would flood the trail.
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
     return render(request, "portal/predictions/_result.html", _prediction_context(request, prediction))
 
@@ -264,6 +277,7 @@ def prediction_result(request: HttpRequest, prediction_id: int) -> HttpResponse:
 @portal_view
 def prediction_viewer(request: HttpRequest, prediction_id: int) -> HttpResponse:
     """The image and heatmap section alone, which a finished result polls until its heatmap is drawn."""
+    # Not audited either: it is polled (the image files it shows are recorded as downloads).
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
     return render(request, "portal/predictions/_viewer.html", _viewer_context(prediction))
 
@@ -271,6 +285,7 @@ def prediction_viewer(request: HttpRequest, prediction_id: int) -> HttpResponse:
 @portal_view
 def prediction_badge(request: HttpRequest, prediction_id: int) -> HttpResponse:
     """A prediction's status as a small badge, which lists poll until it is final."""
+    # Not audited either: it is polled, and shows no more than the list it sits in.
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
     return render(request, "portal/predictions/_badge.html", {"prediction": prediction})
 

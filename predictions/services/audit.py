@@ -74,3 +74,15 @@ def audit_record(
         event.hash = event.compute_hash()
         event.save()
     return event
+
+
+def audit_access_record(
+    *, actor, clinic: Clinic, action: str, target: models.Model, via: str, data: dict | None = None,
+) -> AuditEvent:
+    """Record that `actor` saw or took patient data: a page, an API read, a download or an export.
+
+    Call it once the object was found in the actor's clinics (so another clinic's id, a 404, leaves no
+    record) and before the response goes out. `via` says which door it came through ("portal", "api").
+    A read has no transaction of its own: audit_record's is the record's.
+    """
+    return audit_record(actor=actor, clinic=clinic, action=action, target=target, data={"via": via, **(data or {})})

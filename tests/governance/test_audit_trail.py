@@ -3,6 +3,7 @@ verification that finds any record changed, removed or inserted behind the app's
 import io
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.urls import reverse
@@ -140,6 +141,7 @@ def test_records_written_during_a_request_say_where_it_came_from(staff, client):
 
 def test_forwarded_for_is_believed_only_when_configured(staff, client, settings):
     prediction = finished_prediction(lesion=staff.lesion, probabilities={"nv": 0.95})
+    prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG heat"), save=True)  # a 404 records nothing
     client.force_login(staff.clinician)
     url = reverse("predictions:prediction-heatmap", args=[prediction.pk])
     client.get(url, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.9, 10.0.0.1")

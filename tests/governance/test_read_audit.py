@@ -1,0 +1,162 @@
+"""Reads of patient data are on the audit trail: each portal page of a record, each API read, each download
+and each FHIR export writes one record (who, what, which action, from where); another clinic's user gets
+404 and leaves none; the result page's polling writes none."""
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from predictions.models import AuditEvent, Review
+from tests.api.conftest import succeeded, token_client
+from tests.predictions.factories import LesionImageFactory, PredictionFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["clinician", "reviewer", "admin"]
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def records(staff) -> dict:
+    first, second = LesionImageFactory(lesion=staff.lesion), LesionImageFactory(lesion=staff.lesion)
+    prediction = succeeded(PredictionFactory(image=first))
+    prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG heat"), save=True)
+    review = Review.objects.create(image=first, prediction=prediction, verdict="agree", diagnosis="mel",
+                                   reviewer=staff.reviewer)
+    return {"patient": staff.patient, "lesion": staff.lesion, "image": first, "second": second,
+            "prediction": prediction, "review": review}
+
+
+def reads() -> list[AuditEvent]:
+    """The records written by the request under test (the fixtures' own writes are left out)."""
+    return list(AuditEvent.objects.exclude(action__in=["api_token.create"]).order_by("id"))
+
+
+# (url, action, target key) of each read, by where it is served.
+PORTAL_READS = [
+    (lambda r: reverse("portal:patient-detail", args=[r["patient"].pk]), "patient.view", "patient"),
+    (lambda r: reverse("portal:lesion-timeline", args=[r["lesion"].pk]), "lesion.view", "lesion"),
+    (lambda r: reverse("portal:lesion-timeline", args=[r["lesion"].pk])
+     + f"?compare={r['image'].pk}&compare={r['second'].pk}", "image.compare", "lesion"),
+    (lambda r: reverse("portal:prediction-detail", args=[r["prediction"].pk]), "prediction.view", "prediction"),
+    (lambda r: reverse("predictions:lesion-image-file", args=[r["image"].pk]), "image.download", "image"),
+    (lambda r: reverse("predictions:prediction-heatmap", args=[r["prediction"].pk]), "heatmap.download",
+     "prediction"),
+]
+API_READS = [
+    (lambda r: f"/api/v1/patients/{r['patient'].pk}", "patient.view", "patient"),
+    (lambda r: f"/api/v1/patients/{r['patient'].pk}/lesions", "lesion.list", "patient"),
+    (lambda r: f"/api/v1/lesions/{r['lesion'].pk}", "lesion.view", "lesion"),
+    (lambda r: f"/api/v1/lesions/{r['lesion'].pk}/images", "image.list", "lesion"),
+    (lambda r: f"/api/v1/images/{r['image'].pk}", "image.view", "image"),
+    (lambda r: f"/api/v1/images/{r['image'].pk}/file", "image.download", "image"),
+    (lambda r: f"/api/v1/images/{r['image'].pk}/fhir", "fhir.export", "image"),
+    (lambda r: f"/api/v1/predictions/{r['prediction'].pk}", "prediction.view", "prediction"),
+    (lambda r: f"/api/v1/predictions/{r['prediction'].pk}/heatmap", "heatmap.download", "prediction"),
+    (lambda r: f"/api/v1/reviews/{r['review'].pk}", "review.view", "review"),
+]
+
+
+def _ids(reads):
+    return [action for _, action, _ in reads]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("url, action, target", PORTAL_READS, ids=_ids(PORTAL_READS))
+def test_each_portal_read_writes_one_record_of_who_what_and_from_where(client, staff, records, role, url, action,
+                                                                       target):
+    user = staff.role(role)
+    client.force_login(user)
+    response = client.get(url(records), REMOTE_ADDR="203.0.113.5", HTTP_USER_AGENT="TestBrowser/2.0")
+    assert response.status_code == 200
+    [event] = reads()
+    obj = records[target]
+    assert (event.action, event.actor, event.clinic) == (action, user, staff.clinic)
+    assert (event.target_type, event.target_id) == (obj._meta.label_lower, str(obj.pk))
+    assert (event.ip_address, event.user_agent, event.data["via"]) == ("203.0.113.5", "TestBrowser/2.0", "portal")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("url, action, target", API_READS, ids=_ids(API_READS))
+def test_each_api_read_writes_one_record_of_who_what_and_from_where(staff, records, role, url, action, target):
+    user = staff.role(role)
+    response = token_client(user).get(url(records), REMOTE_ADDR="198.51.100.5", HTTP_USER_AGENT="client/1.0")
+    assert response.status_code == 200
+    [event] = reads()
+    obj = records[target]
+    assert (event.action, event.actor, event.clinic) == (action, user, staff.clinic)
+    assert (event.target_type, event.target_id) == (obj._meta.label_lower, str(obj.pk))
+    assert (event.ip_address, event.user_agent, event.data["via"]) == ("198.51.100.5", "client/1.0", "api")
+
+
+@pytest.mark.parametrize("url, action, target", PORTAL_READS, ids=_ids(PORTAL_READS))
+def test_another_clinics_user_gets_404_in_the_portal_and_leaves_no_record(client, staff, records, url, action,
+                                                                          target):
+    client.force_login(staff.outsider)
+    assert client.get(url(records)).status_code == 404
+    assert reads() == []
+
+
+@pytest.mark.parametrize("url, action, target", API_READS, ids=_ids(API_READS))
+def test_another_clinics_user_gets_404_from_the_api_and_leaves_no_record(staff, records, url, action, target):
+    assert token_client(staff.outsider).get(url(records)).status_code == 404
+    assert reads() == []
+
+
+def test_the_comparison_names_the_two_images_it_showed(client, staff, records):
+    client.force_login(staff.reviewer)
+    page = reverse("portal:lesion-timeline", args=[staff.lesion.pk])
+    client.get(page, {"compare": [records["second"].pk, records["image"].pk]})
+    [event] = reads()
+    assert sorted(event.data["images"]) == sorted([records["image"].pk, records["second"].pk])
+
+
+def test_the_fhir_export_names_the_prediction_and_review_it_reported(staff, records):
+    token_client(staff.clinician).get(f"/api/v1/images/{records['image'].pk}/fhir")
+    [event] = reads()
+    assert (event.data["prediction"], event.data["review"]) == (records["prediction"].pk, records["review"].pk)
+
+
+FRAGMENTS = ["portal:prediction-result", "portal:prediction-viewer", "portal:prediction-badge"]
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS)
+def test_polling_the_result_pages_fragments_writes_no_record(client, staff, fragment):
+    prediction = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))  # queued: the page polls
+    client.force_login(staff.clinician)
+    client.get(reverse("portal:prediction-detail", args=[prediction.pk]))
+    for _ in range(3):
+        response = client.get(reverse(fragment, args=[prediction.pk]), headers={"HX-Request": "true"})
+        assert response.status_code == 200
+    assert [event.action for event in reads()] == ["prediction.view"]
+
+
+def test_a_missing_heatmap_is_404_and_no_download_is_recorded(client, staff):
+    prediction = succeeded(PredictionFactory(image=LesionImageFactory(lesion=staff.lesion)))
+    client.force_login(staff.clinician)
+    assert client.get(reverse("predictions:prediction-heatmap", args=[prediction.pk])).status_code == 404
+    assert token_client(staff.clinician).get(f"/api/v1/predictions/{prediction.pk}/heatmap").status_code == 404
+    assert reads() == []
+
+
+def test_a_fhir_request_before_any_result_is_409_and_exports_nothing(staff):
+    image = LesionImageFactory(lesion=staff.lesion)
+    PredictionFactory(image=image)
+    assert token_client(staff.clinician).get(f"/api/v1/images/{image.pk}/fhir").status_code == 409
+    assert reads() == []
+
+
+def test_the_reads_keep_the_chain_intact(client, staff, records):
+    from predictions.selectors_governance import audit_chain_verify
+
+    client.force_login(staff.clinician)
+    for url, _, _ in PORTAL_READS:
+        client.get(url(records))
+    api = token_client(staff.reviewer)
+    for url, _, _ in API_READS:
+        api.get(url(records))
+    assert len(reads()) == len(PORTAL_READS) + len(API_READS)
+    assert audit_chain_verify().intact
