@@ -86,8 +86,8 @@ def review_list(*, user, image: LesionImage | None = None) -> QuerySet[Review]:
 
 
 def audit_event_list(*, user, clinic: Clinic) -> QuerySet[AuditEvent]:
-    """A clinic's audit trail, for its administrators only."""
-    clinic_role_require(user=user, clinic=clinic, roles=(Role.ADMIN,))
+    """A clinic's audit trail, for its reviewers and administrators (PermissionDenied for anyone else)."""
+    clinic_role_require(user=user, clinic=clinic, roles=(Role.REVIEWER, Role.ADMIN))
     return AuditEvent.objects.filter(clinic=clinic).select_related("actor")
 
 

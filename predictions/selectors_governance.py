@@ -20,7 +20,7 @@ from .models import (
 )
 from .models.audit import GENESIS_HASH
 from .portal.interpretation import risk_band
-from .selectors import clinic_role_get, object_get_for_user, scoped
+from .selectors import audit_event_list, clinic_role_get, object_get_for_user, scoped
 
 REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)
 MELANOMA = "mel"
@@ -97,8 +97,7 @@ def audit_event_browse(
     target_id: str = "", since: datetime.date | None = None, until: datetime.date | None = None,
 ) -> QuerySet[AuditEvent]:
     """A clinic's audit trail, newest first, filtered; for its reviewers and administrators."""
-    governance_require(user=user, clinic=clinic)
-    events = AuditEvent.objects.filter(clinic=clinic).select_related("actor").order_by("-id")
+    events = audit_event_list(user=user, clinic=clinic).order_by("-id")
     if action:
         events = events.filter(action__startswith=action)
     if actor_id:

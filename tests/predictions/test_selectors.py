@@ -6,6 +6,7 @@ from django.http import Http404
 
 from predictions import selectors
 from predictions.models import Lesion, LesionImage, Patient, Prediction
+from predictions.services.audit import audit_record
 
 from .factories import LesionFactory, LesionImageFactory, PatientFactory, PredictionFactory
 
@@ -77,8 +78,11 @@ def test_listing_predictions_with_their_clinic_takes_one_query(staff, records, d
     assert clinics == [staff.clinic.name] * 2
 
 
-def test_only_clinic_admins_read_the_audit_trail(staff):
-    assert selectors.audit_event_list(user=staff.admin, clinic=staff.clinic) is not None
-    for role in ["clinician", "reviewer", "outsider"]:
+def test_only_the_clinics_reviewers_and_admins_read_its_audit_trail(staff):
+    ours = audit_record(actor=staff.clinician, clinic=staff.clinic, action="patient.view", target=staff.patient)
+    audit_record(actor=staff.outsider, clinic=staff.other_clinic, action="clinic.view", target=staff.other_clinic)
+    for role in ["reviewer", "admin"]:
+        assert list(selectors.audit_event_list(user=staff.role(role), clinic=staff.clinic)) == [ours]
+    for role in ["clinician", "outsider"]:
         with pytest.raises(PermissionDenied):
             selectors.audit_event_list(user=staff.role(role), clinic=staff.clinic)
