@@ -5,6 +5,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.urls import reverse
 
 from predictions.models import Clinic, Patient, Role, Site
 from predictions.services import clinic_create, lesion_create, membership_create, patient_create
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         clinic = Clinic.objects.filter(slug=DEMO_SLUG).first() or clinic_create(
             name="Demo Dermatology Clinic", slug=DEMO_SLUG)
         user, _ = User.objects.get_or_create(username=DEMO_USERNAME, defaults={"email": "demo@example.org"})
-        # The admin site is the only UI so far, so the demo login is an operator as well as a clinic admin.
+        # The demo login is a clinic admin for the portal and an operator for the admin site.
         user.is_staff = user.is_superuser = True
         password = password or secrets.token_urlsafe(12)
         user.set_password(password)
@@ -37,4 +38,5 @@ class Command(BaseCommand):
                                      date_of_birth=datetime.date(1970, 1, 1), sex="female")
             lesion_create(actor=user, patient=patient, site=Site.BACK, label="Left scapular naevus")
         self.stdout.write(self.style.SUCCESS(f"Demo clinic: {clinic.name}"))
-        self.stdout.write(f"Log in at /admin/ as  username: {DEMO_USERNAME}  password: {password}")
+        self.stdout.write(f"Sign in at {reverse('login')} as  username: {DEMO_USERNAME}  password: {password}")
+        self.stdout.write(f"The same login opens the admin site at {reverse('admin:index')} (it is an operator).")

@@ -32,3 +32,12 @@ def test_seed_demo_run_again_keeps_one_clinic_and_prints_a_fresh_working_passwor
     assert Clinic.objects.filter(slug="demo").count() == 1
     assert Membership.objects.filter(user__username=username).count() == 1
     assert client.login(username=username, password=password)
+
+
+@pytest.mark.django_db
+def test_seed_demo_points_to_the_portals_sign_in_page_and_the_admin_site(client):
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "Sign in at /accounts/login/ as" in out.getvalue()
+    assert "admin site at /admin/" in out.getvalue()
+    assert client.get("/accounts/login/", secure=True).status_code == 200
