@@ -11,6 +11,20 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+# SkinClinic's acceptance floor for a shipped model, on val.
+FLOORS = (("balanced_accuracy", ">=", 0.65), ("melanoma_auc", ">=", 0.88), ("malignant_auc", ">=", 0.88),
+          ("ece", "<=", 0.06))
+
+
+def floor_table(metrics: dict) -> str:
+    rows = []
+    for key, op, floor in FLOORS:
+        value = metrics[key]
+        met = value is not None and (value >= floor if op == ">=" else value <= floor)
+        rows.append(f"| {key} | {op} {floor} | {_fmt(value)} | {'met' if met else '**not met**'} |")
+    return "| metric | floor | val | |\n|---|---|---|---|\n" + "\n".join(rows)
+
+
 def _architecture_line(arch: dict) -> str:
     return (f"residual CNN from scratch (no pretrained weights), input {arch['image_size']}x{arch['image_size']} RGB, "
             f"stem width {arch['stem_width']}, stage widths {list(arch['widths'])}, blocks {list(arch['blocks'])}")
@@ -37,6 +51,11 @@ def render_model_card(config: dict, metrics: dict) -> str:
     else:
         design = f"- Architecture: {_architecture_line(arch)}."
         how = f"- {_training_line(training)}"
+        if training.get("init_from"):
+            # A fine-tuned model: say how its starting point was trained too.
+            parent = training["init_from"]
+            how = f"- Starting point: {_training_line(parent)}\n- Then fine-tuned: {_training_line(training)}"
+            minutes += parent.get("seconds", 0) / 60
     per_class = "\n".join(
         f"| {c} | {CLASS_NAMES[c]} | {m['support']} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | "
         f"{_fmt(m['f1'])} | {_fmt(m['auc'])} |"
@@ -66,7 +85,7 @@ each of seven lesion classes. A clinician decides; the model never does.
 
 ## Training
 {how}
-- Wall time {minutes:.0f} min of training on a 2-core CPU (no GPU).
+- Wall time {minutes:.0f} min of training on a 2-core CPU (no GPU), shared with other work while it ran.
 
 ## Val metrics ({metrics['n_images']} images, `python -m mlcore evaluate --split val`)
 | metric | value |
@@ -81,6 +100,10 @@ each of seven lesion classes. A clinician decides; the model never does.
 | class | name | support | precision | recall | F1 | AUC |
 |---|---|---|---|---|---|---|
 {per_class}
+
+Acceptance floor:
+
+{floor_table(metrics)}
 
 Plots: `confusion_matrix.png`, `roc_curves.png`, `reliability.png`; figures in `metrics.json`.
 Val was used to pick the epoch and fit the temperature, so these figures are slightly optimistic.

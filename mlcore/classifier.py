@@ -111,7 +111,7 @@ class Classifier:
             self._logits_fn = fn
         return self._logits_fn(tf.constant(images), tf.constant(meta)).numpy()
 
-    def logits(self, images: np.ndarray, meta: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    def logits(self, images: np.ndarray, meta: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Uncalibrated logits for preprocessed arrays, averaged over flips when the model uses TTA."""
         out = []
         for start in range(0, len(images), batch_size):
