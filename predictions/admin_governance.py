@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from mlcore import CLASS_NAMES, MALIGNANT_CLASSES
@@ -23,6 +23,7 @@ from .models import Clinic, LesionImage, ModelVersion, Prediction, ReviewCase, R
 from .services.audit import audit_record
 from .services.governance import predictions_rerun_enqueue, review_case_assign
 from .services.registry import model_version_activate
+from .views import private_file_response
 
 _LOG_ACTIONS = {ADDITION: "admin.addition", CHANGE: "admin.change", DELETION: "admin.deletion"}
 
@@ -105,15 +106,6 @@ class AuditedViewsMixin:
                 with transaction.atomic():
                     audit_record(actor=request.user, clinic=clinic_of(obj), action="admin.view", target=obj)
         return super().change_view(request, object_id, form_url, extra_context)
-
-
-def private_file_response(field_file, content_type: str) -> FileResponse:
-    if not field_file:
-        raise Http404("No file.")
-    response = FileResponse(field_file.open("rb"), content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    response["Content-Disposition"] = "inline"
-    return response
 
 
 class FileViewsMixin:

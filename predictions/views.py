@@ -10,7 +10,8 @@ from .services.audit import audit_access_record
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
 
-def _private_file_response(field_file, content_type: str) -> FileResponse:
+def private_file_response(field_file, content_type: str) -> FileResponse:
+    """Stream a stored file that must never be cached by a shared cache; 404 when there is none."""
     if not field_file:
         raise Http404("No file.")
     response = FileResponse(field_file.open("rb"), content_type=content_type)
@@ -24,7 +25,7 @@ def _private_file_response(field_file, content_type: str) -> FileResponse:
 def lesion_image_file(request: HttpRequest, image_id: int) -> FileResponse:
     image = object_get_for_user(LesionImage.objects.select_related("lesion__patient__clinic"), user=request.user,
                                 pk=image_id)
-    response = _private_file_response(image.file, _CONTENT_TYPES.get(image.format, "application/octet-stream"))
+    response = private_file_response(image.file, _CONTENT_TYPES.get(image.format, "application/octet-stream"))
     audit_access_record(actor=request.user, clinic=image.lesion.patient.clinic, action="image.download",
                         target=image, via="portal")
     return response
@@ -35,7 +36,7 @@ def lesion_image_file(request: HttpRequest, image_id: int) -> FileResponse:
 def prediction_heatmap(request: HttpRequest, prediction_id: int) -> FileResponse:
     prediction = object_get_for_user(Prediction.objects.select_related("image__lesion__patient__clinic"),
                                      user=request.user, pk=prediction_id)
-    response = _private_file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
+    response = private_file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
     audit_access_record(actor=request.user, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
                         target=prediction, via="portal")
     return response

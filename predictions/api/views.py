@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
@@ -21,6 +21,7 @@ from ..services.lesion_updates import lesion_update
 from ..services.prediction_requests import prediction_request
 from ..services.records import WRITERS
 from ..services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update
+from ..views import private_file_response
 from . import selectors
 from .exceptions import Conflict, PayloadTooLarge, UnsupportedFile, django_error_codes, django_errors
 from .filters import ImageFilter, LesionFilter, PatientFilter, PredictionFilter, ReviewFilter
@@ -80,13 +81,7 @@ class PrivateFileView(APIView):
     def perform_content_negotiation(self, request, force=False):
         return JSONRenderer(), JSONRenderer.media_type
 
-    @staticmethod
-    def file_response(field_file, content_type: str) -> FileResponse:
-        if not field_file:
-            raise Http404("No file.")
-        response = FileResponse(field_file.open("rb"), content_type=content_type)
-        response["Cache-Control"] = "private, no-store"
-        return response
+    file_response = staticmethod(private_file_response)
 
 
 # --- Clinics and patients ----------------------------------------------------------------------------------
