@@ -12,13 +12,21 @@ from .errors import DataError, ImageError, ModelError
 
 
 def _cmd_train(args) -> int:
+    from .model import Architecture
     from .train import TrainOptions, train
 
+    architecture = None
+    if args.blocks or args.widths:
+        default = Architecture(image_size=args.image_size)
+        architecture = Architecture(image_size=args.image_size, blocks=tuple(args.blocks or default.blocks),
+                                    widths=tuple(args.widths or default.widths))
+        if len(architecture.blocks) != len(architecture.widths):
+            raise DataError("--blocks and --widths need one number per stage each")
     metrics = train(TrainOptions(
         data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, image_size=args.image_size, class_weight_power=args.class_weight_power,
         mixed_precision=not args.float32, seed=args.seed, version=args.version, name=args.name,
-        init_from=args.init_from, show_progress=not args.quiet, command="python -m mlcore " + shlex.join(sys.argv[1:]),
+        architecture=architecture, init_from=args.init_from, show_progress=not args.quiet, command="python -m mlcore " + shlex.join(sys.argv[1:]),
     ))
     print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
     return 0
@@ -113,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--class-weight-power", type=float, default=0.5,
                    help="loss weight per class (n_max/n_class)^power; 1 = fully balanced, 0 = none")
+    p.add_argument("--blocks", type=int, nargs="+", metavar="N",
+                   help="residual blocks per stage (default 1 1 1 1)")
+    p.add_argument("--widths", type=int, nargs="+", metavar="C",
+                   help="channels per stage (default 32 64 128 256)")
     p.add_argument("--init-from", type=_existing_dir, metavar="MODEL_DIR",
                    help="fine-tune: start from this model's weights (e.g. at a larger --image-size)")
     p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")

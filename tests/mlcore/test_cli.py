@@ -56,3 +56,11 @@ def test_module_entry_point_runs(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mlcore", "predict", str(tmp_path / "x.jpg"), "--model", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "not a model directory" in result.stderr
+
+
+def test_train_with_blocks_and_widths_of_different_lengths_exits_with_a_message(dataset_dir, tmp_path, capsys):
+    code = main(["train", "--data", str(dataset_dir), "--out", str(tmp_path / "m"), "--blocks", "1", "1", "2",
+                 "--widths", "8", "16", "16", "16", "--quiet"])
+    assert code == 2
+    assert "one number per stage" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
