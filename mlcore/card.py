@@ -38,24 +38,31 @@ def _training_line(training: dict) -> str:
             f"command `{training.get('command') or 'python -m mlcore train'}`")
 
 
+def _training_lines(training: dict, prefix: str = "") -> tuple[str, float]:
+    """How one network was trained (its starting point too, when fine-tuned), and its minutes of training."""
+    minutes = training.get("seconds", 0) / 60
+    parent = training.get("init_from")
+    if not parent:
+        return f"- {prefix}{_training_line(training)}", minutes
+    minutes += parent.get("seconds", 0) / 60
+    return (f"- {prefix}starting point: {_training_line(parent)}\n"
+            f"- {prefix}then fine-tuned: {_training_line(training)}"), minutes
+
+
 def render_model_card(config: dict, metrics: dict) -> str:
     arch = config["architecture"]
     training = config["training"]
-    minutes = training.get("seconds", 0) / 60
     members = training.get("members") or [{"architecture": arch, **training}]
     if config.get("members"):
         design = (f"- An ensemble of {len(members)} networks whose logits are averaged:\n"
                   + "\n".join(f"  - member {i}: {_architecture_line(m['architecture'])}" for i, m in enumerate(members, 1)))
-        how = ("\n".join(f"- Member {i}: {_training_line(m)}" for i, m in enumerate(members, 1))
+        parts = [_training_lines(m, prefix=f"member {i}, ") for i, m in enumerate(members, 1)]
+        how = ("\n".join(text for text, _ in parts)
                + f"\n- Ensemble and calibration: `{training.get('command') or 'python -m mlcore ensemble'}`")
+        minutes = sum(m for _, m in parts)
     else:
         design = f"- Architecture: {_architecture_line(arch)}."
-        how = f"- {_training_line(training)}"
-        if training.get("init_from"):
-            # A fine-tuned model: say how its starting point was trained too.
-            parent = training["init_from"]
-            how = f"- Starting point: {_training_line(parent)}\n- Then fine-tuned: {_training_line(training)}"
-            minutes += parent.get("seconds", 0) / 60
+        how, minutes = _training_lines(training)
     per_class = "\n".join(
         f"| {c} | {CLASS_NAMES[c]} | {m['support']} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | "
         f"{_fmt(m['f1'])} | {_fmt(m['auc'])} |"
@@ -115,7 +122,7 @@ Val was used to pick the epoch and fit the temperature, so these figures are sli
   children, or any class outside the seven above.
 - HAM10000 comes mostly from fair-skinned patients in Austria and Australia; performance on darker skin
   types, other devices and other populations is unknown. Rare classes (df, vasc, akiec) have few val images,
-  so their figures are uncertain. Low-resolution input (96 px) loses fine structure.
+  so their figures are uncertain. Low-resolution input ({arch['image_size']} px) loses fine structure.
 """
 
 
