@@ -49,6 +49,16 @@ def _training_lines(training: dict, prefix: str = "") -> tuple[str, float]:
             f"- {prefix}then fine-tuned: {_training_line(training)}"), minutes
 
 
+def _views_line(config: dict) -> str:
+    """The val figures of each test-time view count calibration tried: the cost-accuracy trade it made."""
+    choices = config.get("tta_choices")
+    if not choices:
+        return ""
+    tried = "; ".join(f"{views}: balanced accuracy {_fmt(m['balanced_accuracy'])}, melanoma AUC "
+                      f"{_fmt(m['melanoma_auc'])}" for views, m in choices.items())
+    return f"\n  Views tried on val: {tried}."
+
+
 def render_model_card(config: dict, metrics: dict) -> str:
     arch = config["architecture"]
     training = config["training"]
@@ -81,7 +91,7 @@ each of seven lesion classes. A clinician decides; the model never does.
 - Preprocessing (one function for training, evaluation and serving): EXIF orientation applied, RGB, centre
   square crop, bilinear resize; age, sex and anatomic site join after global pooling (each may be missing).
 - Augmentation: flips, 90° rotations, scale crops, brightness/contrast/saturation/hue jitter.
-- Calibration: temperature scaling on val, T = {config['temperature']:.3f}. Test-time augmentation: logits averaged over {config.get('tta_views', 1)} flipped/rotated view(s).
+- Calibration: temperature scaling on val, T = {config['temperature']:.3f}. Test-time augmentation: logits averaged over {config.get('tta_views', 1)} flipped/rotated view(s).{_views_line(config)}
 - Heatmaps: Grad-CAM on the last convolutional block (computed in closed form for the pooled linear head).
 
 ## Data

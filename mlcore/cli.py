@@ -26,7 +26,8 @@ def _cmd_train(args) -> int:
         data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, image_size=args.image_size, class_weight_power=args.class_weight_power,
         mixed_precision=not args.float32, seed=args.seed, version=args.version, name=args.name,
-        architecture=architecture, init_from=args.init_from, show_progress=not args.quiet, command="python -m mlcore " + shlex.join(sys.argv[1:]),
+        architecture=architecture, init_from=args.init_from, max_views=args.max_views, show_progress=not args.quiet,
+        command="python -m mlcore " + shlex.join(sys.argv[1:]),
     ))
     print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
     return 0
@@ -37,6 +38,7 @@ def _cmd_ensemble(args) -> int:
 
     metrics = build_ensemble(args.members, args.data, args.out, name=args.name, version=args.version,
                              command="python -m mlcore " + shlex.join(sys.argv[1:]), show_progress=not args.quiet,
+                             max_views=args.max_views,
                              log=lambda msg: print(msg, file=sys.stderr))
     print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
     return 0
@@ -108,6 +110,12 @@ def _existing_dir(value: str) -> Path:
     return path
 
 
+def _add_max_views(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-views", type=int, choices=[1, 2, 4, 8], default=8,
+                        help="most test-time views (flips/rotations) calibration may choose; each costs a "
+                             "forward pass when serving (default 8)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlcore", description="SkinClinic lesion classifier.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", type=_existing_dir, metavar="MODEL_DIR",
                    help="fine-tune: start from this model's weights (e.g. at a larger --image-size)")
     p.add_argument("--float32", action="store_true", help="train in float32 instead of mixed bfloat16")
+    _add_max_views(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="skinclinic-ham10000-cnn")
     p.add_argument("--version", default="1.0.0")
@@ -137,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ensemble", help="average trained models; calibrates on val and writes the model card")
     p.add_argument("members", nargs="+", type=_existing_dir, help="trained model directories")
     p.add_argument("--data", type=_existing_dir, required=True, help="the training data (its val split calibrates)")
+    _add_max_views(p)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--name", default="skinclinic-ham10000-cnn")
     p.add_argument("--version", default="1.0.0")

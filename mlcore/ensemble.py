@@ -12,7 +12,7 @@ from .train import calibrate, write_val_report
 
 
 def build_ensemble(members: list[Path], data: Path, out: Path, name: str, version: str, command: str = "",
-                   show_progress: bool = True, log=print) -> dict:
+                   show_progress: bool = True, log=print, max_views: int = 8) -> dict:
     """Copy the members' weights into OUT/members/, calibrate the average on val, write the card."""
     if len(members) < 2:
         raise ModelError("an ensemble needs at least two model directories")
@@ -45,6 +45,6 @@ def build_ensemble(members: list[Path], data: Path, out: Path, name: str, versio
     dataset = read_dataset(data)
     val = dataset.split("val") if "val" in dataset.splits else split_by_lesion(dataset)[1]
     val_arrays = load_arrays(val, config["architecture"]["image_size"], "loading val", show_progress)
-    config = calibrate(out, config, val_arrays, log, resave=False)
+    config = calibrate(out, config, val_arrays, log, resave=False, max_views=max_views)
     write_config(out, config)
     return write_val_report(out, config, val_arrays)

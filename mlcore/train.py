@@ -34,6 +34,7 @@ class TrainOptions:
     seed: int = 0
     architecture: Architecture | None = None  # default: Architecture(image_size=image_size)
     init_from: Path | None = None  # fine-tune: start from this model's weights (its architecture, at image_size)
+    max_views: int = 8  # most test-time views calibration may choose (serving cost grows with them)
     name: str = "skinclinic-ham10000-cnn"
     version: str = "1.0.0"
     show_progress: bool = True
@@ -144,7 +145,7 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
         },
     }
     write_config(out, config)
-    config = calibrate(out, config, val_arrays, log)
+    config = calibrate(out, config, val_arrays, log, max_views=options.max_views)
     config["training"]["seconds"] = round(time.monotonic() - started)
     write_config(out, config)
     metrics = write_val_report(out, config, val_arrays)
@@ -163,24 +164,30 @@ def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
     return metrics
 
 
-def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True) -> dict:
-    """Choose test-time augmentation views by val score, then fit the temperature on val."""
+# Test-time view counts calibration chooses from: 2 is the image and its mirror image.
+VIEW_CHOICES = (1, 2, 4, 8)
+
+
+def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, max_views: int = 8) -> dict:
+    """Choose test-time augmentation views (at most max_views) by val score, then fit the temperature on val."""
     from .classifier import Classifier
 
     classifier = Classifier.load(out)
     if resave:
         # Re-save from the freshly built float32 model: drops the optimizer state from the shipped file.
         classifier.keras_model.save_weights(out / WEIGHTS_FILE)
-    scores = {}
-    for views in (1, 4, 8):
+    scores, figures = {}, {}
+    for views in (v for v in VIEW_CHOICES if v <= max(1, max_views)):
         classifier.tta_views = views
         logits = classifier.logits(val.images, val.meta)
         temperature = fit_temperature(logits, val.labels)
         metrics = compute_metrics(val.labels, softmax(logits, temperature))
         scores[views] = (selection_score(metrics), temperature)
+        figures[str(views)] = {k: metrics[k] for k in ("balanced_accuracy", "macro_auc", "melanoma_auc", "ece")}
         log(f"test-time views {views}: T={temperature:.3f} balanced_accuracy={metrics['balanced_accuracy']:.4f} "
             f"macro_auc={metrics['macro_auc']:.4f} melanoma_auc={metrics['melanoma_auc']:.4f} ece={metrics['ece']:.4f}")
     # Fewer views win ties: they cost less at serving time.
     views = max(scores, key=lambda v: (scores[v][0], -v))
-    config.update(tta_views=views, temperature=scores[views][1], weights_sha256=weights_checksum(out))
+    config.update(tta_views=views, temperature=scores[views][1], weights_sha256=weights_checksum(out),
+                  tta_choices=figures)
     return config

@@ -50,3 +50,14 @@ def test_ensemble_command_has_help(capsys):
     with pytest.raises(SystemExit):
         main(["ensemble", "--help"])
     assert "usage: python -m mlcore ensemble" in capsys.readouterr().out
+
+
+def test_ensemble_command_keeps_test_time_views_within_max_views_and_records_what_it_tried(
+        tiny_model_dir, second_tiny_model, tmp_path, capsys):
+    out = tmp_path / "ensemble"
+    assert main(["ensemble", str(tiny_model_dir), str(second_tiny_model), "--data", str(tiny_model_dir.parent / "data"),
+                 "--out", str(out), "--max-views", "2", "--quiet"]) == 0
+    ensemble = Classifier.load(out)
+    assert ensemble.tta_views in (1, 2)
+    assert set(ensemble.config["tta_choices"]) == {"1", "2"}
+    assert "Views tried on val: 1: balanced accuracy" in (out / "MODEL_CARD.md").read_text()
