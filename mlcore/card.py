@@ -45,8 +45,9 @@ def _training_lines(training: dict, prefix: str = "") -> tuple[str, float]:
     if not parent:
         return f"- {prefix}{_training_line(training)}", minutes
     minutes += parent.get("seconds", 0) / 60
-    return (f"- {prefix}starting point: {_training_line(parent)}\n"
-            f"- {prefix}then fine-tuned: {_training_line(training)}"), minutes
+    start, then = f"{prefix}starting point", f"{prefix}then fine-tuned"
+    return (f"- {start[0].upper()}{start[1:]}: {_training_line(parent)}\n"
+            f"- {then[0].upper()}{then[1:]}: {_training_line(training)}"), minutes
 
 
 def _views_line(config: dict) -> str:

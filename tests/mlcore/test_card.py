@@ -27,8 +27,8 @@ def test_card_of_an_ensemble_of_fine_tuned_members_names_each_starting_point_and
               "training": {"n_train": 5, "n_val": 7, "train_class_counts": {c: 1 for c in CLASSES},
                            "command": "python -m mlcore ensemble a b", "members": members}}
     card = render_model_card(config, _metrics())
-    assert "member 1, starting point: " in card and "--seed 0" in card and "--seed 7" in card
-    assert "member 2, then fine-tuned: " in card
+    assert "Member 1, starting point: " in card and "--seed 0" in card and "--seed 7" in card
+    assert "Member 2, then fine-tuned: " in card
     assert "Wall time 100 min" in card  # (600 + 1800 + 1200 + 2400) s
     assert "melanoma_auc | >= 0.88 | 0.870 | **not met**" in card
     assert "Low-resolution input (128 px)" in card
