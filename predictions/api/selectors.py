@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 
 from .. import inference
 from ..models import (
@@ -56,8 +56,10 @@ def api_image_get(*, user, pk) -> LesionImage:
 
 
 def api_prediction_list(*, user) -> QuerySet[Prediction]:
-    # The representation needs the image's lesion and patient ids, not the patient's or clinic's rows.
-    return _with_reviewed(prediction_list(user=user).select_related(None).select_related("image__lesion"))
+    # The representation needs the image's lesion and patient ids, not the patient's or clinic's rows;
+    # the audit record of the list needs each row's clinic id.
+    return _with_reviewed(prediction_list(user=user).select_related(None).select_related("image__lesion")
+                          .annotate(clinic_id=F(f"{Prediction.CLINIC_PATH}_id")))
 
 
 def api_prediction_get(*, user, pk) -> Prediction:
@@ -67,7 +69,7 @@ def api_prediction_get(*, user, pk) -> Prediction:
 
 
 def api_review_list(*, user) -> QuerySet[Review]:
-    return review_list(user=user).select_related("image__lesion")
+    return review_list(user=user).select_related("image__lesion").annotate(clinic_id=F(f"{Review.CLINIC_PATH}_id"))
 
 
 def api_review_get(*, user, pk) -> Review:

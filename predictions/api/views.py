@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from ..models import Clinic, Lesion, LesionImage, Role, WebhookDelivery
 from ..selectors import clinic_list, clinic_list_with_role
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
-from ..services.audit import audit_access_record
+from ..services.audit import audit_access_record, audit_list_access_record
 from ..services.lesion_updates import lesion_update
 from ..services.prediction_requests import prediction_request
 from ..services.records import WRITERS
@@ -69,6 +69,22 @@ def _record_read(request, *, clinic, action: str, target, data: dict | None = No
     audit_access_record(actor=request.user, clinic=clinic, action=action, target=target, via="api", data=data)
 
 
+class AuditedListMixin:
+    """A list of patient data records what it showed: one audit record per clinic whose rows are on the page."""
+
+    list_action: str  # e.g. "patient.list"
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        rows = page if page is not None else list(queryset)
+        audit_list_access_record(actor=request.user, action=self.list_action,
+                                 target_type=queryset.model._meta.label_lower,
+                                 shown=[(row.clinic_id, row) for row in rows], via="api")
+        data = self.get_serializer(rows, many=True).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
+
+
 def _conflict_on_duplicate(exc: DjangoValidationError, field: str, message: str):
     if django_error_codes(exc) & {"unique", "unique_together"}:
         return Conflict(message, errors={field: [message]})
@@ -94,7 +110,8 @@ class ClinicListView(APIView):
 
 @extend_schema_view(get=extend_schema(summary="List patients", responses={200: PatientSerializer(many=True),
                                                                           **_errors(401)}))
-class PatientListView(generics.ListAPIView):
+class PatientListView(AuditedListMixin, generics.ListAPIView):
+    list_action = "patient.list"
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
     ordering_fields = ["full_name", "mrn", "created_at", "date_of_birth", "id"]
@@ -331,7 +348,8 @@ class ImageFhirView(APIView):
 
 @extend_schema_view(get=extend_schema(summary="List predictions", responses={200: PredictionSerializer(many=True),
                                                                              **_errors(400, 401)}))
-class PredictionListView(generics.ListAPIView):
+class PredictionListView(AuditedListMixin, generics.ListAPIView):
+    list_action = "prediction.list"
     serializer_class = PredictionSerializer
     filterset_class = PredictionFilter
     ordering_fields = ["queued_at", "finished_at", "malignancy_risk", "id"]
@@ -368,7 +386,8 @@ class PredictionHeatmapView(PrivateFileView):
 
 @extend_schema_view(get=extend_schema(summary="List reviews", responses={200: ReviewSerializer(many=True),
                                                                          **_errors(400, 401)}))
-class ReviewListView(generics.ListAPIView):
+class ReviewListView(AuditedListMixin, generics.ListAPIView):
+    list_action = "review.list"
     serializer_class = ReviewSerializer
     filterset_class = ReviewFilter
     ordering_fields = ["created_at", "id"]

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import selectors, services
 from ..models import Lesion, Patient, PredictionStatus, Role
-from ..services.audit import audit_access_record
+from ..services.audit import audit_access_record, audit_list_access_record
 from .forms import (
     NEW_LESION,
     ImageUploadForm,
@@ -74,12 +74,20 @@ def _record_view(request: HttpRequest, *, clinic, action: str, target, data: dic
     audit_access_record(actor=request.user, clinic=clinic, action=action, target=target, via="portal", data=data)
 
 
+def _record_list(request: HttpRequest, *, action: str, target_type: str, shown) -> None:
+    audit_list_access_record(actor=request.user, action=action, target_type=target_type, shown=shown, via="portal")
+
+
 # --- Dashboard -----------------------------------------------------------------------------------------------
 
 @portal_view
 def dashboard(request: HttpRequest) -> HttpResponse:
     board = selectors.dashboard_get(user=request.user)
     writable = set(selectors.clinic_list_with_role(user=request.user, roles=WRITERS).values_list("id", flat=True))
+    predictions = board.in_progress + board.failed + board.high_risk_unreviewed
+    _record_list(request, action="dashboard.view", target_type="dashboard",
+                 shown=[(image.lesion.patient.clinic_id, image) for image in board.recent_images]
+                 + [(p.image.lesion.patient.clinic_id, p) for p in predictions])
     return render(request, "portal/dashboard.html", {"board": board, "writable_clinic_ids": writable})
 
 
@@ -91,6 +99,9 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     query = search.cleaned_data["q"] if search.is_valid() else ""
     page = Paginator(selectors.patient_summary_list(user=request.user, query=query), PATIENTS_PER_PAGE) \
         .get_page(request.GET.get("page"))
+    # Iterating the page fetches its rows once; the template shows the same list.
+    _record_list(request, action="patient.list", target_type="predictions.patient",
+                 shown=[(patient.clinic_id, patient) for patient in page])
     can_create = selectors.clinic_list_with_role(user=request.user, roles=WRITERS).exists()
     return render(request, "portal/patients/list.html",
                   {"search": search, "query": query, "page": page, "can_create": can_create})

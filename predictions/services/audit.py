@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection, models, transaction
@@ -86,3 +87,31 @@ def audit_access_record(
     A read has no transaction of its own: audit_record's is the record's.
     """
     return audit_record(actor=actor, clinic=clinic, action=action, target=target, data={"via": via, **(data or {})})
+
+
+def audit_list_access_record(
+    *, actor, action: str, target_type: str, shown: Iterable[tuple[int, models.Model]], via: str,
+) -> list[AuditEvent]:
+    """Record that `actor` saw a list of patient data: `shown` pairs each row on the page with its clinic's id;
+    `target_type` names what was listed (a model's label, or a page such as "dashboard").
+
+    A list can span the actor's clinics, and each clinic's trail must show what of it was seen: one record
+    per clinic, naming its rows by kind (`data.shown`, e.g. {"patient": [3, 5]}). An empty page records nothing.
+    """
+    by_clinic: dict[int, dict[str, list]] = {}
+    for clinic_id, row in shown:
+        ids = by_clinic.setdefault(clinic_id, {}).setdefault(row._meta.model_name, [])
+        if row.pk not in ids:  # a row shown twice on one page (the dashboard's lists) is named once
+            ids.append(row.pk)
+    if not by_clinic:
+        return []
+    clinics = Clinic.objects.in_bulk(list(by_clinic))
+
+    def record(clinic_id: int, rows: dict) -> AuditEvent:
+        return audit_record(actor=actor, clinic=clinics[clinic_id], action=action, target_type=target_type,
+                            target_id="", data={"via": via, "shown": rows})
+
+    if len(by_clinic) == 1:  # the usual page: audit_record's own transaction is enough
+        return [record(*next(iter(by_clinic.items())))]
+    with transaction.atomic():  # a page across clinics is recorded whole or not at all
+        return [record(clinic_id, rows) for clinic_id, rows in sorted(by_clinic.items())]

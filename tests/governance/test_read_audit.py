@@ -1,13 +1,15 @@
 """Reads of patient data are on the audit trail: each portal page of a record, each API read, each download
 and each FHIR export writes one record (who, what, which action, from where); another clinic's user gets
-404 and leaves none; the result page's polling writes none."""
+404 and leaves none; the result page's polling writes none. Lists write one record per clinic on the page."""
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from predictions.models import AuditEvent, Review
 from tests.api.conftest import succeeded, token_client
-from tests.predictions.factories import LesionImageFactory, PredictionFactory
+from tests.predictions.factories import (
+    LesionFactory, LesionImageFactory, MembershipFactory, PatientFactory, PredictionFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +162,58 @@ def test_the_reads_keep_the_chain_intact(client, staff, records):
         api.get(url(records))
     assert len(reads()) == len(PORTAL_READS) + len(API_READS)
     assert audit_chain_verify().intact
+
+
+# (url, action, target type, what the page shows of the records) of each list of patient data.
+LIST_READS = [
+    ("portal", lambda: reverse("portal:patient-list"), "patient.list", "predictions.patient",
+     lambda r: {"patient": [r["patient"].pk]}),
+    ("portal", lambda: reverse("portal:dashboard"), "dashboard.view", "dashboard",
+     lambda r: {"lesionimage": sorted([r["image"].pk, r["second"].pk])}),
+    ("api", lambda: "/api/v1/patients", "patient.list", "predictions.patient", lambda r: {"patient": [r["patient"].pk]}),
+    ("api", lambda: "/api/v1/predictions", "prediction.list", "predictions.prediction",
+     lambda r: {"prediction": [r["prediction"].pk]}),
+    ("api", lambda: "/api/v1/reviews", "review.list", "predictions.review", lambda r: {"review": [r["review"].pk]}),
+]
+
+
+def _get(client, staff, via: str, url: str, user):
+    if via == "api":
+        return token_client(user).get(url, REMOTE_ADDR="198.51.100.7")
+    client.force_login(user)
+    return client.get(url, REMOTE_ADDR="198.51.100.7")
+
+
+def _sorted_rows(shown: dict) -> dict:
+    return {kind: sorted(ids) for kind, ids in shown.items()}
+
+
+@pytest.mark.parametrize("via, url, action, target_type, expected", LIST_READS, ids=[r[2] + "-" + r[0] for r in LIST_READS])
+def test_a_list_of_patient_data_writes_one_record_naming_the_rows_it_showed(client, staff, records, via, url, action,
+                                                                            target_type, expected):
+    assert _get(client, staff, via, url(), staff.reviewer).status_code == 200
+    [event] = [e for e in reads() if e.action == action]
+    assert (event.actor, event.clinic, event.target_type, event.target_id) == (staff.reviewer, staff.clinic,
+                                                                              target_type, "")
+    assert (event.ip_address, event.data["via"]) == ("198.51.100.7", via)
+    assert _sorted_rows(event.data["shown"]) == expected(records)
+
+
+@pytest.mark.parametrize("via, url, action, target_type, expected", LIST_READS, ids=[r[2] + "-" + r[0] for r in LIST_READS])
+def test_an_empty_list_records_nothing(client, staff, records, via, url, action, target_type, expected):
+    assert _get(client, staff, via, url(), staff.outsider).status_code == 200  # their clinic has no records
+    assert [e for e in reads() if e.action == action] == []
+
+
+@pytest.mark.parametrize("via", ["portal", "api"])
+def test_a_list_across_two_clinics_writes_each_clinic_a_record_of_its_own_rows(client, staff, via):
+    MembershipFactory(user=staff.clinician, clinic=staff.other_clinic)
+    other = PatientFactory(clinic=staff.other_clinic, created_by=staff.outsider)
+    LesionFactory(patient=other)
+    url = reverse("portal:patient-list") if via == "portal" else "/api/v1/patients"
+    assert _get(client, staff, via, url, staff.clinician).status_code == 200
+    events = [e for e in reads() if e.action == "patient.list"]
+    assert {(e.clinic, e.action) for e in events} == {(staff.clinic, "patient.list"), (staff.other_clinic, "patient.list")}
+    shown = {e.clinic: e.data["shown"] for e in events}
+    assert shown == {staff.clinic: {"patient": [staff.patient.pk]}, staff.other_clinic: {"patient": [other.pk]}}
+
