@@ -45,9 +45,8 @@ def _training_lines(training: dict, prefix: str = "") -> tuple[str, float]:
     if not parent:
         return f"- {prefix}{_training_line(training)}", minutes
     minutes += parent.get("seconds", 0) / 60
-    start, then = f"{prefix}starting point", f"{prefix}then fine-tuned"
-    return (f"- {start[0].upper()}{start[1:]}: {_training_line(parent)}\n"
-            f"- {then[0].upper()}{then[1:]}: {_training_line(training)}"), minutes
+    return (f"- {(prefix + 'starting point').capitalize()}: {_training_line(parent)}\n"
+            f"- {(prefix + 'then fine-tuned').capitalize()}: {_training_line(training)}"), minutes
 
 
 def _views_line(config: dict) -> str:
@@ -124,7 +123,8 @@ Acceptance floor:
 {floor_table(metrics)}
 
 Plots: `confusion_matrix.png`, `roc_curves.png`, `reliability.png`; figures in `metrics.json`.
-Val was used to pick the epoch and fit the temperature, so these figures are slightly optimistic.
+Val was used to pick the epoch, the test-time views and the temperature, so these figures are slightly
+optimistic.
 
 ## Intended use and limits
 - Intended: second opinion for clinicians reviewing dermatoscopic images of pigmented lesions, in a
