@@ -4,11 +4,16 @@ import json
 
 from django.conf import settings
 from django.db import models
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .clinics import Clinic
 
 GENESIS_HASH = "0" * 64
+
+# Sent with `events` (a list of saved AuditEvent) each time records are appended: what the app derives
+# from its trail (webhook events) follows the records, batch by batch.
+audit_events_written = Signal()
 
 
 class AuditAppendOnlyError(Exception):
@@ -55,7 +60,16 @@ class AuditEventQuerySet(models.QuerySet):
         raise AuditAppendOnlyError("Audit records are append-only: they cannot be updated.")
 
     def bulk_create(self, objs, *args, **kwargs):
-        raise AuditAppendOnlyError("Audit records are written one by one, chained, by audit_record().")
+        raise AuditAppendOnlyError("Audit records are written only by audit_record() and audit_records(), chained.")
+
+    def append_chained(self, events: list) -> list:
+        """Insert records already chained by services.audit (which holds the chain's lock); nothing else calls it.
+
+        Sends `audit_events_written` with the saved records (a bulk insert sends no post_save).
+        """
+        events = super().bulk_create(events)
+        audit_events_written.send(sender=self.model, events=events)
+        return events
 
     def update_or_create(self, *args, **kwargs):
         raise AuditAppendOnlyError("Audit records are append-only: they cannot be updated.")

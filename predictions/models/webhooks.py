@@ -9,10 +9,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from .audit import AuditEvent
+from .audit import AuditEvent, audit_events_written
 from .clinics import Clinic
 
 
@@ -117,11 +116,12 @@ class WebhookAttempt(models.Model):
         return f"Attempt {self.number} of delivery {self.delivery_id}: {self.response_status or self.error}"
 
 
-@receiver(post_save, sender=AuditEvent, dispatch_uid="predictions.webhooks.from_audit_events")
-def _webhook_events_from_audit(sender, instance: AuditEvent, created: bool, raw: bool = False, **kwargs) -> None:
+@receiver(audit_events_written, dispatch_uid="predictions.webhooks.from_audit_events")
+def _webhook_events_from_audit(sender, events: list[AuditEvent], **kwargs) -> None:
     # Connected here rather than in AppConfig.ready so that every process that loads the models (web,
     # worker, shell, management commands) emits events, whatever it imports next.
-    if created and not raw and instance.action in AUDIT_ACTION_EVENTS:
-        from ..services.webhooks import webhook_event_emit
+    events = [event for event in events if event.action in AUDIT_ACTION_EVENTS and event.clinic_id is not None]
+    if events:
+        from ..services.webhooks import webhook_events_emit
 
-        webhook_event_emit(audit_event=instance)
+        webhook_events_emit(audit_events=events)

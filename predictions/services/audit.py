@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection, models, transaction
@@ -46,6 +46,51 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """What one audit record says; `target` is the object acted on, or for something that is not one row
+    (a list page, an export of many) `target_type` and `target_id`."""
+
+    actor: object
+    clinic: Clinic | None
+    action: str
+    target: models.Model | None = None
+    data: dict | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+
+
+def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """Write audit events in order, chained to the last one, in one insert; call it inside the action's
+    transaction. A worker storing a batch of results records them all at the cost of one."""
+    if not entries:
+        return []
+    context = _context.get()
+    now = timezone.now()
+    with transaction.atomic():
+        # Held to the end of the outer transaction: appends are serialised, so the chain never forks.
+        _lock_chain()
+        prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+        events = []
+        for entry in entries:
+            actor, target = entry.actor, entry.target
+            event = AuditEvent(
+                clinic=entry.clinic,
+                actor=actor if actor is not None and actor.is_authenticated else None,
+                action=entry.action,
+                target_type=target._meta.label_lower if target is not None else (entry.target_type or ""),
+                target_id=str(target.pk) if target is not None else str(entry.target_id or ""),
+                data=entry.data or {},
+                created_at=now,
+                ip_address=context.ip_address,
+                user_agent=context.user_agent,
+                prev_hash=prev_hash,
+            )
+            event.hash = prev_hash = event.compute_hash()
+            events.append(event)
+        return AuditEvent.objects.append_chained(events)
+
+
 def audit_record(
     *, actor, clinic: Clinic | None, action: str, target: models.Model | None = None, data: dict | None = None,
     target_type: str | None = None, target_id: str | None = None,
@@ -55,25 +100,8 @@ def audit_record(
     `target` is the object acted on; for something that is not one row (a list page, an export of many)
     pass `target_type` and `target_id` instead.
     """
-    context = _context.get()
-    with transaction.atomic():
-        # Held to the end of the outer transaction: appends are serialised, so the chain never forks.
-        _lock_chain()
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        event = AuditEvent(
-            clinic=clinic,
-            actor=actor if actor is not None and actor.is_authenticated else None,
-            action=action,
-            target_type=target._meta.label_lower if target is not None else (target_type or ""),
-            target_id=str(target.pk) if target is not None else str(target_id or ""),
-            data=data or {},
-            created_at=timezone.now(),
-            ip_address=context.ip_address,
-            user_agent=context.user_agent,
-            prev_hash=last or GENESIS_HASH,
-        )
-        event.hash = event.compute_hash()
-        event.save()
+    [event] = audit_records([AuditEntry(actor=actor, clinic=clinic, action=action, target=target, data=data,
+                                        target_type=target_type, target_id=target_id)])
     return event
 
 

@@ -1,6 +1,6 @@
 """Case review and model governance: the review queue and re-running stored images on a model version.
 
-Cases open themselves: `review_case_triage` runs in the transaction that finishes a prediction and queues
+Cases open themselves: `review_cases_triage` runs in the transaction that finishes a prediction and queues
 the image for a human when the result is high-risk, uncertain, failed, or disagrees with another model
 version's result for the same image. Recording a review of the image closes its open case.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -21,7 +21,7 @@ from ..models import (
 )
 from ..selectors import clinic_role_get
 from ..selectors_governance import REVIEW_ROLES, VersionDiff, prediction_pair_diff, prediction_version_diff
-from .audit import audit_record
+from .audit import AuditEntry, audit_record, audit_records
 
 OPEN_STATES = (ReviewCaseState.NEW, ReviewCaseState.IN_REVIEW)
 
@@ -59,7 +59,8 @@ def _case_priority(reason_priorities: Iterable[int]) -> int:
     return priorities[0] + 5 * (len(priorities) - 1) if priorities else 0
 
 
-def _triage_reasons(prediction: Prediction) -> list[tuple[str, dict]]:
+def _triage_reasons(prediction: Prediction, *, other: Prediction | None) -> list[tuple[str, dict]]:
+    """Why a finished prediction needs a human; `other` is the image's latest result of another model version."""
     from ..portal.interpretation import prediction_interpret
 
     if prediction.status == PredictionStatus.FAILED:
@@ -74,9 +75,6 @@ def _triage_reasons(prediction: Prediction) -> list[tuple[str, dict]]:
         reasons.append((ReviewReason.UNCERTAIN, {"top_class": reading.top.code,
                                                  "top_probability": reading.top.probability,
                                                  "entropy": reading.entropy, "why": reading.uncertain_reasons}))
-    other = (Prediction.objects.filter(image_id=prediction.image_id, status=PredictionStatus.SUCCEEDED)
-             .exclude(model_version=prediction.model_version).exclude(pk=prediction.pk)
-             .order_by("-finished_at", "-id").first())
     if other is not None:
         diff = prediction_pair_diff(old_top=other.top_class, old_risk=other.malignancy_risk,
                                     new_top=prediction.top_class, new_risk=reading.risk)
@@ -87,39 +85,105 @@ def _triage_reasons(prediction: Prediction) -> list[tuple[str, dict]]:
     return reasons
 
 
-def review_case_triage(*, prediction: Prediction) -> ReviewCase | None:
-    """Queue the prediction's image for review if its result calls for a human; returns the open case.
+def _latest_other_versions(predictions: Sequence[Prediction]) -> dict[int, Prediction]:
+    """For each succeeded prediction (by id), its image's latest succeeded result of another model version."""
+    succeeded = [p for p in predictions if p.status == PredictionStatus.SUCCEEDED]
+    if not succeeded:
+        return {}
+    results: dict[int, list[Prediction]] = {}
+    for other in (Prediction.objects.filter(image_id__in={p.image_id for p in succeeded},
+                                            status=PredictionStatus.SUCCEEDED)
+                  .only("id", "image_id", "model_version", "top_class", "malignancy_risk", "finished_at")
+                  .order_by("-finished_at", "-id")):
+        results.setdefault(other.image_id, []).append(other)
+    latest = {}
+    for prediction in succeeded:
+        latest[prediction.pk] = next((o for o in results.get(prediction.image_id, [])
+                                      if o.model_version != prediction.model_version and o.pk != prediction.pk), None)
+    return latest
 
-    Call it in the transaction that finishes the prediction. An image someone already reviewed comes
-    back only when a model version disagrees with another; its other reasons were settled by the review.
+
+def review_case_triage(*, prediction: Prediction) -> ReviewCase | None:
+    """Queue one finished prediction's image for review if its result calls for a human (see below)."""
+    return review_cases_triage(predictions=[prediction]).get(prediction.pk)
+
+
+def review_cases_triage(*, predictions: Sequence[Prediction]) -> dict[int, ReviewCase]:
+    """Queue each finished prediction's image for review if its result calls for a human; returns the open
+    case of each prediction that gave a reason, by prediction id.
+
+    Call it in the transaction that finishes the predictions: a worker's batch is triaged in a fixed
+    number of queries. An image someone already reviewed comes back only when a model version disagrees
+    with another; its other reasons were settled by the review.
     """
-    reasons = _triage_reasons(prediction)
-    image = prediction.image
-    if reasons and Review.objects.filter(image_id=image.pk).exists():
-        reasons = [(code, detail) for code, detail in reasons if code == ReviewReason.VERSION_DISAGREEMENT]
-    if not reasons:
-        return None
+    others = _latest_other_versions(predictions)
+    reviewed = set(Review.objects.filter(image_id__in={p.image_id for p in predictions})
+                   .values_list("image_id", flat=True)) if predictions else set()
+    triaged = []
+    for prediction in predictions:
+        reasons = _triage_reasons(prediction, other=others.get(prediction.pk))
+        if prediction.image_id in reviewed:
+            reasons = [(code, detail) for code, detail in reasons if code == ReviewReason.VERSION_DISAGREEMENT]
+        if reasons:
+            triaged.append((prediction, reasons))
+    if not triaged:
+        return {}
     with transaction.atomic():
-        case = (ReviewCase.objects.select_for_update().filter(image_id=image.pk, state__in=OPEN_STATES).first())
-        created = case is None
-        if created:
+        cases, opened = _open_cases_locked({p.image_id: p for p, _ in triaged})
+        reasons_of: dict[tuple[int, str], ReviewCaseReason] = {}
+        for prediction, reasons in triaged:  # a later prediction of the same image replaces an earlier one's reason
+            case = cases[prediction.image_id]
+            case.prediction = prediction
+            for code, detail in reasons:
+                reasons_of[case.pk, code] = ReviewCaseReason(
+                    case=case, code=code, prediction=prediction, detail=detail,
+                    priority=_reason_priority(code, detail))
+        ReviewCaseReason.objects.bulk_create(
+            list(reasons_of.values()), update_conflicts=True, unique_fields=["case", "code"],
+            update_fields=["prediction", "detail", "priority"])
+        priorities: dict[int, list[int]] = {}
+        for case_id, priority in ReviewCaseReason.objects.filter(
+                case_id__in=[c.pk for c in cases.values()]).values_list("case_id", "priority"):
+            priorities.setdefault(case_id, []).append(priority)
+        now = timezone.now()
+        for case in cases.values():
+            case.priority, case.updated_at = _case_priority(priorities[case.pk]), now
+        ReviewCase.objects.bulk_update(list(cases.values()), ["prediction", "priority", "updated_at"])
+        entries = []
+        for prediction, reasons in triaged:
+            case = cases[prediction.image_id]
+            action = "review_case.open" if case.pk in opened else "review_case.reason"
+            opened.discard(case.pk)  # a second prediction of the image in the batch adds its reasons
+            entries.append(AuditEntry(actor=None, clinic=_clinic_of(prediction.image), action=action, target=case,
+                                      data={"image_id": prediction.image_id, "prediction_id": prediction.pk,
+                                            "reasons": [code for code, _ in reasons], "priority": case.priority}))
+        audit_records(entries)
+    return {prediction.pk: cases[prediction.image_id] for prediction, _ in triaged}
+
+
+def _open_cases_locked(first_prediction_of: dict[int, Prediction]) -> tuple[dict[int, ReviewCase], set[int]]:
+    """The open case of each image (by image id), locked, opening those that have none; and the ids opened."""
+    image_ids = list(first_prediction_of)
+    open_cases = ReviewCase.objects.select_for_update().filter(image_id__in=image_ids, state__in=OPEN_STATES)
+    cases = {case.image_id: case for case in open_cases}
+    missing = [ReviewCase(image_id=image_id, prediction=prediction)
+               for image_id, prediction in first_prediction_of.items() if image_id not in cases]
+    try:
+        with transaction.atomic():
+            opened = ReviewCase.objects.bulk_create(missing)
+    except IntegrityError:  # a concurrent finish opened one of them first: its case is ours to join
+        opened = []
+        for case in missing:
             try:
                 with transaction.atomic():
-                    case = ReviewCase.objects.create(image=image, prediction=prediction)
-            except IntegrityError:  # a concurrent finish opened it first
-                case = ReviewCase.objects.select_for_update().get(image_id=image.pk, state__in=OPEN_STATES)
-                created = False
-        for code, detail in reasons:
-            ReviewCaseReason.objects.update_or_create(
-                case=case, code=code,
-                defaults={"prediction": prediction, "detail": detail, "priority": _reason_priority(code, detail)})
-        case.prediction = prediction
-        case.priority = _case_priority(case.reasons.values_list("priority", flat=True))
-        case.save(update_fields=["prediction", "priority", "updated_at"])
-        audit_record(actor=None, clinic=_clinic_of(image), action="review_case.open" if created else "review_case.reason",
-                     target=case, data={"image_id": image.pk, "prediction_id": prediction.pk,
-                                        "reasons": [code for code, _ in reasons], "priority": case.priority})
-    return case
+                    case.save(force_insert=True)
+                    opened.append(case)
+            except IntegrityError:
+                case = ReviewCase.objects.select_for_update().get(image_id=case.image_id, state__in=OPEN_STATES)
+            cases[case.image_id] = case
+    for case in opened:
+        cases[case.image_id] = case
+    return cases, {case.pk for case in opened}
 
 
 # --- Working the queue ------------------------------------------------------------------------------------------

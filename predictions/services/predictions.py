@@ -20,8 +20,8 @@ from django.utils import timezone
 from .. import inference
 from ..models import Prediction, PredictionStatus, Role
 from ..selectors import clinic_role_require
-from .audit import audit_record
-from .governance import review_case_triage
+from .audit import AuditEntry, audit_record, audit_records
+from .governance import review_cases_triage
 
 logger = logging.getLogger(__name__)
 
@@ -142,14 +142,14 @@ def prediction_run(*, predictions: Sequence[Prediction], classifier, claimant: s
 
 @transaction.atomic
 def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, claimant: str) -> list[Prediction]:
-    succeeded = []
+    finishes = []
     for prediction, outcome in zip(predictions, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            _finish_failed(prediction, claimant=claimant,
-                           error=f"The stored image could not be read by the model: {outcome}")
-        elif _finish_succeeded(prediction, outcome, claimant=claimant):
-            succeeded.append(prediction.id)
-    _heatmaps_enqueue_on_commit(succeeded)
+            finishes.append((prediction, _failed_fields(f"The stored image could not be read by the model: {outcome}")))
+        else:
+            finishes.append((prediction, _succeeded_fields(outcome)))
+    finished = _finish(finishes, claimant=claimant)
+    _heatmaps_enqueue_on_commit([p.id for p in finished if p.status == SUCCEEDED])
     return list(predictions)
 
 
@@ -178,35 +178,53 @@ def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier) 
     return stored
 
 
-def _finish_succeeded(prediction: Prediction, result, *, claimant: str) -> bool:
-    fields = {
-        "status": SUCCEEDED, "probabilities": result.probabilities, "top_class": result.top_class,
-        "malignancy_risk": result.malignancy_risk, "error": "", "finished_at": timezone.now(), "claimed_by": "",
-    }
-    if not _claimed(claimant).filter(id=prediction.id).update(**fields):
-        logger.warning("prediction %s was no longer held by %s; result dropped", prediction.id, claimant)
-        return False
-    for name, value in fields.items():
-        setattr(prediction, name, value)
-    audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.succeeded", target=prediction,
-                 data={"image_id": prediction.image_id, "model_version": prediction.model_version,
-                       "top_class": result.top_class, "malignancy_risk": result.malignancy_risk,
-                       "attempts": prediction.attempts})
-    review_case_triage(prediction=prediction)
-    return True
+def _succeeded_fields(result) -> dict:
+    return {"status": SUCCEEDED, "probabilities": result.probabilities, "top_class": result.top_class,
+            "malignancy_risk": result.malignancy_risk, "error": "", "finished_at": timezone.now(), "claimed_by": ""}
+
+
+def _failed_fields(error: str) -> dict:
+    return {"status": FAILED, "error": error, "finished_at": timezone.now(), "claimed_by": ""}
+
+
+def _finish(finishes: Sequence[tuple[Prediction, dict]], *, claimant: str) -> list[Prediction]:
+    """Store the results of predictions `claimant` holds, with their audit records and triage, in a few
+    queries however many there are (a worker's batch); returns those stored. A prediction no longer held
+    (a sweep gave it to another run) keeps what that run stores: its result here is dropped."""
+    ids = [prediction.id for prediction, _ in finishes]
+    # Locked until commit: a sweep or release waits, so each result is stored once, by its holder.
+    held = set(_claimed(claimant).filter(id__in=ids).select_for_update().values_list("id", flat=True))
+    finished, entries, fields_set = [], [], set()
+    for prediction, fields in finishes:
+        if prediction.id not in held:
+            logger.warning("prediction %s was no longer held by %s; result dropped", prediction.id, claimant)
+            continue
+        for name, value in fields.items():
+            setattr(prediction, name, value)
+        fields_set.update(fields)
+        finished.append(prediction)
+        entries.append(_finish_audit_entry(prediction))
+    if not finished:
+        return []
+    Prediction.objects.bulk_update(finished, sorted(fields_set))
+    audit_records(entries)
+    review_cases_triage(predictions=finished)
+    return finished
+
+
+def _finish_audit_entry(prediction: Prediction) -> AuditEntry:
+    data = {"image_id": prediction.image_id, "model_version": prediction.model_version}
+    if prediction.status == SUCCEEDED:
+        data |= {"top_class": prediction.top_class, "malignancy_risk": prediction.malignancy_risk,
+                 "attempts": prediction.attempts}
+    else:
+        data |= {"attempts": prediction.attempts, "error": prediction.error}
+    action = "prediction.succeeded" if prediction.status == SUCCEEDED else "prediction.failed"
+    return AuditEntry(actor=None, clinic=_clinic_of(prediction), action=action, target=prediction, data=data)
 
 
 def _finish_failed(prediction: Prediction, *, claimant: str, error: str) -> bool:
-    fields = {"status": FAILED, "error": error, "finished_at": timezone.now(), "claimed_by": ""}
-    if not _claimed(claimant).filter(id=prediction.id).update(**fields):
-        return False
-    for name, value in fields.items():
-        setattr(prediction, name, value)
-    audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.failed", target=prediction,
-                 data={"image_id": prediction.image_id, "model_version": prediction.model_version,
-                       "attempts": prediction.attempts, "error": error})
-    review_case_triage(prediction=prediction)
-    return True
+    return bool(_finish([(prediction, _failed_fields(error))], claimant=claimant))
 
 
 @transaction.atomic

@@ -136,31 +136,44 @@ def webhook_body(*, event: str, event_id, clinic: Clinic | None, created_at: dat
     return json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"))
 
 
-def webhook_event_emit(*, audit_event: AuditEvent) -> list[WebhookDelivery]:
-    """Queue deliveries of the event an audit record stands for to its clinic's subscribed endpoints.
-
-    Runs inside the transaction that wrote the audit record; the tasks are sent once it commits.
-    """
-    event = AUDIT_ACTION_EVENTS[audit_event.action]
-    if audit_event.clinic_id is None:
-        return []
-    endpoints = [e for e in WebhookEndpoint.objects.select_related("clinic").filter(
-                     clinic_id=audit_event.clinic_id, is_active=True)
-                 if event in e.events]  # filtered here: SQLite has no JSON containment lookup
-    if not endpoints:
-        return []
+def _event_data(event: str, target_ids: set[str]) -> dict[str, dict]:
+    """The `data` of each event's body by target id: the review or prediction as it is now."""
     if event == WebhookEvent.REVIEW_CREATED:
-        data = _review_data(Review.objects.select_related("image__lesion").get(pk=audit_event.target_id))
-    else:
-        data = _prediction_data(Prediction.objects.select_related("image__lesion").get(pk=audit_event.target_id))
-    clinic = endpoints[0].clinic
+        reviews = Review.objects.select_related("image__lesion").filter(pk__in=target_ids)
+        return {str(review.pk): _review_data(review) for review in reviews}
+    predictions = Prediction.objects.select_related("image__lesion").filter(pk__in=target_ids)
+    return {str(prediction.pk): _prediction_data(prediction) for prediction in predictions}
+
+
+def webhook_events_emit(*, audit_events: Sequence[AuditEvent]) -> list[WebhookDelivery]:
+    """Queue deliveries of the events audit records stand for to their clinics' subscribed endpoints.
+
+    Runs inside the transaction that wrote the records (a worker's batch writes many at once, so the
+    endpoints are read once for all); the tasks are sent once it commits.
+    """
+    audit_events = [e for e in audit_events if e.clinic_id is not None and e.action in AUDIT_ACTION_EVENTS]
+    if not audit_events:
+        return []
+    endpoints_of: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.select_related("clinic").filter(
+            clinic_id__in={e.clinic_id for e in audit_events}, is_active=True).order_by("id"):
+        endpoints_of.setdefault(endpoint.clinic_id, []).append(endpoint)
+    wanted = [(e, AUDIT_ACTION_EVENTS[e.action]) for e in audit_events if e.clinic_id in endpoints_of]
+    targets: dict[str, set[str]] = {}
+    for audit_event, event in wanted:
+        targets.setdefault(event, set()).add(audit_event.target_id)
+    data_of = {event: _event_data(event, ids) for event, ids in targets.items()}
     now = timezone.now()
     deliveries = []
-    for endpoint in endpoints:
-        delivery = WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now)
-        delivery.body = webhook_body(event=event, event_id=delivery.event_id, clinic=clinic,
-                                     created_at=audit_event.created_at, data=data)
-        deliveries.append(delivery)
+    for audit_event, event in wanted:
+        for endpoint in endpoints_of[audit_event.clinic_id]:
+            if event not in endpoint.events:  # filtered here: SQLite has no JSON containment lookup
+                continue
+            delivery = WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now)
+            delivery.body = webhook_body(event=event, event_id=delivery.event_id, clinic=endpoint.clinic,
+                                         created_at=audit_event.created_at,
+                                         data=data_of[event][audit_event.target_id])
+            deliveries.append(delivery)
     WebhookDelivery.objects.bulk_create(deliveries)
     webhook_deliveries_enqueue_on_commit([d.pk for d in deliveries])
     return deliveries

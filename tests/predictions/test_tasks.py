@@ -273,3 +273,32 @@ def test_stored_heatmaps_are_the_only_files_a_run_adds(fake_classifier, media_ro
     added = set(stored_files(media_root)) - before
     prediction.refresh_from_db()
     assert added == {media_root / prediction.heatmap.name}
+
+
+def test_storing_a_batch_takes_the_same_queries_whatever_its_size(fake_classifier, settings, monkeypatch):
+    """Results, their audit records, triage and webhook events are written per batch, not per image."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from predictions.models import ReviewCase, WebhookDelivery, WebhookEndpoint
+
+    from .factories import LesionFactory
+
+    settings.SKINCLINIC_UNCERTAIN_TOP_PROBABILITY_BELOW = 1.01  # every result is uncertain: every image is triaged
+    monkeypatch.setattr(prediction_heatmap_task, "apply_async", lambda args, **options: None)
+    lesion = LesionFactory()
+    WebhookEndpoint.objects.create(clinic=lesion.patient.clinic, url="https://ehr.example.org/hook",
+                                   events=["prediction.succeeded"], secret="s" * 32, created_by=lesion.created_by)
+
+    def queries_storing(count: int, task_id: str) -> int:
+        batch = [PredictionFactory(image__lesion=lesion) for _ in range(count)]
+        with CaptureQueriesContext(connection) as queries:
+            run(batch[0], task_id=task_id)
+        assert set(Prediction.objects.filter(pk__in=[p.pk for p in batch]).values_list("status", flat=True)) == {
+            PredictionStatus.SUCCEEDED}
+        return len(queries)
+
+    assert queries_storing(2, "task-small") == queries_storing(6, "task-large")
+    assert ReviewCase.objects.count() == 8
+    assert WebhookDelivery.objects.count() == 8
+    assert AuditEvent.objects.filter(action="review_case.open").count() == 8
