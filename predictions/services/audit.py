@@ -134,12 +134,8 @@ def audit_list_access_record(
     if not by_clinic:
         return []
     clinics = Clinic.objects.in_bulk(list(by_clinic))
-
-    def record(clinic_id: int, rows: dict) -> AuditEvent:
-        return audit_record(actor=actor, clinic=clinics[clinic_id], action=action, target_type=target_type,
-                            target_id="", data={"via": via, "shown": rows})
-
-    if len(by_clinic) == 1:  # the usual page: audit_record's own transaction is enough
-        return [record(*next(iter(by_clinic.items())))]
-    with transaction.atomic():  # a page across clinics is recorded whole or not at all
-        return [record(clinic_id, rows) for clinic_id, rows in sorted(by_clinic.items())]
+    # One insert: a page across clinics is recorded whole or not at all.
+    return audit_records([
+        AuditEntry(actor=actor, clinic=clinics[clinic_id], action=action, target_type=target_type, target_id="",
+                   data={"via": via, "shown": rows})
+        for clinic_id, rows in sorted(by_clinic.items())])
