@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Load-test the REST API on gunicorn over loopback: list predictions (pages of 50) and retrieve one.
+"""Load-test the REST API on gunicorn over loopback: list predictions (pages of 50) and retrieve one, and
+the health check as the floor of what any request costs on this machine.
 
     .venv/bin/python scripts/bench_api.py                      # PostgreSQL at 127.0.0.1, 16 clients
     .venv/bin/python scripts/bench_api.py --cache-url redis://127.0.0.1:6379/15 --duration 30
@@ -44,7 +45,7 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread)")
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--only", choices=["list", "retrieve"], help="run one scenario only")
+    parser.add_argument("--only", choices=["list", "retrieve", "health"], help="run one scenario only")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     return parser.parse_args()
 
@@ -276,11 +277,15 @@ def main():
     scenarios = {
         "list predictions (page of 50)": lambda: f"/api/v1/predictions?page={random.randint(1, pages)}",
         "retrieve one prediction": lambda: f"/api/v1/predictions/{random.choice(ids)}",
+        # The floor under any API request on this machine: the same server, middleware and clients, no
+        # authentication, no database, a 2-byte body.
+        "health check (no DB, no auth)": lambda: "/healthz",
     }
     if args.only:
         scenarios = {name: paths for name, paths in scenarios.items() if name.startswith(args.only)}
     queries = queries_per_request(key, {"list predictions (page of 50)": "/api/v1/predictions?page=2",
-                                        "retrieve one prediction": f"/api/v1/predictions/{ids[0]}"})
+                                        "retrieve one prediction": f"/api/v1/predictions/{ids[0]}",
+                                        "health check (no DB, no auth)": "/healthz"})
     port = args.port or free_port()
     server = start_gunicorn(args, port)
     results = {}

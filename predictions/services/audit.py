@@ -39,11 +39,21 @@ def audit_context(*, ip_address: str | None, user_agent: str = ""):
         _context.reset(token)
 
 
-def _lock_chain() -> None:
-    # On SQLite the IMMEDIATE transaction already holds the database's write lock.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+def _lock_chain_head() -> str:
+    """Take the chain's lock until the end of the transaction and return the last record's hash.
+
+    Plain SQL: every audited read runs this, and building the same two statements with the ORM costs
+    more than running them.
+    """
+    with connection.cursor() as cursor:
+        # On SQLite the IMMEDIATE transaction already holds the database's write lock.
+        if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        # A statement of its own, after the lock: its snapshot sees every record committed before.
+        cursor.execute(f"SELECT hash FROM {connection.ops.quote_name(AuditEvent._meta.db_table)} "
+                       f"ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+    return row[0] if row else GENESIS_HASH
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,7 @@ def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     now = timezone.now()
     with transaction.atomic():
         # Held to the end of the outer transaction: appends are serialised, so the chain never forks.
-        _lock_chain()
-        prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+        prev_hash = _lock_chain_head()
         events = []
         for entry in entries:
             actor, target = entry.actor, entry.target

@@ -136,6 +136,22 @@ def test_the_portals_session_is_throttled_per_user(staff, monkeypatch):
     assert token_client(staff.reviewer).get("/api/v1/clinics").status_code == 200
 
 
+def test_the_limit_slides_the_previous_minute_out_gradually(staff, monkeypatch):
+    from predictions.api.throttles import ApiRateThrottle
+
+    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES", {"token": "10/minute", "user": "10/minute", "anon": "1/minute"})
+    clock = {"now": 600 * 60.0}  # the start of a minute
+    monkeypatch.setattr(ApiRateThrottle, "timer", lambda self: clock["now"])
+    client = token_client(staff.clinician)
+    assert [client.get("/api/v1/clinics").status_code for _ in range(11)] == [200] * 10 + [429]
+    clock["now"] += 60 + 30  # half-way through the next minute: half of the previous one still counts
+    assert [client.get("/api/v1/clinics").status_code for _ in range(6)] == [200] * 5 + [429]
+    response = client.get("/api/v1/clinics")
+    assert response.status_code == 429 and 1 <= int(response["Retry-After"]) <= 30
+    clock["now"] += 30  # the next minute: the 5 of this one count in full, at first
+    assert [client.get("/api/v1/clinics").status_code for _ in range(6)] == [200] * 5 + [429]
+
+
 def test_validation_errors_list_each_field(api):
     response = api("clinician").post(PATIENTS, {"full_name": "", "date_of_birth": "yesterday"})
     assert response.status_code == 400
