@@ -298,7 +298,8 @@ def main():
             per_request = 1000 / max(result["requests"], 1)
             results[name] = {**result, "sql_queries_per_request": queries[name],
                              "web_cpu_ms_per_request": round((cpu_seconds(web) - web_before) * per_request, 2),
-                             "db_cpu_ms_per_request": round(max(cpu_seconds(database) - database_before, 0) * per_request, 2)}
+                             "db_cpu_ms_per_request": round(
+                                 max(cpu_seconds(database) - database_before, 0) * per_request, 2)}
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -139,7 +139,8 @@ def test_the_portals_session_is_throttled_per_user(staff, monkeypatch):
 def test_the_limit_slides_the_previous_minute_out_gradually(staff, monkeypatch):
     from predictions.api.throttles import ApiRateThrottle
 
-    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES", {"token": "10/minute", "user": "10/minute", "anon": "1/minute"})
+    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES",
+                        {"token": "10/minute", "user": "10/minute", "anon": "1/minute"})
     clock = {"now": 600 * 60.0}  # the start of a minute
     monkeypatch.setattr(ApiRateThrottle, "timer", lambda self: clock["now"])
     client = token_client(staff.clinician)
