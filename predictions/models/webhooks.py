@@ -120,8 +120,6 @@ class WebhookAttempt(models.Model):
 def _webhook_events_from_audit(sender, events: list[AuditEvent], **kwargs) -> None:
     # Connected here rather than in AppConfig.ready so that every process that loads the models (web,
     # worker, shell, management commands) emits events, whatever it imports next.
-    events = [event for event in events if event.action in AUDIT_ACTION_EVENTS and event.clinic_id is not None]
-    if events:
-        from ..services.webhooks import webhook_events_emit
+    from ..services.webhooks import webhook_events_emit
 
-        webhook_events_emit(audit_events=events)
+    webhook_events_emit(audit_events=events)

@@ -103,11 +103,6 @@ def _latest_other_versions(predictions: Sequence[Prediction]) -> dict[int, Predi
     return latest
 
 
-def review_case_triage(*, prediction: Prediction) -> ReviewCase | None:
-    """Queue one finished prediction's image for review if its result calls for a human (see below)."""
-    return review_cases_triage(predictions=[prediction]).get(prediction.pk)
-
-
 def review_cases_triage(*, predictions: Sequence[Prediction]) -> dict[int, ReviewCase]:
     """Queue each finished prediction's image for review if its result calls for a human; returns the open
     case of each prediction that gave a reason, by prediction id.
@@ -116,9 +111,11 @@ def review_cases_triage(*, predictions: Sequence[Prediction]) -> dict[int, Revie
     number of queries. An image someone already reviewed comes back only when a model version disagrees
     with another; its other reasons were settled by the review.
     """
+    if not predictions:
+        return {}
     others = _latest_other_versions(predictions)
     reviewed = set(Review.objects.filter(image_id__in={p.image_id for p in predictions})
-                   .values_list("image_id", flat=True)) if predictions else set()
+                   .values_list("image_id", flat=True))
     triaged = []
     for prediction in predictions:
         reasons = _triage_reasons(prediction, other=others.get(prediction.pk))
@@ -177,12 +174,11 @@ def _open_cases_locked(first_prediction_of: dict[int, Prediction]) -> tuple[dict
             try:
                 with transaction.atomic():
                     case.save(force_insert=True)
-                    opened.append(case)
+                opened.append(case)
             except IntegrityError:
-                case = ReviewCase.objects.select_for_update().get(image_id=case.image_id, state__in=OPEN_STATES)
-            cases[case.image_id] = case
-    for case in opened:
-        cases[case.image_id] = case
+                cases[case.image_id] = ReviewCase.objects.select_for_update().get(
+                    image_id=case.image_id, state__in=OPEN_STATES)
+    cases.update((case.image_id, case) for case in opened)
     return cases, {case.pk for case in opened}
 
 

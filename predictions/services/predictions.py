@@ -145,7 +145,8 @@ def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, cl
     finishes = []
     for prediction, outcome in zip(predictions, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            finishes.append((prediction, _failed_fields(f"The stored image could not be read by the model: {outcome}")))
+            error = f"The stored image could not be read by the model: {outcome}"
+            finishes.append((prediction, _failed_fields(error)))
         else:
             finishes.append((prediction, _succeeded_fields(outcome)))
     finished = _finish(finishes, claimant=claimant)

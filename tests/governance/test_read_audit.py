@@ -170,7 +170,8 @@ LIST_READS = [
      lambda r: {"patient": [r["patient"].pk]}),
     ("portal", lambda: reverse("portal:dashboard"), "dashboard.view", "dashboard",
      lambda r: {"lesionimage": sorted([r["image"].pk, r["second"].pk])}),
-    ("api", lambda: "/api/v1/patients", "patient.list", "predictions.patient", lambda r: {"patient": [r["patient"].pk]}),
+    ("api", lambda: "/api/v1/patients", "patient.list", "predictions.patient",
+     lambda r: {"patient": [r["patient"].pk]}),
     ("api", lambda: "/api/v1/predictions", "prediction.list", "predictions.prediction",
      lambda r: {"prediction": [r["prediction"].pk]}),
     ("api", lambda: "/api/v1/reviews", "review.list", "predictions.review", lambda r: {"review": [r["review"].pk]}),
@@ -216,6 +217,7 @@ def test_a_list_across_two_clinics_writes_each_clinic_a_record_of_its_own_rows(c
     url = reverse("portal:patient-list") if via == "portal" else "/api/v1/patients"
     assert _get(client, via, url, staff.clinician).status_code == 200
     events = [e for e in reads() if e.action == "patient.list"]
-    assert {(e.clinic, e.action) for e in events} == {(staff.clinic, "patient.list"), (staff.other_clinic, "patient.list")}
+    assert {(e.clinic, e.action) for e in events} == {(staff.clinic, "patient.list"),
+                                                      (staff.other_clinic, "patient.list")}
     shown = {e.clinic: e.data["shown"] for e in events}
     assert shown == {staff.clinic: {"patient": [staff.patient.pk]}, staff.other_clinic: {"patient": [other.pk]}}

@@ -181,9 +181,9 @@ def test_queue_filters_by_reason(staff):
 def test_listing_the_queue_takes_a_fixed_number_of_queries(staff, django_assert_max_num_queries):
     for _ in range(3):
         stored = stored_prediction(image=LesionImageFactory(lesion=staff.lesion), version="m:1", probabilities=HIGH)
-        from predictions.services.governance import review_case_triage
+        from predictions.services.governance import review_cases_triage
 
-        review_case_triage(prediction=stored)
+        review_cases_triage(predictions=[stored])
     with django_assert_max_num_queries(3):
         cases = list(governance.review_case_list(user=staff.reviewer))
         for case in cases:
