@@ -56,7 +56,8 @@ def _views_line(config: dict) -> str:
         return ""
     tried = "; ".join(f"{views}: balanced accuracy {_fmt(m['balanced_accuracy'])}, melanoma AUC "
                       f"{_fmt(m['melanoma_auc'])}" for views, m in choices.items())
-    return f"\n  Views tried on val: {tried}."
+    redone = config.get("calibration_command")
+    return f"\n  Views tried on val: {tried}." + (f"\n  Views and temperature chosen again by `{redone}`." if redone else "")
 
 
 def render_model_card(config: dict, metrics: dict) -> str:

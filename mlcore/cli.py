@@ -27,7 +27,7 @@ def _cmd_train(args) -> int:
         learning_rate=args.learning_rate, image_size=args.image_size, class_weight_power=args.class_weight_power,
         mixed_precision=not args.float32, seed=args.seed, version=args.version, name=args.name,
         architecture=architecture, init_from=args.init_from, max_views=args.max_views, show_progress=not args.quiet,
-        command="python -m mlcore " + shlex.join(sys.argv[1:]),
+        command=args.invocation,
     ))
     print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
     return 0
@@ -37,9 +37,18 @@ def _cmd_ensemble(args) -> int:
     from .ensemble import build_ensemble
 
     metrics = build_ensemble(args.members, args.data, args.out, name=args.name, version=args.version,
-                             command="python -m mlcore " + shlex.join(sys.argv[1:]), show_progress=not args.quiet,
+                             command=args.invocation, show_progress=not args.quiet,
                              max_views=args.max_views,
                              log=lambda msg: print(msg, file=sys.stderr))
+    print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
+    return 0
+
+
+def _cmd_calibrate(args) -> int:
+    from .train import recalibrate
+
+    metrics = recalibrate(args.model, args.data, max_views=args.max_views, views=args.views, show_progress=not args.quiet,
+                          command=args.invocation)
     print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
     return 0
 
@@ -153,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_ensemble)
 
+    p = sub.add_parser("calibrate", help="choose a trained model's test-time views and temperature on val again; "
+                                         "rewrites its config, metrics and card")
+    p.add_argument("model", type=_existing_dir, help="trained model directory (changed in place)")
+    p.add_argument("--data", type=_existing_dir, required=True, help="the training data (its val split calibrates)")
+    _add_max_views(p)
+    p.add_argument("--views", type=int, choices=[1, 2, 4, 8],
+                   help="use exactly this many test-time views instead of choosing (e.g. to keep a serving cost)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_calibrate)
+
     p = sub.add_parser("evaluate", help="evaluate a model; writes OUT/metrics.json and plots")
     p.add_argument("--data", type=_existing_dir, required=True)
     p.add_argument("--out", type=Path, required=True)
@@ -183,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    # Recorded in model configs, so a model says how it was made.
+    args.invocation = "python -m mlcore " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except (DataError, ImageError, ModelError) as exc:

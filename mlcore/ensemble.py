@@ -4,11 +4,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .data import read_dataset, split_by_lesion, load_arrays
 from .errors import ModelError
 from .labels import CLASSES
 from .modeldir import CONFIG_FILE, WEIGHTS_FILE, read_config, write_config
-from .train import calibrate, write_val_report
+from .train import calibrate, val_arrays_of, write_val_report
 
 
 def build_ensemble(members: list[Path], data: Path, out: Path, name: str, version: str, command: str = "",
@@ -42,9 +41,7 @@ def build_ensemble(members: list[Path], data: Path, out: Path, name: str, versio
         },
     }
     write_config(out, config)
-    dataset = read_dataset(data)
-    val = dataset.split("val") if "val" in dataset.splits else split_by_lesion(dataset)[1]
-    val_arrays = load_arrays(val, config["architecture"]["image_size"], "loading val", show_progress)
+    val_arrays = val_arrays_of(data, config["architecture"]["image_size"], show_progress)
     config = calibrate(out, config, val_arrays, log, resave=False, max_views=max_views)
     write_config(out, config)
     return write_val_report(out, config, val_arrays)

@@ -164,12 +164,35 @@ def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
     return metrics
 
 
+def val_arrays_of(data: Path, image_size: int, show_progress: bool = True) -> Arrays:
+    """The val split of `data` (or, without a split column, the lesion-wise re-split train uses)."""
+    dataset = read_dataset(data)
+    val = dataset.split("val") if "val" in dataset.splits else split_by_lesion(dataset)[1]
+    if not val.records:
+        raise DataError(f"{data}: no images in the val split")
+    return load_arrays(val, image_size, "loading val", show_progress)
+
+
+def recalibrate(model_dir: Path, data: Path, max_views: int = 8, views: int | None = None, command: str = "",
+                show_progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+    """Choose the test-time views and temperature of a trained model again (e.g. with fewer views, for
+    serving cost) and rewrite its config, val metrics and card; the weights are not touched."""
+    config = read_config(model_dir)
+    val = val_arrays_of(data, config["architecture"]["image_size"], show_progress)
+    config = calibrate(Path(model_dir), config, val, log, resave=False, max_views=max_views, views=views)
+    config["calibration_command"] = command
+    write_config(model_dir, config)
+    return write_val_report(Path(model_dir), config, val)
+
+
 # Test-time view counts calibration chooses from: 2 is the image and its mirror image.
 VIEW_CHOICES = (1, 2, 4, 8)
 
 
-def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, max_views: int = 8) -> dict:
-    """Choose test-time augmentation views (at most max_views) by val score, then fit the temperature on val."""
+def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, max_views: int = 8,
+              views: int | None = None) -> dict:
+    """Choose test-time augmentation views (at most max_views, or exactly `views`) by val score, then fit
+    the temperature on val."""
     from .classifier import Classifier
 
     classifier = Classifier.load(out)
@@ -177,14 +200,15 @@ def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, ma
         # Re-save from the freshly built float32 model: drops the optimizer state from the shipped file.
         classifier.keras_model.save_weights(out / WEIGHTS_FILE)
     scores, figures = {}, {}
-    for views in (v for v in VIEW_CHOICES if v <= max(1, max_views)):
-        classifier.tta_views = views
+    choices = [views] if views else [v for v in VIEW_CHOICES if v <= max(1, max_views)]
+    for count in choices:
+        classifier.tta_views = count
         logits = classifier.logits(val.images, val.meta)
         temperature = fit_temperature(logits, val.labels)
         metrics = compute_metrics(val.labels, softmax(logits, temperature))
-        scores[views] = (selection_score(metrics), temperature)
-        figures[str(views)] = {k: metrics[k] for k in ("balanced_accuracy", "macro_auc", "melanoma_auc", "ece")}
-        log(f"test-time views {views}: T={temperature:.3f} balanced_accuracy={metrics['balanced_accuracy']:.4f} "
+        scores[count] = (selection_score(metrics), temperature)
+        figures[str(count)] = {k: metrics[k] for k in ("balanced_accuracy", "macro_auc", "melanoma_auc", "ece")}
+        log(f"test-time views {count}: T={temperature:.3f} balanced_accuracy={metrics['balanced_accuracy']:.4f} "
             f"macro_auc={metrics['macro_auc']:.4f} melanoma_auc={metrics['melanoma_auc']:.4f} ece={metrics['ece']:.4f}")
     # Fewer views win ties: they cost less at serving time.
     views = max(scores, key=lambda v: (scores[v][0], -v))

@@ -7,7 +7,7 @@ import pytest
 from mlcore.cli import main
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "bench"])
+@pytest.mark.parametrize("command", ["train", "calibrate", "evaluate", "predict", "bench"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -64,3 +64,39 @@ def test_train_with_blocks_and_widths_of_different_lengths_exits_with_a_message(
     assert code == 2
     assert "one number per stage" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_calibrate_chooses_views_and_temperature_again_without_touching_the_weights(tiny_model_dir, tmp_path, capsys):
+    import shutil
+
+    from mlcore.modeldir import read_config, weights_checksum
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    before = read_config(model)
+    assert main(["calibrate", str(model), "--data", str(tiny_model_dir.parent / "data"), "--max-views", "1",
+                 "--quiet"]) == 0
+    after = read_config(model)
+    assert after["tta_views"] == 1 and list(after["tta_choices"]) == ["1"]
+    assert after["weights_sha256"] == weights_checksum(model) == before["weights_sha256"]
+    assert after["calibration_command"].startswith("python -m mlcore calibrate")
+    assert "chosen again by `python -m mlcore calibrate" in (model / "MODEL_CARD.md").read_text()
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert json.loads(capsys.readouterr().out)["ece"] == pytest.approx(metrics["ece"])
+
+
+def test_calibrate_on_a_directory_that_is_not_a_model_says_why(dataset_dir, tmp_path, capsys):
+    assert main(["calibrate", str(tmp_path), "--data", str(dataset_dir), "--quiet"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_calibrate_with_views_uses_exactly_that_many(tiny_model_dir, tmp_path):
+    import shutil
+
+    from mlcore.modeldir import read_config
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    assert main(["calibrate", str(model), "--data", str(tiny_model_dir.parent / "data"), "--views", "4", "--quiet"]) == 0
+    config = read_config(model)
+    assert config["tta_views"] == 4 and list(config["tta_choices"]) == ["4"]

@@ -48,7 +48,7 @@ def test_shipped_model_reaches_the_floor_on_val(val_metrics, metric, floor):
 
 
 @needs_ham10000
-@pytest.mark.xfail(strict=True, reason="known gap, issue 2 open: the shipped model's val melanoma AUC is 0.870, "
+@pytest.mark.xfail(strict=True, reason="known gap, issue 2 open: the shipped model's val melanoma AUC is 0.876, "
                                       "below the 0.88 floor (see MODEL_CARD.md); strict, so meeting it fails this mark")
 def test_shipped_model_reaches_the_melanoma_auc_floor_on_val(val_metrics):
     assert val_metrics["melanoma_auc"] >= 0.88
