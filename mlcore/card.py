@@ -57,7 +57,8 @@ def _views_line(config: dict) -> str:
     tried = "; ".join(f"{views}: balanced accuracy {_fmt(m['balanced_accuracy'])}, melanoma AUC "
                       f"{_fmt(m['melanoma_auc'])}" for views, m in choices.items())
     redone = config.get("calibration_command")
-    return f"\n  Views tried on val: {tried}." + (f"\n  Views and temperature chosen again by `{redone}`." if redone else "")
+    again = f"\n  Views and temperature chosen again by `{redone}`." if redone else ""
+    return f"\n  Views tried on val: {tried}.{again}"
 
 
 def render_model_card(config: dict, metrics: dict) -> str:

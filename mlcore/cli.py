@@ -47,8 +47,8 @@ def _cmd_ensemble(args) -> int:
 def _cmd_calibrate(args) -> int:
     from .train import recalibrate
 
-    metrics = recalibrate(args.model, args.data, max_views=args.max_views, views=args.views, show_progress=not args.quiet,
-                          command=args.invocation)
+    metrics = recalibrate(args.model, args.data, max_views=args.max_views, views=args.views,
+                          show_progress=not args.quiet, command=args.invocation)
     print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
     return 0
 

@@ -97,6 +97,7 @@ def test_calibrate_with_views_uses_exactly_that_many(tiny_model_dir, tmp_path):
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model)
-    assert main(["calibrate", str(model), "--data", str(tiny_model_dir.parent / "data"), "--views", "4", "--quiet"]) == 0
+    data = str(tiny_model_dir.parent / "data")
+    assert main(["calibrate", str(model), "--data", data, "--views", "4", "--quiet"]) == 0
     config = read_config(model)
     assert config["tta_views"] == 4 and list(config["tta_choices"]) == ["4"]
