@@ -119,7 +119,7 @@ def _existing_dir(value: str) -> Path:
     return path
 
 
-def _add_max_views(parser: argparse.ArgumentParser) -> None:
+def _add_max_views(parser) -> None:
     parser.add_argument("--max-views", type=int, choices=[1, 2, 4, 8], default=8,
                         help="most test-time views (flips/rotations) calibration may choose; each costs a "
                              "forward pass when serving (default 8)")
@@ -166,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "rewrites its config, metrics and card")
     p.add_argument("model", type=_existing_dir, help="trained model directory (changed in place)")
     p.add_argument("--data", type=_existing_dir, required=True, help="the training data (its val split calibrates)")
-    _add_max_views(p)
-    p.add_argument("--views", type=int, choices=[1, 2, 4, 8],
+    views = p.add_mutually_exclusive_group()
+    _add_max_views(views)
+    views.add_argument("--views", type=int, choices=[1, 2, 4, 8],
                    help="use exactly this many test-time views instead of choosing (e.g. to keep a serving cost)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_calibrate)

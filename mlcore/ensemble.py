@@ -41,7 +41,7 @@ def build_ensemble(members: list[Path], data: Path, out: Path, name: str, versio
         },
     }
     write_config(out, config)
-    val_arrays = val_arrays_of(data, config["architecture"]["image_size"], show_progress)
+    val_arrays = val_arrays_of(data, config["architecture"]["image_size"], show_progress=show_progress)
     config = calibrate(out, config, val_arrays, log, resave=False, max_views=max_views)
     write_config(out, config)
     return write_val_report(out, config, val_arrays)

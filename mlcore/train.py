@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .calibration import fit_temperature, softmax
-from .data import Arrays, load_arrays, read_dataset, split_by_lesion
+from .data import Arrays, Dataset, load_arrays, read_dataset, split_by_lesion
 from .errors import DataError
 from .labels import CLASSES
 from .metrics import compute_metrics
@@ -53,15 +53,19 @@ def selection_score(metrics: dict) -> float:
     return metrics["balanced_accuracy"] + (metrics["macro_auc"] or 0.0)
 
 
+def train_val_split(dataset: Dataset, seed: int, log=lambda msg: None) -> tuple[Dataset, Dataset]:
+    """The dataset's own train/val split, or without one a re-split by lesion (the same for the same seed)."""
+    if "train" in dataset.splits and "val" in dataset.splits:
+        return dataset.split("train"), dataset.split("val")
+    log("no train/val split column: re-splitting by lesion_id (15% val)")
+    return split_by_lesion(dataset, seed=seed)
+
+
 def _splits(options: TrainOptions, log) -> tuple[Arrays, Arrays]:
     dataset = read_dataset(options.data)
     for problem in dataset.problems:
         log(f"skipped {problem}")
-    if "train" in dataset.splits and "val" in dataset.splits:
-        train, val = dataset.split("train"), dataset.split("val")
-    else:
-        log("no train/val split column: re-splitting by lesion_id (15% val)")
-        train, val = split_by_lesion(dataset, seed=options.seed)
+    train, val = train_val_split(dataset, options.seed, log)
     if not train.records or not val.records:
         raise DataError("need images in both the train and the val split")
     show = options.show_progress
@@ -164,10 +168,9 @@ def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
     return metrics
 
 
-def val_arrays_of(data: Path, image_size: int, show_progress: bool = True) -> Arrays:
-    """The val split of `data` (or, without a split column, the lesion-wise re-split train uses)."""
-    dataset = read_dataset(data)
-    val = dataset.split("val") if "val" in dataset.splits else split_by_lesion(dataset)[1]
+def val_arrays_of(data: Path, image_size: int, seed: int = 0, show_progress: bool = True) -> Arrays:
+    """The val split of `data`; without a split column, the re-split a training with `seed` used."""
+    _, val = train_val_split(read_dataset(data), seed)
     if not val.records:
         raise DataError(f"{data}: no images in the val split")
     return load_arrays(val, image_size, "loading val", show_progress)
@@ -178,7 +181,8 @@ def recalibrate(model_dir: Path, data: Path, max_views: int = 8, views: int | No
     """Choose the test-time views and temperature of a trained model again (e.g. with fewer views, for
     serving cost) and rewrite its config, val metrics and card; the weights are not touched."""
     config = read_config(model_dir)
-    val = val_arrays_of(data, config["architecture"]["image_size"], show_progress)
+    seed = config.get("training", {}).get("seed", 0)  # so a re-split val is the one the model was selected on
+    val = val_arrays_of(data, config["architecture"]["image_size"], seed, show_progress)
     config = calibrate(Path(model_dir), config, val, log, resave=False, max_views=max_views, views=views)
     config["calibration_command"] = command
     write_config(model_dir, config)
