@@ -12,6 +12,7 @@ import numpy as np
 from .calibration import softmax
 from .labels import CLASSES, MALIGNANT_CLASSES
 from .modeldir import SHIPPED_MODEL_DIR, WEIGHTS_FILE, member_dirs, read_config, weights_checksum
+from .model import Architecture, input_hw
 from .preprocess import LesionInput, prepare
 
 _MALIGNANT_IDX = [CLASSES.index(c) for c in MALIGNANT_CLASSES]
@@ -50,7 +51,8 @@ def _configure_threads() -> None:
 
 
 def _dihedral_views(x: np.ndarray, count: int) -> list[np.ndarray]:
-    """The first `count` of the 8 symmetries of the square (dermoscopy has no canonical orientation)."""
+    """The first `count` of the 8 symmetries of the square (dermoscopy has no canonical orientation);
+    the last 4 (transposed) only exist for square inputs."""
     flips = [x, x[:, :, ::-1], x[:, ::-1, :], x[:, ::-1, ::-1]]
     transposed = [v.transpose(0, 2, 1, 3) for v in flips]
     return (flips + transposed)[:count]
@@ -62,7 +64,9 @@ class Classifier:
     def __init__(self, model_dir: Path, config: dict, keras_models: list):
         self.model_dir = Path(model_dir)
         self.config = config
-        self.image_size = int(config["architecture"]["image_size"])
+        self.image_size = Architecture.from_dict(config["architecture"]).image_size
+        height, width = input_hw(self.image_size)
+        self.max_views = 8 if height == width else 4
         self.temperature = float(config.get("temperature", 1.0))
         # Test-time augmentation: 1 (off), 4 (flips) or 8 (all flips and 90-degree rotations) views.
         self.tta_views = int(config.get("tta_views", 1))
@@ -75,7 +79,7 @@ class Classifier:
     @classmethod
     def load(cls, model_dir: str | Path | None = None) -> "Classifier":
         """Load a model directory (default: the shipped model). Raises ModelError if it is not one."""
-        from .model import Architecture, build_model
+        from .model import build_model
 
         model_dir = Path(model_dir) if model_dir else SHIPPED_MODEL_DIR
         config = read_config(model_dir)

@@ -26,7 +26,8 @@ def _cmd_train(args) -> int:
         data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, image_size=args.image_size, class_weight_power=args.class_weight_power,
         mixed_precision=not args.float32, seed=args.seed, version=args.version, name=args.name,
-        architecture=architecture, init_from=args.init_from, max_views=args.max_views, show_progress=not args.quiet,
+        architecture=architecture, init_from=args.init_from, backbone=args.backbone,
+        trainable_from_block=args.trainable_from_block, max_views=args.max_views, show_progress=not args.quiet,
         command=args.invocation,
     ))
     print(json.dumps({k: metrics[k] for k in ("balanced_accuracy", "melanoma_auc", "malignant_auc", "ece")}, indent=2))
@@ -112,6 +113,16 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _image_size(value: str) -> int | tuple[int, int]:
+    try:
+        parts = [int(v) for v in value.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 32:
+        raise argparse.ArgumentTypeError(f"{value}: expected a side such as 96 or HxW such as 192x256 (>= 32)")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
 def _existing_dir(value: str) -> Path:
     path = Path(value)
     if not path.is_dir():
@@ -135,7 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=3e-3)
-    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--image-size", type=_image_size, default=96, metavar="SIDE|HxW",
+                   help="model input: a square side (96) or height x width (192x256); default 96")
+    p.add_argument("--backbone", choices=["resnet", "efficientnet_lite0"], default="resnet",
+                   help="efficientnet_lite0: fine-tune EfficientNet-Lite0 from its ImageNet weights "
+                        "(needs requirements-train.txt); resnet: a small CNN from scratch (default)")
+    p.add_argument("--trainable-from-block", type=int, default=0, metavar="N",
+                   help="efficientnet_lite0: keep the stem and blocks 0..N-1 frozen (default 0: train all)")
     p.add_argument("--class-weight-power", type=float, default=0.5,
                    help="loss weight per class (n_max/n_class)^power; 1 = fully balanced, 0 = none")
     p.add_argument("--blocks", type=int, nargs="+", metavar="N",

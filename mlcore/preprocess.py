@@ -69,14 +69,23 @@ def load_image(source: ImageSource) -> Image.Image:
     return image.convert("RGB")
 
 
-def preprocess_image(image: Image.Image, size: int) -> np.ndarray:
-    """Centre-crop to a square (dermoscopic lesions are centred) and resize to size x size uint8 RGB."""
-    width, height = image.size
-    side = min(width, height)
-    left = (width - side) // 2
-    top = (height - side) // 2
-    square = image.crop((left, top, left + side, top + side))
-    resized = square.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+def preprocess_image(image: Image.Image, size: int | tuple[int, int]) -> np.ndarray:
+    """The model's input: uint8 RGB of `size` (a square side, or (height, width)).
+
+    Dermoscopic lesions are centred, so the frame is centre-cropped to the input's shape; a portrait photo
+    is turned a quarter to landscape first (dermoscopy has no canonical orientation), so a 3:4 phone photo
+    keeps as much of the lesion as a 4:3 one.
+    """
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if (image.width < image.height) != (width < height) and image.width != image.height and width != height:
+        image = image.transpose(Image.Transpose.ROTATE_90)
+    # The largest centred crop of the input's aspect ratio.
+    crop_w = min(image.width, round(image.height * width / height))
+    crop_h = min(image.height, round(image.width * height / width))
+    left = (image.width - crop_w) // 2
+    top = (image.height - crop_h) // 2
+    crop = image.crop((left, top, left + crop_w, top + crop_h))
+    resized = crop.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return np.asarray(resized, dtype=np.uint8)
 
 
@@ -95,7 +104,7 @@ def encode_metadata(age: float | None, sex: str | None, site: str | None) -> np.
     return vector
 
 
-def prepare(item: LesionInput, size: int) -> tuple[np.ndarray, np.ndarray]:
+def prepare(item: LesionInput, size: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The full preprocessing of one input: (image array, metadata vector)."""
     image = preprocess_image(load_image(item.image), size)
     return image, encode_metadata(item.age, item.sex, item.site)

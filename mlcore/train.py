@@ -27,7 +27,9 @@ class TrainOptions:
     batch_size: int = 64
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    image_size: int = 96
+    image_size: int | tuple[int, int] = 96  # a square side, or (height, width)
+    backbone: str = "resnet"  # "efficientnet_lite0" starts from ImageNet weights
+    trainable_from_block: int = 0  # efficientnet_lite0: freeze the stem and the blocks before this one
     class_weight_power: float = 0.5
     meta_dropout: float = 0.15
     mixed_precision: bool = True
@@ -92,14 +94,21 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
         # The network is fully convolutional up to global pooling: its weights serve any input size.
         arch = Architecture.from_dict({**parent["architecture"], "image_size": options.image_size})
     else:
-        arch = options.architecture or Architecture(image_size=options.image_size)
+        arch = options.architecture or Architecture(image_size=options.image_size, backbone=options.backbone,
+                                                    trainable_from_block=options.trainable_from_block)
     model = build_model(arch)
     if parent:
         model.load_weights(Path(options.init_from) / WEIGHTS_FILE)
+    elif arch.backbone == "efficientnet_lite0":
+        from .efficientnet import imagenet_state_dict, load_torch_weights
+
+        # The ImageNet classifier (_fc) has no place here: the lesion head starts fresh.
+        load_torch_weights(model, imagenet_state_dict(), skip_missing_layers=True)
+        log("backbone initialised from the ImageNet weights of EfficientNet-Lite0")
     weights = class_weights(train_arrays.labels, options.class_weight_power)
     ds = training_dataset(
         train_arrays.images, train_arrays.meta, train_arrays.labels,
-        weights[train_arrays.labels].astype(np.float32), options.image_size,
+        weights[train_arrays.labels].astype(np.float32), arch.image_size,
         options.batch_size, options.meta_dropout, options.seed,
     )
     steps = int(np.ceil(len(train_arrays.labels) / options.batch_size))
@@ -114,23 +123,36 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
 
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    history: list[dict] = []
-    best = {"score": -np.inf, "epoch": 0}
+    # A long run can be interrupted: Keras' BackupAndRestore keeps the model, optimizer and epoch after each
+    # epoch, and progress.json the per-epoch val figures and the best epoch, so the same command resumes.
+    backup_dir = out / "resume"
+    progress_file = backup_dir / "progress.json"
+    state = json.loads(progress_file.read_text()) if progress_file.is_file() else {}
+    history: list[dict] = state.get("history", [])
+    best = state.get("best", {"score": -1e9, "epoch": 0})
+    seconds_before = state.get("seconds", 0)
+    if history:
+        log(f"resuming after epoch {history[-1]['epoch']} (best so far: epoch {best['epoch']})")
 
     class SelectOnVal(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            logits = model.predict({"image": val_arrays.images, "meta": val_arrays.meta}, batch_size=256, verbose=0)
+            logits = model.predict({"image": val_arrays.images, "meta": val_arrays.meta}, batch_size=64, verbose=0)
             metrics = compute_metrics(val_arrays.labels, softmax(logits))
             score = selection_score(metrics)
             row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "val_balanced_accuracy": metrics["balanced_accuracy"],
-                   "val_macro_auc": metrics["macro_auc"], "val_melanoma_auc": metrics["melanoma_auc"]}
-            history.append(row)
+                   "val_macro_auc": metrics["macro_auc"], "val_melanoma_auc": metrics["melanoma_auc"],
+                   "val_malignant_auc": metrics["malignant_auc"]}
+            history[:] = [h for h in history if h["epoch"] < epoch + 1] + [row]
             log(json.dumps(row))
             if score > best["score"]:
                 best.update(score=score, epoch=epoch + 1)
                 model.save_weights(out / WEIGHTS_FILE)
+            backup_dir.mkdir(exist_ok=True)
+            progress_file.write_text(json.dumps({
+                "history": history, "best": best, "seconds": seconds_before + round(time.monotonic() - started)}))
 
-    model.fit(ds, epochs=options.epochs, callbacks=[SelectOnVal()], verbose=2 if options.show_progress else 0)
+    model.fit(ds, epochs=options.epochs, verbose=(1 if sys.stderr.isatty() else 2) if options.show_progress else 0,
+              callbacks=[SelectOnVal(), keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)])
     log(f"best epoch {best['epoch']} (score {best['score']:.4f})")
 
     config = {
@@ -138,6 +160,7 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
         "architecture": arch.to_dict(), "temperature": 1.0, "tta_views": 1,
         "training": {
             "data": str(options.data), "epochs": options.epochs, "best_epoch": best["epoch"],
+            "backbone": arch.backbone, "trainable_from_block": arch.trainable_from_block,
             "batch_size": options.batch_size, "learning_rate": options.learning_rate,
             "weight_decay": options.weight_decay, "class_weight_power": options.class_weight_power,
             "meta_dropout": options.meta_dropout, "mixed_precision": options.mixed_precision,
@@ -150,7 +173,7 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     }
     write_config(out, config)
     config = calibrate(out, config, val_arrays, log, max_views=options.max_views)
-    config["training"]["seconds"] = round(time.monotonic() - started)
+    config["training"]["seconds"] = seconds_before + round(time.monotonic() - started)
     write_config(out, config)
     metrics = write_val_report(out, config, val_arrays)
     tf.keras.backend.clear_session()
@@ -189,7 +212,8 @@ def recalibrate(model_dir: Path, data: Path, max_views: int = 8, views: int | No
     return write_val_report(Path(model_dir), config, val)
 
 
-# Test-time view counts calibration chooses from: 2 is the image and its mirror image.
+# Test-time view counts calibration chooses from: 2 is the image and its mirror image; 8 (the quarter turns)
+# only for square inputs.
 VIEW_CHOICES = (1, 2, 4, 8)
 
 
@@ -204,7 +228,7 @@ def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, ma
         # Re-save from the freshly built float32 model: drops the optimizer state from the shipped file.
         classifier.keras_model.save_weights(out / WEIGHTS_FILE)
     scores, figures = {}, {}
-    choices = [views] if views else [v for v in VIEW_CHOICES if v <= max(1, max_views)]
+    choices = [views] if views else [v for v in VIEW_CHOICES if v <= min(max(1, max_views), classifier.max_views)]
     for count in choices:
         classifier.tta_views = count
         logits = classifier.logits(val.images, val.meta)

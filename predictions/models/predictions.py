@@ -32,6 +32,15 @@ class Prediction(models.Model):
     probabilities = models.JSONField(null=True, blank=True, help_text="Calibrated probability per class.")
     top_class = models.CharField(max_length=8, choices=DiagnosisClass.choices, blank=True)
     malignancy_risk = models.FloatField(null=True, blank=True, help_text="P(mel) + P(bcc) + P(akiec).")
+    # What the model's gate and operating point said (None: made by a model without them, e.g. 1.x).
+    assessable = models.BooleanField(null=True, blank=True,
+                                     help_text="False when the model refused to judge the image (see reasons).")
+    assessment_reasons = models.JSONField(default=list, blank=True,
+                                          help_text="Why the image cannot be assessed: [{code, message}].")
+    refer = models.BooleanField(null=True, blank=True,
+                                help_text="Malignancy risk at or above the model's referral threshold.")
+    referral_threshold = models.FloatField(null=True, blank=True,
+                                           help_text="The model's sensitivity-first referral threshold.")
     heatmap = models.FileField(upload_to=heatmap_path, max_length=255, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
