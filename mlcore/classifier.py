@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +26,12 @@ class PredictionResult:
     malignancy_risk: float
     entropy: float  # in nats; log(7) ~ 1.95 is total uncertainty
     model_version: str
+    # The gate: False when the image is not one the model may judge; reasons say why ({code, message}).
+    assessable: bool | None = None  # None: the model has no gate (1.x)
+    reasons: list[dict] = field(default_factory=list)
+    # The model's sensitivity-first operating point; None for a model that has none (1.x).
+    refer: bool | None = None
+    referral_threshold: float | None = None
     heatmap: np.ndarray | None = None  # float32 HxW in [0, 1], the size of the model input
     heatmap_png: bytes | None = None  # the heatmap over the preprocessed image
 
@@ -34,6 +40,8 @@ class PredictionResult:
             "probabilities": self.probabilities, "top_class": self.top_class,
             "top_probability": self.top_probability, "malignancy_risk": self.malignancy_risk,
             "entropy": self.entropy, "model_version": self.model_version,
+            "assessable": self.assessable, "reasons": self.reasons,
+            "refer": self.refer, "referral_threshold": self.referral_threshold,
         }
 
 

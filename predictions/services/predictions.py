@@ -181,7 +181,10 @@ def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier) 
 
 def _succeeded_fields(result) -> dict:
     return {"status": SUCCEEDED, "probabilities": result.probabilities, "top_class": result.top_class,
-            "malignancy_risk": result.malignancy_risk, "error": "", "finished_at": timezone.now(), "claimed_by": ""}
+            "malignancy_risk": result.malignancy_risk, "assessable": result.assessable,
+            "assessment_reasons": result.reasons, "refer": result.refer,
+            "referral_threshold": result.referral_threshold,
+            "error": "", "finished_at": timezone.now(), "claimed_by": ""}
 
 
 def _failed_fields(error: str) -> dict:
