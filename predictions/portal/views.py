@@ -153,6 +153,8 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(request, "The patient's details are saved.")
             return redirect("portal:patient-detail", patient_id=patient.pk)
+    # The form shows the patient's details: a read like the detail page's (a saved edit is audited as one).
+    _record_view(request, clinic=patient.clinic, action="patient.view", target=patient, data={"page": "edit"})
     return render(request, "portal/patients/form.html", {"form": form, "patient": patient})
 
 
@@ -186,6 +188,9 @@ def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
             kept = {name: data[name] for name in ("new_lesion_site", "new_lesion_label", "captured_at", "age", "site")}
             kept["lesion"] = str(result.lesion.pk) if result.lesion else data["lesion"]
             form = ImageUploadForm(lesions=lesions, initial=kept)
+    # The page shows the patient and their lesions: a read (what a batch stored is audited by the upload).
+    _record_view(request, clinic=patient.clinic, action="patient.view", target=patient,
+                 data={"page": "upload", "shown": {"lesion": [lesion.pk for lesion in lesions]}})
     return render(request, "portal/upload.html", {
         "patient": patient, "form": form, "result": result, "new_lesion": NEW_LESION,
         "max_upload_bytes": settings.SKINCLINIC_MAX_UPLOAD_BYTES})

@@ -221,3 +221,41 @@ def test_a_list_across_two_clinics_writes_each_clinic_a_record_of_its_own_rows(c
                                                       (staff.other_clinic, "patient.list")}
     shown = {e.clinic: e.data["shown"] for e in events}
     assert shown == {staff.clinic: {"patient": [staff.patient.pk]}, staff.other_clinic: {"patient": [other.pk]}}
+
+
+# The pages a writer fills in show the patient's details too (issue 13): each one shown is a read.
+FORM_READS = [
+    (lambda r: reverse("portal:patient-edit", args=[r["patient"].pk]), "edit"),
+    (lambda r: reverse("portal:image-upload", args=[r["patient"].pk]), "upload"),
+]
+FORM_IDS = [page for _, page in FORM_READS]
+
+
+@pytest.mark.parametrize("role", ["clinician", "admin"])
+@pytest.mark.parametrize("url, page", FORM_READS, ids=FORM_IDS)
+def test_the_patient_edit_and_upload_pages_write_a_read_record(client, staff, records, role, url, page):
+    user = staff.role(role)
+    client.force_login(user)
+    response = client.get(url(records), REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 200
+    [event] = reads()
+    assert (event.action, event.actor, event.clinic) == ("patient.view", user, staff.clinic)
+    assert (event.target_type, event.target_id) == ("predictions.patient", str(records["patient"].pk))
+    assert (event.ip_address, event.data["via"], event.data["page"]) == ("203.0.113.9", "portal", page)
+
+
+def test_the_upload_page_record_names_the_lesions_it_listed(client, staff, records):
+    client.force_login(staff.clinician)
+    client.get(reverse("portal:image-upload", args=[records["patient"].pk]))
+    [event] = reads()
+    assert event.data["shown"] == {"lesion": [records["lesion"].pk]}
+
+
+@pytest.mark.parametrize("url, page", FORM_READS, ids=FORM_IDS)
+def test_the_edit_and_upload_pages_refused_to_a_reviewer_or_an_outsider_leave_no_record(client, staff, records,
+                                                                                       url, page):
+    client.force_login(staff.reviewer)
+    assert client.get(url(records)).status_code == 403
+    client.force_login(staff.outsider)
+    assert client.get(url(records)).status_code == 404
+    assert reads() == []
