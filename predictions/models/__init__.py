@@ -20,10 +20,10 @@ __all__ = [
 # The REST API's own records (tokens, idempotent responses) and the clinics' webhooks.
 from .api import ApiToken, IdempotencyRecord  # noqa: E402
 from .webhooks import (  # noqa: E402
-    AttemptOutcome, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
+    AttemptOutcome, DeliveryError, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
 
 __all__ += [
-    "ApiToken", "IdempotencyRecord", "AttemptOutcome", "DeliveryStatus", "WebhookAttempt", "WebhookDelivery",
+    "ApiToken", "IdempotencyRecord", "AttemptOutcome", "DeliveryError", "DeliveryStatus", "WebhookAttempt", "WebhookDelivery",
     "WebhookEndpoint", "WebhookEvent",
 ]

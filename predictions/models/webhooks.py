@@ -94,6 +94,17 @@ class AttemptOutcome(models.TextChoices):
     GAVE_UP = "gave_up", "Failed; not retried"
 
 
+class DeliveryError(models.TextChoices):
+    """Everything a delivery log says went wrong. A fixed vocabulary: the log is read by clinic administrators,
+    and an exception's text would tell them whether a port is open or what a name resolves to (the server
+    log keeps the detail for operators)."""
+
+    UNREACHABLE = "unreachable", "The endpoint could not be reached, or did not answer in time."
+    TARGET_REFUSED = "target_refused", "The URL is not an allowed webhook target."
+    DISABLED = "disabled", "The endpoint was disabled."
+    ERROR_STATUS = "error_status", "The endpoint answered with an error status."
+
+
 class WebhookAttempt(models.Model):
     """One HTTP request of a delivery, with what came back."""
 

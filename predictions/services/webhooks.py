@@ -10,15 +10,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -30,12 +27,13 @@ from django.utils import timezone
 from mlcore import CLASS_NAMES
 
 from ..models import (
-    AttemptOutcome, AuditEvent, Clinic, DeliveryStatus, Prediction, Review, Role, WebhookAttempt, WebhookDelivery,
+    AttemptOutcome, AuditEvent, Clinic, DeliveryError, DeliveryStatus, Prediction, Review, Role, WebhookAttempt, WebhookDelivery,
     WebhookEndpoint, WebhookEvent,
 )
 from ..models.webhooks import AUDIT_ACTION_EVENTS
 from ..selectors import clinic_role_require
 from .audit import audit_record
+from .webhook_targets import WebhookTargetRefused, webhook_target_check
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +45,10 @@ USER_AGENT = "SkinClinic-Webhooks/1.0"
 
 def _validate_endpoint(url: str, events: Sequence[str]) -> None:
     errors = {}
-    if urlsplit(url).scheme != "https" and not settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE:
-        errors["url"] = ["Webhook URLs must use https."]
+    try:
+        webhook_target_check(url)
+    except WebhookTargetRefused as exc:
+        errors["url"] = [str(exc)]
     if not events:
         errors["events"] = ["Choose at least one event."]
     elif set(events) - set(WebhookEvent.values):
@@ -218,21 +218,14 @@ def _backoff(number: int) -> float:
                settings.SKINCLINIC_WEBHOOK_RETRY_BACKOFF_MAX)
 
 
-def _address_refusal(url: str) -> str | None:
-    """Why the URL may not be called (a private or loopback address, plain http), or None."""
-    if settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme != "https":
-        return "Webhook URLs must use https."
+def _target_refusal(url: str) -> str | None:
+    """DeliveryError.TARGET_REFUSED if the URL is no longer an allowed target (its name may resolve elsewhere
+    now), else None."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except (socket.gaierror, UnicodeError) as exc:
-        return f"The host could not be resolved: {exc}"
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global:
-            return f"The host resolves to a non-public address ({ip}); refused."
+        webhook_target_check(url)
+    except WebhookTargetRefused as exc:
+        logger.warning("webhook target %s refused at delivery: %s", url, exc)
+        return DeliveryError.TARGET_REFUSED.label
     return None
 
 
@@ -250,10 +243,11 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
         with requests.post(endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
                            stream=True) as response:
             return response.status_code, ""
-    except requests.Timeout:
-        return None, f"No answer within {timeout:g} s."
     except requests.RequestException as exc:
-        return None, f"The request failed: {exc.__class__.__name__}: {exc}"[:1000]
+        # One answer for a timeout, a refused connection and a failed TLS handshake alike: which of them it
+        # was would tell the clinic whether a port is open. Operators find the detail in the server log.
+        logger.info("webhook delivery %s to %s: %s: %s", delivery.pk, endpoint.url, exc.__class__.__name__, exc)
+        return None, DeliveryError.UNREACHABLE.label
 
 
 def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult:
@@ -277,8 +271,8 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult:
     delivery.attempts = number
 
     started = time.monotonic()
-    refusal = None if delivery.endpoint.is_active else "The endpoint was disabled."
-    refusal = refusal or _address_refusal(delivery.endpoint.url)
+    refusal = None if delivery.endpoint.is_active else DeliveryError.DISABLED.label
+    refusal = refusal or _target_refusal(delivery.endpoint.url)
     if refusal:
         status, error = None, refusal
     else:
@@ -293,7 +287,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult:
     else:
         outcome = AttemptOutcome.GAVE_UP
     if status is not None and not error and outcome != AttemptOutcome.DELIVERED:
-        error = f"The endpoint answered {status}."
+        error = DeliveryError.ERROR_STATUS.label  # the status itself is in response_status
     retry_in = _backoff(number) if outcome == AttemptOutcome.WILL_RETRY else None
     _attempt_record(delivery, number=number, started_at=now, duration_ms=duration_ms, status=status, error=error,
                     outcome=outcome, retry_in=retry_in)

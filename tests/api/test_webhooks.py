@@ -9,7 +9,8 @@ import socket
 import pytest
 from django.utils import timezone
 
-from predictions.models import AttemptOutcome, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from predictions.models import AttemptOutcome, DeliveryError, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from predictions.services.webhook_targets import WebhookTargetRefused, webhook_target_check
 from predictions.services.webhooks import webhook_deliveries_sweep, webhook_endpoint_create
 from predictions.tasks import prediction_run_task
 from predictions.webhook_tasks import webhook_deliver_task
@@ -112,6 +113,64 @@ def test_endpoints_must_use_https_and_name_known_events(api, settings):
     assert response.status_code == 400 and response.json()["errors"] == {"url": ["Webhook URLs must use https."]}
 
 
+NOT_PUBLIC = "The URL's host is not a public address."
+# Targets that would aim the server at itself, its cloud's metadata service or a private network (issue 13).
+REFUSED_TARGETS = [
+    ("https://127.0.0.1/hooks", NOT_PUBLIC),
+    ("https://localhost:8443/hooks", NOT_PUBLIC),
+    ("https://[::1]/hooks", NOT_PUBLIC),
+    ("https://[::ffff:10.0.0.1]/hooks", NOT_PUBLIC),
+    ("https://169.254.169.254/latest/meta-data/", NOT_PUBLIC),
+    ("https://metadata.google.internal/computeMetadata/v1/", NOT_PUBLIC),
+    ("https://10.1.2.3/hooks", NOT_PUBLIC),
+    ("https://172.16.0.9/hooks", NOT_PUBLIC),
+    ("https://192.168.1.20/hooks", NOT_PUBLIC),
+    ("https://100.64.0.1/hooks", NOT_PUBLIC),  # carrier-grade NAT
+    ("https://0.0.0.0/hooks", NOT_PUBLIC),
+    ("https://user:pw@ehr.example.org/hooks", "Webhook URLs may not contain a user name or password."),
+    ("https://token@93.184.215.14/hooks", "Webhook URLs may not contain a user name or password."),
+    ("https://no-such-host.invalid/hooks", "The URL's host could not be resolved."),
+]
+
+
+@pytest.mark.parametrize("url, message", REFUSED_TARGETS, ids=[url for url, _ in REFUSED_TARGETS])
+def test_registration_refuses_targets_that_are_not_public_https_hosts(api, settings, url, message):
+    settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE = False
+    response = api("admin").post(WEBHOOKS, {"target_url": url, "events": ALL_EVENTS})
+    assert response.status_code == 400 and response.json()["errors"] == {"url": [message]}
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["https://2130706433/x", "https://0x7f.1/x", "https://017700000001/x"])
+def test_the_target_rule_resolves_the_host_so_any_spelling_of_an_address_is_caught(settings, url):
+    settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE = False
+    with pytest.raises(WebhookTargetRefused, match="not a public address"):
+        webhook_target_check(url)
+
+
+def test_changing_an_endpoints_url_to_a_private_target_is_refused(api, staff, settings):
+    settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE = False
+    endpoint = webhook_endpoint_create(actor=staff.admin, clinic=staff.clinic, url="https://93.184.215.14/hooks",
+                                       events=ALL_EVENTS)
+    response = api("admin").patch(f"{WEBHOOKS}/{endpoint.pk}", {"target_url": "https://169.254.169.254/"})
+    assert response.status_code == 400 and response.json()["errors"] == {"url": [NOT_PUBLIC]}
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://93.184.215.14/hooks"
+
+
+def test_a_public_https_address_is_accepted(api, settings):
+    settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE = False
+    response = api("admin").post(WEBHOOKS, {"target_url": "https://93.184.215.14/hooks", "events": ALL_EVENTS})
+    assert response.status_code == 201, response.json()
+
+
+def test_private_targets_are_accepted_when_insecure_targets_are_allowed_but_credentials_never(api):
+    # webhook_settings allows insecure targets, as WEBHOOK_ALLOW_INSECURE does in local development.
+    assert api("admin").post(WEBHOOKS, {"target_url": "http://127.0.0.1:9/x", "events": ALL_EVENTS}).status_code == 201
+    response = api("admin").post(WEBHOOKS, {"target_url": "http://u:p@127.0.0.1:9/x", "events": ALL_EVENTS})
+    assert response.status_code == 400
+
+
 # --- Events ------------------------------------------------------------------------------------------------
 
 def test_a_finished_prediction_is_delivered_signed_to_the_clinics_subscribed_endpoints(
@@ -195,7 +254,7 @@ def test_a_timeout_is_retried(delivery, receiver, scheduled):
     receiver.answers = [(1.5, 200), 200]
     assert webhook_deliver_task.apply(args=[delivery.pk]).get() == "will_retry"
     [attempt] = delivery.attempt_log.all()
-    assert attempt.response_status is None and "No answer within 0.5 s" in attempt.error
+    assert attempt.response_status is None and attempt.error == DeliveryError.UNREACHABLE.label
     assert 400 <= attempt.duration_ms < 1500
     assert webhook_deliver_task.apply(args=[delivery.pk]).get() == "delivered"
 
@@ -206,7 +265,22 @@ def test_a_refused_connection_is_retried(delivery, scheduled):
         port = probe.getsockname()[1]
     WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(url=f"http://127.0.0.1:{port}/x")
     assert webhook_deliver_task.apply(args=[delivery.pk]).get() == "will_retry"
-    assert "request failed" in delivery.attempt_log.get().error
+    assert delivery.attempt_log.get().error == DeliveryError.UNREACHABLE.label
+
+
+def test_the_delivery_log_does_not_tell_an_open_port_from_a_closed_one(staff, receiver, scheduled):
+    """An https URL to the receiver's open (plain http) port fails in the TLS handshake, one to a closed port
+    fails to connect: the log says the same of both."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    errors = []
+    for url in (receiver.url.replace("http:", "https:"), f"https://127.0.0.1:{closed}/x"):
+        endpoint = webhook_endpoint_create(actor=staff.admin, clinic=staff.clinic, url=url, events=ALL_EVENTS)
+        delivery = WebhookDelivery.objects.create(endpoint=endpoint, event="prediction.succeeded", body="{}")
+        assert webhook_deliver_task.apply(args=[delivery.pk]).get() == "will_retry"
+        errors.append(delivery.attempt_log.get().error)
+    assert errors == [DeliveryError.UNREACHABLE.label] * 2
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 410, 422, 301])
@@ -251,7 +325,7 @@ def test_private_addresses_are_refused_unless_allowed(delivery, receiver, schedu
     settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE = False
     WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(url=receiver.url.replace("http:", "https:"))
     assert webhook_deliver_task.apply(args=[delivery.pk]).get() == "gave_up"
-    assert "non-public address" in delivery.attempt_log.get().error and receiver.received == []
+    assert delivery.attempt_log.get().error == DeliveryError.TARGET_REFUSED.label and receiver.received == []
 
 
 def test_the_sweep_resends_deliveries_whose_message_was_lost(delivery, django_capture_on_commit_callbacks,
