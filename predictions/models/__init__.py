@@ -24,6 +24,6 @@ from .webhooks import (  # noqa: E402
 )
 
 __all__ += [
-    "ApiToken", "IdempotencyRecord", "AttemptOutcome", "DeliveryError", "DeliveryStatus", "WebhookAttempt", "WebhookDelivery",
-    "WebhookEndpoint", "WebhookEvent",
+    "ApiToken", "IdempotencyRecord", "AttemptOutcome", "DeliveryError", "DeliveryStatus", "WebhookAttempt",
+    "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]

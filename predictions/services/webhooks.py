@@ -27,8 +27,8 @@ from django.utils import timezone
 from mlcore import CLASS_NAMES
 
 from ..models import (
-    AttemptOutcome, AuditEvent, Clinic, DeliveryError, DeliveryStatus, Prediction, Review, Role, WebhookAttempt, WebhookDelivery,
-    WebhookEndpoint, WebhookEvent,
+    AttemptOutcome, AuditEvent, Clinic, DeliveryError, DeliveryStatus, Prediction, Review, Role, WebhookAttempt,
+    WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
 from ..models.webhooks import AUDIT_ACTION_EVENTS
 from ..selectors import clinic_role_require
