@@ -1,6 +1,7 @@
 """Everything that reads clinical records, already scoped to the clinics the user belongs to."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -164,26 +165,41 @@ class Dashboard:
     recent_images: list[LesionImage]
     in_progress: list[Prediction]
     failed: list[Prediction]
-    high_risk_unreviewed: list[Prediction]
+    high_risk_unreviewed: list[Prediction]  # the first `limit` of them, the highest risk first
+    high_risk_unreviewed_total: int = 0
+    cannot_assess: list[Prediction] = dataclasses.field(default_factory=list)
+
+
+def prediction_needs_review_q() -> Q:
+    """Results a human must see (as `interpretation.Interpretation.needs_review` says, in SQL): at or above the
+    model's referral threshold, or, from a model without one, in the clinic's high band; not refused images."""
+    without_threshold = Q(refer__isnull=True, referral_threshold__isnull=True,
+                          malignancy_risk__gte=settings.SKINCLINIC_RISK_HIGH_AT)
+    with_threshold = Q(refer__isnull=True, referral_threshold__isnull=False,
+                       malignancy_risk__gte=F("referral_threshold"))
+    return (Q(refer=True) | without_threshold | with_threshold) & ~Q(assessable=False)
 
 
 def dashboard_get(*, user, limit: int = 10) -> Dashboard:
-    """What needs a clinician's attention in the user's clinics: the newest uploads, predictions still
-    queued or running, failed ones, and high-risk results whose image nobody has reviewed yet."""
+    """What needs a clinician's attention in the user's clinics: results to refer (or, from a model without a
+    referral threshold, high-risk ones) whose image nobody has reviewed yet, with their total; images the
+    model could not assess; predictions still queued or running; failed ones; and the newest uploads."""
     predictions = prediction_list(user=user).select_related("image__lesion__patient")
     recent = (lesion_image_list(user=user).select_related("lesion__patient")
               .prefetch_related(Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")))
               .order_by("-uploaded_at", "-id"))[:limit]
     reviewed = Review.objects.filter(image=OuterRef("image"))
+    to_review = (predictions.filter(prediction_needs_review_q(), status=PredictionStatus.SUCCEEDED)
+                 .filter(~Exists(reviewed)))
     return Dashboard(
         recent_images=list(recent),
         in_progress=list(predictions.filter(status__in=[PredictionStatus.QUEUED, PredictionStatus.RUNNING])
                          .order_by("queued_at", "id")[:limit]),
         failed=list(predictions.filter(status=PredictionStatus.FAILED).order_by("-finished_at", "-id")[:limit]),
-        high_risk_unreviewed=list(
-            predictions.filter(status=PredictionStatus.SUCCEEDED,
-                               malignancy_risk__gte=settings.SKINCLINIC_RISK_HIGH_AT)
-            .filter(~Exists(reviewed)).order_by("-malignancy_risk", "-finished_at")[:limit]),
+        high_risk_unreviewed=list(to_review.order_by("-malignancy_risk", "-finished_at")[:limit]),
+        high_risk_unreviewed_total=to_review.count(),
+        cannot_assess=list(predictions.filter(status=PredictionStatus.SUCCEEDED, assessable=False)
+                           .filter(~Exists(reviewed)).order_by("-finished_at", "-id")[:limit]),
     )
 
 

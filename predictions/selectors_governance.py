@@ -19,7 +19,7 @@ from .models import (
     ReviewCaseReason, Role,
 )
 from .models.audit import GENESIS_HASH
-from .portal.interpretation import risk_band
+from .interpretation import risk_band
 from .selectors import audit_event_list, clinic_role_get, object_get_for_user, scoped
 
 REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)

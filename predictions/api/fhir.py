@@ -20,7 +20,7 @@ from django.utils import timezone
 from mlcore import CLASS_NAMES, CLASSES, MALIGNANT_CLASSES
 
 from ..models import Prediction, Review, Verdict
-from ..portal.interpretation import prediction_interpret
+from ..interpretation import prediction_interpret
 from .selectors import ImageReport
 
 NAMESPACE = "urn:skinclinic"
@@ -61,8 +61,12 @@ def _mrn_system(clinic) -> str:
 
 
 def _conclusion(prediction: Prediction, reading, review: Review | None) -> str:
-    said = (f"Model {prediction.model_version}: most likely {CLASS_NAMES[prediction.top_class]} "
+    said = (f"Model {prediction.model_version}: {reading.headline}. Most likely {CLASS_NAMES[prediction.top_class]} "
             f"({reading.top.probability:.0%}); malignancy risk {reading.risk:.0%} ({reading.band.label.lower()}).")
+    if reading.has_threshold:
+        said += f" Referral threshold {reading.referral_threshold:.0%}."
+    if reading.assessment_reasons:
+        said += " " + " ".join(reason.message for reason in reading.assessment_reasons)
     if reading.uncertain:
         said += " Flagged uncertain: " + " ".join(reading.uncertain_reasons)
     if review is None:

@@ -17,7 +17,7 @@ from ..models import (
     DiagnosisClass, Lesion, LesionImage, Patient, Prediction, PredictionStatus, Review, Sex, Site, Verdict,
     WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
-from ..portal.interpretation import prediction_interpret
+from ..interpretation import prediction_interpret
 from ..selectors import scoped
 
 
@@ -163,6 +163,15 @@ class PredictionSerializer(serializers.Serializer):
     malignancy_risk = serializers.FloatField(allow_null=True, read_only=True,
                                              help_text="P(mel) + P(bcc) + P(akiec).")
     risk_band = serializers.SerializerMethodField()
+    recommendation = serializers.SerializerMethodField()
+    assessable = serializers.BooleanField(allow_null=True, read_only=True,
+                                          help_text="False: the model refused the image (see assessment_reasons); "
+                                                    "null: its model has no such gate.")
+    assessment_reasons = serializers.JSONField(read_only=True, help_text="[{code, message}]")
+    refer = serializers.BooleanField(allow_null=True, read_only=True,
+                                     help_text="Malignancy risk at or above the model's referral threshold; null "
+                                               "when the model defines no threshold.")
+    referral_threshold = serializers.FloatField(allow_null=True, read_only=True)
     uncertain = serializers.SerializerMethodField()
     uncertain_reasons = serializers.SerializerMethodField()
     entropy = serializers.SerializerMethodField()
@@ -199,7 +208,14 @@ class PredictionSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=["low", "intermediate", "high"], allow_null=True))
     def get_risk_band(self, obj) -> str | None:
+        """Against the model's referral threshold (low / high) when it has one, else the clinic's bands."""
         return self._reading.band.key if self._reading else None
+
+    @extend_schema_field(serializers.ChoiceField(choices=["refer", "routine", "cannot_assess", "none"],
+                                                 allow_null=True))
+    def get_recommendation(self, obj) -> str | None:
+        """refer / routine / cannot_assess, or none when the model defines no referral threshold."""
+        return str(self._reading.recommendation) if self._reading else None
 
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_uncertain(self, obj) -> bool | None:

@@ -3,7 +3,7 @@ from django import template
 from django.utils import timezone
 from mlcore import CLASS_NAMES
 
-from .interpretation import prediction_interpret, risk_band
+from ..interpretation import prediction_interpret, risk_band
 
 register = template.Library()
 

@@ -32,7 +32,7 @@ from .forms import (
     ReviewForm,
     form_add_service_errors,
 )
-from .interpretation import prediction_interpret
+from ..interpretation import prediction_interpret
 
 WRITERS = (Role.CLINICIAN, Role.ADMIN)
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
@@ -264,14 +264,13 @@ def _prediction_context(request: HttpRequest, prediction, review_form: ReviewFor
     if can_review and review_form is None:
         review_form = ReviewForm(prediction=prediction)
     return {
-        **_viewer_context(prediction), "lesion": prediction.image.lesion,
-        "patient": prediction.image.lesion.patient, "reading": prediction_interpret(prediction),
+        **_viewer_context(prediction), "lesion": prediction.image.lesion, "patient": prediction.image.lesion.patient,
+        "reading": prediction_interpret(prediction, with_operating_point=True),
         "is_final": prediction.status in FINAL_STATUSES,
         "reviews": selectors.review_list(user=request.user, image=prediction.image).order_by("created_at", "id"),
         "other_predictions": selectors.prediction_list(user=request.user, image=prediction.image)
         .exclude(pk=prediction.pk).order_by("-queued_at"),
         "can_review": can_review, "can_retry": role in WRITERS, "review_form": review_form,
-        "risk_intermediate_at": settings.SKINCLINIC_RISK_INTERMEDIATE_AT, "risk_high_at": settings.SKINCLINIC_RISK_HIGH_AT,
     }
 
 

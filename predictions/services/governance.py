@@ -61,7 +61,7 @@ def _case_priority(reason_priorities: Iterable[int]) -> int:
 
 def _triage_reasons(prediction: Prediction, *, other: Prediction | None) -> list[tuple[str, dict]]:
     """Why a finished prediction needs a human; `other` is the image's latest result of another model version."""
-    from ..portal.interpretation import prediction_interpret
+    from ..interpretation import prediction_interpret
 
     if prediction.status == PredictionStatus.FAILED:
         return [(ReviewReason.FAILED, {"error": prediction.error[:500]})]
@@ -69,9 +69,16 @@ def _triage_reasons(prediction: Prediction, *, other: Prediction | None) -> list
     if reading is None:
         return []
     reasons = []
-    if reading.band.key == "high":
-        reasons.append((ReviewReason.HIGH_RISK, {"malignancy_risk": reading.risk, "top_class": reading.top.code}))
-    if reading.uncertain:
+    if reading.needs_review:  # at or above the model's referral threshold (or, without one, the clinic's high band)
+        reasons.append((ReviewReason.HIGH_RISK, {"malignancy_risk": reading.risk, "top_class": reading.top.code,
+                                                 "referral_threshold": reading.referral_threshold}))
+    if not reading.assessable:  # the model refused the image: a human decides what it shows, or asks for another
+        reasons.append((ReviewReason.UNCERTAIN, {"top_class": reading.top.code,
+                                                 "top_probability": reading.top.probability,
+                                                 "entropy": reading.entropy,
+                                                 "why": [r.message for r in reading.assessment_reasons]
+                                                 or ["The model could not assess this image."]}))
+    elif reading.uncertain:
         reasons.append((ReviewReason.UNCERTAIN, {"top_class": reading.top.code,
                                                  "top_probability": reading.top.probability,
                                                  "entropy": reading.entropy, "why": reading.uncertain_reasons}))

@@ -214,3 +214,18 @@ def test_reviews_filter(api, staff, prediction):
     assert ids("?histopathology_confirmed=true") == [agree.pk]
     assert ids(f"?mrn={staff.patient.mrn}&ordering=created_at") == [agree.pk, override.pk]
     assert ids(f"?image={prediction.image_id}&prediction={prediction.pk}") == [agree.pk]
+
+
+def test_a_prediction_says_whether_to_refer_by_its_models_operating_point(api, prediction):
+    body = api("clinician").get(f"{PREDICTIONS}/{prediction.pk}").json()
+    assert body["recommendation"] == "none" and body["refer"] is None and body["referral_threshold"] is None
+    prediction.refer, prediction.referral_threshold, prediction.assessable = True, 0.12, True
+    prediction.save()
+    body = api("clinician").get(f"{PREDICTIONS}/{prediction.pk}").json()
+    assert body["recommendation"] == "refer" and body["refer"] is True and body["referral_threshold"] == 0.12
+    assert body["risk_band"] == "high" and body["assessable"] is True
+    prediction.assessable, prediction.assessment_reasons = False, [{"code": "blur", "message": "Out of focus."}]
+    prediction.save()
+    body = api("clinician").get(f"{PREDICTIONS}/{prediction.pk}").json()
+    assert body["recommendation"] == "cannot_assess" and body["assessment_reasons"] == [
+        {"code": "blur", "message": "Out of focus."}]

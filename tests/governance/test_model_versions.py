@@ -134,7 +134,7 @@ def test_activation_and_rerun_keep_both_results_and_queue_the_changed_cases(staf
         _expected(second_dir, stored[1]), abs=1e-5)
 
     # The reported differences are the stored ones, counted by hand.
-    from predictions.portal.interpretation import risk_band
+    from predictions.interpretation import risk_band
 
     changed_class, changed_band = set(), set()
     for image in stored:

@@ -189,3 +189,44 @@ def test_listing_the_queue_takes_a_fixed_number_of_queries(staff, django_assert_
         for case in cases:
             _ = [reason.code for reason in case.reasons.all()], case.image.lesion.patient.full_name
     assert len(cases) == 3
+
+
+def _finished_with(staff, *, probabilities, **gate):
+    """A prediction run by a worker whose model has a gate and an operating point (model 2.0's fields)."""
+    from predictions import services
+    from tests.predictions.factories import PredictionFactory
+
+    from .conftest import ScriptedClassifier, result
+
+    prediction = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), model_version="test-colour:1.0")
+    [held] = services.prediction_claim(prediction_id=prediction.pk, claimant="run", model_version="test-colour:1.0",
+                                       limit=1)
+    scripted = result(probabilities)
+    for name, value in gate.items():
+        setattr(scripted, name, value)
+    services.prediction_run(predictions=[held], classifier=ScriptedClassifier([scripted]), claimant="run")
+    prediction.refresh_from_db()
+    return prediction
+
+
+def test_a_result_at_the_models_referral_threshold_is_queued_for_review_even_when_its_risk_is_modest(staff):
+    prediction = _finished_with(staff, probabilities={"nv": 0.78, "mel": 0.14, "bkl": 0.02}, refer=True,
+                                referral_threshold=0.12, assessable=True)
+    assert prediction.refer is True and prediction.malignancy_risk < 0.40  # "intermediate" by the clinic's bands
+    case = ReviewCase.objects.get(image=prediction.image)
+    assert reasons(case) == [ReviewReason.HIGH_RISK]
+    assert case.reasons.get().detail["referral_threshold"] == pytest.approx(0.12)
+
+
+def test_a_result_below_the_models_threshold_opens_no_case_even_when_the_clinics_band_is_high(staff):
+    prediction = _finished_with(staff, probabilities={"nv": 0.5, "mel": 0.45}, refer=False, referral_threshold=0.6,
+                                assessable=True)
+    assert not ReviewCase.objects.filter(image=prediction.image).exists()
+
+
+def test_an_image_the_model_refused_is_queued_with_the_models_reasons(staff):
+    prediction = _finished_with(staff, probabilities={"nv": 0.9}, refer=False, referral_threshold=0.12,
+                                assessable=False, reasons=[{"code": "blur", "message": "The image is out of focus."}])
+    case = ReviewCase.objects.get(image=prediction.image)
+    assert reasons(case) == [ReviewReason.UNCERTAIN]
+    assert case.reasons.get().detail["why"] == ["The image is out of focus."]

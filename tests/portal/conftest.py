@@ -10,6 +10,8 @@ ROLES = ["clinician", "reviewer", "admin"]
 
 PROBABILITIES_CONFIDENT_NEVUS = {"akiec": 0.01, "bcc": 0.01, "bkl": 0.03, "df": 0.01, "mel": 0.04, "nv": 0.88,
                                  "vasc": 0.02}
+PROBABILITIES_NEVUS_20_PERCENT_RISK = {"akiec": 0.02, "bcc": 0.02, "bkl": 0.04, "df": 0.01, "mel": 0.16, "nv": 0.73,
+                                      "vasc": 0.02}
 PROBABILITIES_UNCERTAIN_MELANOMA = {"akiec": 0.08, "bcc": 0.07, "bkl": 0.2, "df": 0.03, "mel": 0.33, "nv": 0.27,
                                     "vasc": 0.02}
 

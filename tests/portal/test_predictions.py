@@ -8,10 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 from mlcore import CLASS_NAMES
 
-from predictions.models import AuditEvent, Prediction, Review
+from predictions.models import AuditEvent, ModelVersion, Prediction, Review
 from tests.predictions.factories import PredictionFactory
 
-from .conftest import PROBABILITIES_CONFIDENT_NEVUS, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded
+from .conftest import (
+    PROBABILITIES_CONFIDENT_NEVUS, PROBABILITIES_NEVUS_20_PERCENT_RISK, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded,
+)
 
 DISCLAIMER = "Decision support only — not a diagnosis."
 
@@ -218,4 +220,48 @@ def test_the_badge_polls_until_final_then_shows_the_class_and_risk(client, staff
         status="succeeded", probabilities=PROBABILITIES_UNCERTAIN_MELANOMA, top_class="mel", malignancy_risk=0.48,
         finished_at=timezone.now())
     body = page(client, prediction, "portal:prediction-badge")
-    assert "hx-trigger" not in body and "Done: Melanoma" in body and "High" in body and "Uncertain" in body
+    assert "hx-trigger" not in body and "model: Melanoma" in body and "High risk" in body and "Uncertain" in body
+
+
+def test_the_result_leads_with_refer_and_the_models_validation_figures_then_the_classes(client, staff, image):
+    ModelVersion.objects.create(name="skin", version="2.0.0", checksum="1" * 64, config={
+        "name": "skin", "version": "2.0.0", "operating_point": {
+            "threshold": 0.12, "malignant_sensitivity": 0.95, "malignant_specificity": 0.6}})
+    prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK, model_version="skin:2.0.0", refer=True,
+                           referral_threshold=0.12, assessable=True)
+    client.force_login(staff.clinician)
+    body = page(client, prediction)
+    assert 'data-recommendation="refer"' in body
+    headline = body.index("Refer: suspicious for a malignant lesion")
+    assert headline < body.index("Melanocytic nevus") < body.index("Calibrated probability of each class")
+    assert "At this threshold the model found 95 in 100 malignant lesions in validation" in body
+    assert "referral threshold <strong data-referral-threshold>12.0%</strong>" in body
+
+
+def test_a_result_below_the_threshold_reads_routine_follow_up(client, staff, image):
+    prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK, refer=False, referral_threshold=0.3,
+                           assessable=True)
+    client.force_login(staff.clinician)
+    body = page(client, prediction)
+    assert 'data-recommendation="routine"' in body and "Routine follow-up" in body
+    assert "Refer: suspicious" not in body
+
+
+def test_an_image_the_model_refused_reads_cannot_assess_with_the_reasons(client, staff, image):
+    prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK, assessable=False, refer=False,
+                           referral_threshold=0.12,
+                           assessment_reasons=[{"code": "not_skin", "message": "This does not look like skin."}])
+    client.force_login(staff.clinician)
+    body = page(client, prediction)
+    assert 'data-recommendation="cannot_assess"' in body and "Cannot assess this image" in body
+    assert "This does not look like skin." in body and "Take another photograph" in body
+
+
+def test_a_result_of_a_model_without_an_operating_point_says_so_and_names_the_clinics_bands(client, staff, image):
+    prediction = succeeded(image, PROBABILITIES_UNCERTAIN_MELANOMA)  # a 1.x result: no gate, no threshold
+    client.force_login(staff.clinician)
+    body = page(client, prediction)
+    assert 'data-recommendation="none"' in body
+    assert "this model version defines no referral threshold" in body
+    assert "not a validated operating point of the model" in body
+    assert "Malignancy risk <strong data-risk>48.0%</strong>" in body

@@ -8,7 +8,9 @@ from predictions.models import Review
 from tests.predictions.factories import LesionFactory, LesionImageFactory, PatientFactory, PredictionFactory
 
 from tests.query_counts import audit_write_queries
-from .conftest import PROBABILITIES_CONFIDENT_NEVUS, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded
+from .conftest import (
+    PROBABILITIES_CONFIDENT_NEVUS, PROBABILITIES_NEVUS_20_PERCENT_RISK, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded,
+)
 
 
 def timeline(client, lesion, **params):
@@ -104,3 +106,26 @@ def test_the_dashboard_costs_a_fixed_number_of_queries(client, staff, django_ass
     client.force_login(staff.clinician)
     with django_assert_max_num_queries(13 + audit_write_queries()):  # the page's clinic and audit record
         client.get(reverse("portal:dashboard"))
+
+
+def test_every_unreviewed_result_the_model_refers_counts_on_the_dashboard_even_at_a_modest_risk(client, staff):
+    # 20% risk with a top class of naevus: under the clinic's bands "intermediate", but above the model's threshold.
+    referred = [succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK,
+                          refer=True, referral_threshold=0.12, assessable=True) for _ in range(12)]
+    by_threshold_alone = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK,
+                                   referral_threshold=0.12)
+    routine = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK,
+                        refer=False, referral_threshold=0.3, assessable=True)
+    refused = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK,
+                        refer=True, referral_threshold=0.12, assessable=False,
+                        assessment_reasons=[{"code": "blur", "message": "The image is out of focus."}])
+    client.force_login(staff.clinician)
+    response = client.get(reverse("portal:dashboard"))
+    board = response.context["board"]
+    assert board.high_risk_unreviewed_total == 13 and len(board.high_risk_unreviewed) == 10
+    assert routine not in board.high_risk_unreviewed and refused not in board.high_risk_unreviewed
+    assert set(board.high_risk_unreviewed) <= set(referred) | {by_threshold_alone}
+    assert board.cannot_assess == [refused]
+    body = response.content.decode()
+    assert 'data-needs-review-count>13<' in body and "Refer" in body
+    assert "The model could not assess these images" in body

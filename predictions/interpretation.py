@@ -1,0 +1,299 @@
+"""What a finished prediction means in plain words: the clinical question first (refer, routine follow-up, or
+cannot assess), then the classes ranked, the risk band, and whether to doubt the result.
+
+The portal, the REST API, FHIR and case triage all read results through this module, so a rule lives once.
+
+The referral threshold and its validation figures come from the model that made the prediction (stored with
+the prediction, and the operating point in its config.json), not from constants here. A model without an
+operating point (the 1.x models) gives no referral advice; its risk is banded by the clinic's settings
+(SKINCLINIC_RISK_*), and the reading says so.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.conf import settings
+from mlcore import CLASS_NAMES, CLASSES, MALIGNANT_CLASSES
+
+from .models import ModelVersion, Prediction, PredictionStatus
+
+
+class Recommendation(StrEnum):
+    REFER = "refer"
+    ROUTINE = "routine"
+    CANNOT_ASSESS = "cannot_assess"
+    NONE = "none"  # the model defines no referral threshold
+
+
+HEADLINES = {
+    Recommendation.REFER: "Refer: suspicious for a malignant lesion",
+    Recommendation.ROUTINE: "Routine follow-up",
+    Recommendation.CANNOT_ASSESS: "Cannot assess this image",
+    Recommendation.NONE: "No referral advice: this model version defines no referral threshold",
+}
+SHORT_LABELS = {
+    Recommendation.REFER: "Refer",
+    Recommendation.ROUTINE: "Routine follow-up",
+    Recommendation.CANNOT_ASSESS: "Cannot assess",
+}
+
+
+@dataclass(frozen=True)
+class RiskBand:
+    key: str  # low / intermediate / high: also the CSS modifier
+    label: str
+    explanation: str
+
+
+BANDS = {
+    "low": RiskBand("low", "Low", "The model finds little in this image that resembles melanoma, basal cell "
+                                  "carcinoma or actinic keratosis. Weigh it with the history and examination."),
+    "intermediate": RiskBand("intermediate", "Intermediate",
+                             "Some features resemble a malignant or pre-malignant lesion. Consider a closer look, "
+                             "dermoscopic follow-up or a second opinion."),
+    "high": RiskBand("high", "High", "Many features resemble a malignant or pre-malignant lesion. Consider prompt "
+                                     "specialist assessment."),
+}
+THRESHOLD_BANDS = {
+    "low": RiskBand("low", "Below the referral threshold",
+                    "The malignancy risk is below the model's referral threshold. Weigh it with the history and "
+                    "examination; a lesion that changes or worries the patient still deserves a closer look."),
+    "high": RiskBand("high", "At or above the referral threshold",
+                     "The malignancy risk reaches the model's referral threshold, which was set to miss as few "
+                     "malignant lesions as possible. Refer for specialist assessment."),
+}
+
+
+def risk_band(risk: float, threshold: float | None = None) -> RiskBand:
+    """The plain-language band of a malignancy risk in [0, 1]: above or below the model's referral
+    `threshold` when it has one, else by the clinic's thresholds in settings."""
+    if threshold is not None:
+        return THRESHOLD_BANDS["high" if risk >= threshold else "low"]
+    if risk >= settings.SKINCLINIC_RISK_HIGH_AT:
+        return BANDS["high"]
+    if risk >= settings.SKINCLINIC_RISK_INTERMEDIATE_AT:
+        return BANDS["intermediate"]
+    return BANDS["low"]
+
+
+def _in_100(fraction: float | None) -> int | None:
+    return None if fraction is None else round(float(fraction) * 100)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The model's referral threshold and what it achieved on the validation set (fractions in [0, 1])."""
+
+    threshold: float
+    malignant_sensitivity: float | None = None
+    malignant_specificity: float | None = None
+    melanoma_sensitivity: float | None = None
+    melanoma_specificity: float | None = None
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> OperatingPoint | None:
+        point = (config or {}).get("operating_point")
+        if not isinstance(point, dict) or point.get("threshold") is None:
+            return None
+        figures = {name: (float(point[name]) if point.get(name) is not None else None)
+                   for name in ("malignant_sensitivity", "malignant_specificity", "melanoma_sensitivity",
+                                "melanoma_specificity")}
+        return cls(threshold=float(point["threshold"]), **figures)
+
+    @property
+    def sentences(self) -> list[str]:
+        """The operating point in words a clinician reads at a glance."""
+        said = []
+        found, cleared = _in_100(self.malignant_sensitivity), _in_100(self.malignant_specificity)
+        if found is not None:
+            said.append(f"At this threshold the model found {found} in 100 malignant lesions in validation"
+                        + (f", and called {cleared} in 100 benign lesions benign." if cleared is not None else "."))
+        melanoma, melanoma_cleared = _in_100(self.melanoma_sensitivity), _in_100(self.melanoma_specificity)
+        if melanoma is not None:
+            said.append(f"It found {melanoma} in 100 melanomas"
+                        + (f" (and called {melanoma_cleared} in 100 non-melanomas non-melanoma)."
+                           if melanoma_cleared is not None else "."))
+        return said
+
+
+_CONFIG_TTL_SECONDS = 300.0
+_configs: dict[str, tuple[float, dict | None]] = {}
+
+
+def model_config_get(model_version: str) -> dict | None:
+    """The config.json of a model version ("name:version"): the registered copy, else the configured model's
+    (MODEL_DIR or the shipped one) when it is that version; None for an unknown version.
+
+    Kept a few minutes per process: a version's config does not change (a version names one set of weights),
+    and pages that list many results must not query it for each.
+    """
+    now = time.monotonic()
+    cached = _configs.get(model_version)
+    if cached is not None and now - cached[0] < _CONFIG_TTL_SECONDS:
+        return cached[1]
+    config = ModelVersion.objects.filter(identifier=model_version).values_list("config", flat=True).first()
+    if config is None:
+        config = _configured_config(model_version)
+    _configs[model_version] = (now, config)
+    return config
+
+
+def model_config_cache_clear() -> None:
+    _configs.clear()
+
+
+def _configured_config(model_version: str) -> dict | None:
+    from mlcore.errors import ModelError
+    from mlcore.modeldir import SHIPPED_MODEL_DIR, read_config
+
+    try:
+        config = read_config(settings.SKINCLINIC_MODEL_DIR or SHIPPED_MODEL_DIR)
+    except ModelError:
+        return None
+    return config if f'{config.get("name")}:{config.get("version")}' == model_version else None
+
+
+def operating_point_get(model_version: str) -> OperatingPoint | None:
+    """The referral operating point a model version's config declares, or None (a 1.x model has none)."""
+    return OperatingPoint.from_config(model_config_get(model_version))
+
+
+@dataclass(frozen=True)
+class ClassProbability:
+    code: str
+    name: str
+    probability: float
+    malignant: bool
+    is_top: bool
+
+    @property
+    def percent(self) -> float:
+        return round(self.probability * 100, 1)
+
+    @property
+    def bar_width(self) -> str:
+        # A string with a dot for the style attribute whatever the active locale.
+        return f"{self.probability * 100:.1f}"
+
+
+@dataclass(frozen=True)
+class AssessmentReason:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    classes: list[ClassProbability]  # most probable first
+    top: ClassProbability
+    risk: float
+    band: RiskBand
+    entropy: float
+    uncertain_reasons: list[str]
+    recommendation: Recommendation
+    referral_threshold: float | None  # None: the model defines none
+    operating_point: OperatingPoint | None
+    assessment_reasons: list[AssessmentReason]
+
+    @property
+    def risk_percent(self) -> float:
+        return round(self.risk * 100, 1)
+
+    @property
+    def uncertain(self) -> bool:
+        return bool(self.uncertain_reasons)
+
+    @property
+    def headline(self) -> str:
+        return HEADLINES[self.recommendation]
+
+    @property
+    def short_label(self) -> str:
+        """The verdict in a word or two, for lists; without a threshold, the clinic's risk band."""
+        return SHORT_LABELS.get(self.recommendation) or f"{self.band.label} risk"
+
+    @property
+    def refer(self) -> bool:
+        return self.recommendation == Recommendation.REFER
+
+    @property
+    def assessable(self) -> bool:
+        return self.recommendation != Recommendation.CANNOT_ASSESS
+
+    @property
+    def has_threshold(self) -> bool:
+        return self.referral_threshold is not None
+
+    @property
+    def needs_review(self) -> bool:
+        """A human should see it: the model advises referral or, without a threshold, the clinic's band is high."""
+        return self.refer or (self.recommendation == Recommendation.NONE and self.band.key == "high")
+
+    @property
+    def bands_note(self) -> str:
+        """Where the band comes from, in a sentence."""
+        if self.referral_threshold is not None:
+            return (f"The model's referral threshold is a malignancy risk of "
+                    f"{self.referral_threshold * 100:.3g}%.")
+        return (f"This model version defines no referral threshold. The bands are this clinic's settings "
+                f"(low below {settings.SKINCLINIC_RISK_INTERMEDIATE_AT * 100:g}%, high from "
+                f"{settings.SKINCLINIC_RISK_HIGH_AT * 100:g}%), not a validated operating point of the model.")
+
+
+def entropy_of(probabilities: dict[str, float]) -> float:
+    """Shannon entropy in nats (0: certain; ln 7 = 1.95: every class equally likely)."""
+    return -sum(p * math.log(p) for p in probabilities.values() if p > 0)
+
+
+def _assessment_reasons(prediction: Prediction) -> list[AssessmentReason]:
+    reasons = []
+    for reason in prediction.assessment_reasons or []:
+        if isinstance(reason, dict):
+            reasons.append(AssessmentReason(str(reason.get("code", "")), str(reason.get("message", ""))))
+        else:
+            reasons.append(AssessmentReason("", str(reason)))
+    return reasons
+
+
+def prediction_interpret(prediction: Prediction, *, with_operating_point: bool = False) -> Interpretation | None:
+    """The reading of a succeeded prediction; None while it is queued, running, or when it failed.
+
+    The referral verdict and threshold are those the model stored with the prediction. `with_operating_point`
+    also reads the model's validation figures from its config (a page showing one result; lists skip it).
+    """
+    if prediction.status != PredictionStatus.SUCCEEDED or not prediction.probabilities:
+        return None
+    probabilities = {code: float(prediction.probabilities.get(code, 0.0)) for code in CLASSES}
+    top_code = prediction.top_class or max(probabilities, key=probabilities.get)
+    ranked = sorted(CLASSES, key=lambda code: (-probabilities[code], CLASSES.index(code)))
+    classes = [ClassProbability(code, CLASS_NAMES[code], probabilities[code], code in MALIGNANT_CLASSES,
+                                code == top_code) for code in ranked]
+    top = next(c for c in classes if c.is_top)
+    entropy = entropy_of(probabilities)
+    reasons = []
+    low_top = settings.SKINCLINIC_UNCERTAIN_TOP_PROBABILITY_BELOW
+    if top.probability < low_top:
+        reasons.append(f"The most likely class has only {top.percent:g}% probability "
+                       f"(results below {low_top * 100:g}% are flagged).")
+    high_entropy = settings.SKINCLINIC_UNCERTAIN_ENTROPY_ABOVE
+    if entropy > high_entropy:
+        reasons.append(f"The probability is spread over several classes "
+                       f"(entropy {entropy:.2f} nats; above {high_entropy:.2f} is flagged).")
+    risk = float(prediction.malignancy_risk if prediction.malignancy_risk is not None
+                 else sum(probabilities[c] for c in MALIGNANT_CLASSES))
+    point = operating_point_get(prediction.model_version) if with_operating_point else None
+    threshold = prediction.referral_threshold
+    if prediction.assessable is False:
+        recommendation = Recommendation.CANNOT_ASSESS
+    elif prediction.refer is not None:
+        recommendation = Recommendation.REFER if prediction.refer else Recommendation.ROUTINE
+    elif threshold is not None:
+        recommendation = Recommendation.REFER if risk >= threshold else Recommendation.ROUTINE
+    else:
+        recommendation = Recommendation.NONE
+    return Interpretation(classes=classes, top=top, risk=risk, band=risk_band(risk, threshold), entropy=entropy,
+                          uncertain_reasons=reasons, recommendation=recommendation, referral_threshold=threshold,
+                          operating_point=point, assessment_reasons=_assessment_reasons(prediction))
