@@ -130,3 +130,4 @@ class AuditEventAdmin(ReadOnlyAdmin):
         return f"{obj.hash[:12]}…"
 
 from .api import admin as api_admin  # noqa: E402,F401  (registers API tokens and webhooks)
+from . import admin_sign_in  # noqa: E402,F401  (sign-in lockouts and their unlock)

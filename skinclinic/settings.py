@@ -4,6 +4,7 @@ With nothing set but DEBUG=1 the app runs on the embedded default: SQLite and a 
 files under var/ (no server), with a real worker process. Production sets DATABASE_URL (PostgreSQL),
 CELERY_BROKER_URL (Redis), SECRET_KEY and ALLOWED_HOSTS; everything else defaults to the safe choice.
 """
+import datetime
 from pathlib import Path
 
 import environ
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # before predictions: its failed-sign-in receiver decides a lockout before ours records it
     "predictions",
 ]
 
@@ -47,6 +49,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Last: turns a sign-in refused for a lockout into the lockout page (429).
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 
 ROOT_URLCONF = "skinclinic.urls"
 LOGIN_URL = "login"  # the portal's sign-in page
@@ -92,6 +97,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Sign-in lockout (django-axes; predictions/services/sign_in.py audits each failure) ---------------------
+# LOGIN_FAILURE_LIMIT failed sign-ins for one account, or from one address, lock that account or address
+# out for LOGIN_LOCKOUT_MINUTES (the right password included); `manage.py sign_in_unlock` lifts it early.
+AUTHENTICATION_BACKENDS = [
+    "predictions.backends.SignInLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+# A success must not clear failures: signing in to one's own account would wipe the count against another.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "predictions.middleware.client_ip"  # the address the audit trail records
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_ENABLE_ADMIN = False  # unlocking goes through sign_in_unlock, which audits it (predictions/admin.py)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

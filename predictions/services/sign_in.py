@@ -1,0 +1,57 @@
+"""Sign-in failures on the audit trail, and unlocking a locked-out account or address.
+
+django-axes counts failures and locks out an account or an address (settings: LOGIN_FAILURE_LIMIT,
+LOGIN_LOCKOUT_MINUTES); this module puts each failure on the audit trail and is the one way to lift a lockout
+early, so that every unlock is on the trail too.
+"""
+from __future__ import annotations
+
+from axes.utils import reset as axes_reset
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_login_failed
+from django.db import transaction
+from django.dispatch import receiver
+
+from ..models import AuditEvent
+from .audit import audit_record
+
+USERNAME_MAX = 150  # Django's username length: anything longer is not a username, and is cut
+
+
+def sign_in_failure_record(*, username: str, locked_out: bool) -> AuditEvent:
+    """Record one failed sign-in (a wrong password, an unknown user, or any try while locked out).
+
+    The address comes from the request's audit context. The account, when it exists, is the target, so an
+    account's trail shows the guesses against it; no clinic (a sign-in belongs to no clinic).
+    """
+    username = (username or "")[:USERNAME_MAX]
+    user = get_user_model().objects.filter(username=username).only("pk").first() if username else None
+    return audit_record(actor=None, clinic=None, action="login.failed", target=user,
+                        target_type=None if user else "auth.user", target_id=None if user else "",
+                        data={"username": username, "locked_out": locked_out})
+
+
+@receiver(user_login_failed, dispatch_uid="predictions.sign_in.failure_record")
+def _sign_in_failed(sender, credentials: dict, request=None, **kwargs) -> None:
+    # Connected after django-axes's own receiver ("axes" precedes "predictions" in INSTALLED_APPS), so that
+    # this attempt's lockout is already decided. Django's authenticate() sends it for every failed sign-in.
+    sign_in_failure_record(username=str(credentials.get("username", "")),
+                           locked_out=bool(getattr(request, "axes_locked_out", False)))
+
+
+@transaction.atomic
+def sign_in_unlock(*, actor, username: str | None = None, ip_address: str | None = None) -> int:
+    """Lift the lockout of an account and/or an address before its cool-off ends; returns the failure
+    records cleared (0: nothing was locked). Operators only (the command and the admin site)."""
+    if not username and not ip_address:
+        raise ValueError("Name an account, an address or both.")
+    cleared = 0
+    if username:
+        cleared += axes_reset(username=username)
+    if ip_address:
+        cleared += axes_reset(ip=ip_address)
+    user = get_user_model().objects.filter(username=username).only("pk").first() if username else None
+    audit_record(actor=actor, clinic=None, action="login.unlock", target=user,
+                 target_type=None if user else "auth.user", target_id=None if user else "",
+                 data={"username": username or None, "ip_address": ip_address or None, "cleared": cleared})
+    return cleared
