@@ -18,7 +18,7 @@ from enum import StrEnum
 from django.conf import settings
 from mlcore import CLASS_NAMES, CLASSES, MALIGNANT_CLASSES
 
-from .models import ModelVersion, Prediction, PredictionStatus
+from .models import ModelVersion, Prediction, PredictionStatus, Review
 
 
 class Recommendation(StrEnum):
@@ -258,6 +258,55 @@ def _assessment_reasons(prediction: Prediction) -> list[AssessmentReason]:
     return reasons
 
 
+def recommendation_of(*, risk: float, refer: bool | None, threshold: float | None,
+                      assessable: bool | None) -> Recommendation:
+    """The verdict of a result from what its model stored: cannot assess, refer, routine, or none (no threshold)."""
+    if assessable is False:
+        return Recommendation.CANNOT_ASSESS
+    if refer is not None:
+        return Recommendation.REFER if refer else Recommendation.ROUTINE
+    if threshold is not None:
+        return Recommendation.REFER if risk >= threshold else Recommendation.ROUTINE
+    return Recommendation.NONE
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    """A stored result in a word and a colour, for lists that carry only its figures (no probabilities)."""
+
+    label: str
+    band_key: str
+    risk: float
+
+
+def result_summary(risk: float | None, refer: bool | None = None, threshold: float | None = None,
+                   assessable: bool | None = None) -> ResultSummary | None:
+    if risk is None:
+        return None
+    risk = float(risk)
+    recommendation = recommendation_of(risk=risk, refer=refer, threshold=threshold, assessable=assessable)
+    band = risk_band(risk, threshold)
+    if recommendation == Recommendation.CANNOT_ASSESS:
+        return ResultSummary(SHORT_LABELS[recommendation], "intermediate", risk)
+    if recommendation == Recommendation.NONE:
+        return ResultSummary(f"{band.label} risk", band.key, risk)
+    return ResultSummary(SHORT_LABELS[recommendation], "high" if recommendation == Recommendation.REFER else "low",
+                         risk)
+
+
+# The same rule in SQL (selectors order by it): histopathology first, then the newest.
+REVIEW_STANDING_ORDER = ("-histopathology_confirmed", "-created_at", "-id")
+
+
+def review_standing(reviews) -> Review | None:
+    """The review whose diagnosis stands for an image or lesion: the newest histopathology-confirmed one, else
+    the newest. (A later clinical opinion does not overturn a histopathology result.)"""
+    reviews = list(reviews)
+    if not reviews:
+        return None
+    return max(reviews, key=lambda r: (r.histopathology_confirmed, r.created_at, r.pk or 0))
+
+
 def prediction_interpret(prediction: Prediction, *, with_operating_point: bool = False) -> Interpretation | None:
     """The reading of a succeeded prediction; None while it is queued, running, or when it failed.
 
@@ -286,14 +335,8 @@ def prediction_interpret(prediction: Prediction, *, with_operating_point: bool =
                  else sum(probabilities[c] for c in MALIGNANT_CLASSES))
     point = operating_point_get(prediction.model_version) if with_operating_point else None
     threshold = prediction.referral_threshold
-    if prediction.assessable is False:
-        recommendation = Recommendation.CANNOT_ASSESS
-    elif prediction.refer is not None:
-        recommendation = Recommendation.REFER if prediction.refer else Recommendation.ROUTINE
-    elif threshold is not None:
-        recommendation = Recommendation.REFER if risk >= threshold else Recommendation.ROUTINE
-    else:
-        recommendation = Recommendation.NONE
+    recommendation = recommendation_of(risk=risk, refer=prediction.refer, threshold=threshold,
+                                       assessable=prediction.assessable)
     return Interpretation(classes=classes, top=top, risk=risk, band=risk_band(risk, threshold), entropy=entropy,
                           uncertain_reasons=reasons, recommendation=recommendation, referral_threshold=threshold,
                           operating_point=point, assessment_reasons=_assessment_reasons(prediction))

@@ -8,10 +8,11 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 
+from .interpretation import REVIEW_STANDING_ORDER
 from .models import (
     AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review, Role,
 )
@@ -113,25 +114,57 @@ def _latest_predictions(**outer) -> QuerySet[Prediction]:
             .order_by(F("taken_on").desc(), "-image__uploaded_at", "-image_id", "-queued_at", "-id"))
 
 
+def _lesions_with_standing_review(**outer) -> QuerySet[Lesion]:
+    """Lesions annotated with the diagnosis that stands for them (`standing_diagnosis`, `standing_histopathology`):
+    the newest histopathology-confirmed review of any of their images, else the newest review."""
+    standing = Review.objects.filter(image__lesion=OuterRef("pk")).order_by(*REVIEW_STANDING_ORDER)
+    return Lesion.objects.filter(**outer).annotate(
+        standing_diagnosis=Subquery(standing.values("diagnosis")[:1]),
+        standing_histopathology=Subquery(standing.values("histopathology_confirmed")[:1]),
+    )
+
+
 def patient_summary_list(*, user, query: str = "") -> QuerySet[Patient]:
-    """The user's patients whose name or MRN contains `query`, each annotated with `lesion_count` and
-    `latest_risk` (the malignancy risk of the newest finished prediction of the newest image)."""
+    """The user's patients whose name or MRN contains `query`, each annotated with `lesion_count`; the highest
+    open risk among their lesions (`open_risk`, with that result's `open_refer`, `open_referral_threshold` and
+    `open_assessable`), a lesion's risk being open while the newest finished result of its newest image is
+    unreviewed; and the standing diagnosis of a lesion reviewed as malignant (`reviewed_malignant_diagnosis`,
+    `reviewed_malignant_histopathology`)."""
+    from mlcore import MALIGNANT_CLASSES
+
     patients = patient_list(user=user)
     query = query.strip()
     if query:
         patients = patients.filter(Q(full_name__icontains=query) | Q(mrn__icontains=query))
-    latest = _latest_predictions(image__lesion__patient=OuterRef("pk"), status=PredictionStatus.SUCCEEDED)
+    latest = _latest_predictions(image__lesion=OuterRef("pk"), status=PredictionStatus.SUCCEEDED).annotate(
+        image_reviewed=Exists(Review.objects.filter(image=OuterRef("image"))))
+    open_fields = {"open_risk": ("malignancy_risk", models.FloatField()),
+                   "open_refer": ("refer", models.BooleanField()),
+                   "open_referral_threshold": ("referral_threshold", models.FloatField()),
+                   "open_assessable": ("assessable", models.BooleanField())}
+    lesions = Lesion.objects.filter(patient=OuterRef("pk")).annotate(**{
+        name: Subquery(latest.annotate(value=Case(When(image_reviewed=True, then=Value(None)), default=F(field),
+                                                  output_field=output)).values("value")[:1])
+        for name, (field, output) in open_fields.items()}).filter(open_risk__isnull=False).order_by("-open_risk", "id")
+    malignant = (_lesions_with_standing_review(patient=OuterRef("pk"))
+                 .filter(standing_diagnosis__in=MALIGNANT_CLASSES)
+                 .order_by("-standing_histopathology", "id"))
     return patients.annotate(
         lesion_count=Count("lesions", distinct=True),
-        latest_risk=Subquery(latest.values("malignancy_risk")[:1]),
+        **{name: Subquery(lesions.values(name)[:1]) for name in open_fields},
+        reviewed_malignant_diagnosis=Subquery(malignant.values("standing_diagnosis")[:1]),
+        reviewed_malignant_histopathology=Subquery(malignant.values("standing_histopathology")[:1]),
     ).order_by("full_name", "id")
 
 
 def lesion_summary_list(*, user, patient: Patient) -> QuerySet[Lesion]:
-    """The patient's lesions, each annotated with its `image_count`, its newest image (`latest_image_id`) and
-    the newest prediction of that image (`latest_prediction_id`, `_status`, `_top_class`, `_risk`)."""
+    """The patient's lesions, each annotated with its `image_count`, its newest image (`latest_image_id`), the
+    newest prediction of that image (`latest_prediction_id`, `_status`, `_top_class`, `_risk`, `_refer`,
+    `_referral_threshold`, `_assessable`) and the diagnosis that stands (`standing_diagnosis`,
+    `standing_histopathology`)."""
     newest_image = _images_newest_first(LesionImage.objects.filter(lesion=OuterRef("pk")))
     newest_prediction = _latest_predictions(image__lesion=OuterRef("pk"))
+    standing = Review.objects.filter(image__lesion=OuterRef("pk")).order_by(*REVIEW_STANDING_ORDER)
     return lesion_list(user=user, patient=patient).annotate(
         image_count=Count("images", distinct=True),
         latest_image_id=Subquery(newest_image.values("id")[:1]),
@@ -140,6 +173,11 @@ def lesion_summary_list(*, user, patient: Patient) -> QuerySet[Lesion]:
         latest_prediction_status=Subquery(newest_prediction.values("status")[:1]),
         latest_prediction_top_class=Subquery(newest_prediction.values("top_class")[:1]),
         latest_prediction_risk=Subquery(newest_prediction.values("malignancy_risk")[:1]),
+        latest_prediction_refer=Subquery(newest_prediction.values("refer")[:1]),
+        latest_prediction_referral_threshold=Subquery(newest_prediction.values("referral_threshold")[:1]),
+        latest_prediction_assessable=Subquery(newest_prediction.values("assessable")[:1]),
+        standing_diagnosis=Subquery(standing.values("diagnosis")[:1]),
+        standing_histopathology=Subquery(standing.values("histopathology_confirmed")[:1]),
     ).order_by("id")
 
 
@@ -186,7 +224,8 @@ def dashboard_get(*, user, limit: int = 10) -> Dashboard:
     model could not assess; predictions still queued or running; failed ones; and the newest uploads."""
     predictions = prediction_list(user=user).select_related("image__lesion__patient")
     recent = (lesion_image_list(user=user).select_related("lesion__patient")
-              .prefetch_related(Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")))
+              .prefetch_related(Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")),
+                                Prefetch("reviews", queryset=Review.objects.select_related("reviewer")))
               .order_by("-uploaded_at", "-id"))[:limit]
     reviewed = Review.objects.filter(image=OuterRef("image"))
     to_review = (predictions.filter(prediction_needs_review_q(), status=PredictionStatus.SUCCEEDED)

@@ -3,7 +3,7 @@ from django import template
 from django.utils import timezone
 from mlcore import CLASS_NAMES
 
-from ..interpretation import prediction_interpret, risk_band
+from ..interpretation import prediction_interpret, result_summary, review_standing, risk_band
 
 register = template.Library()
 
@@ -12,6 +12,19 @@ register = template.Library()
 def risk_band_filter(risk):
     """The RiskBand of a malignancy risk, or None when there is none yet."""
     return None if risk is None else risk_band(float(risk))
+
+
+@register.simple_tag
+def summarise(risk, refer=None, threshold=None, assessable=None):
+    """`{% summarise risk refer threshold assessable as summary %}`: a stored result's verdict in a word and a
+    colour (None without a risk)."""
+    return result_summary(risk, refer, threshold, assessable)
+
+
+@register.filter
+def standing_review(reviews):
+    """The review whose diagnosis stands among `reviews` (prefetched): histopathology first, then the newest."""
+    return review_standing(reviews)
 
 
 @register.filter

@@ -32,7 +32,7 @@ from .forms import (
     ReviewForm,
     form_add_service_errors,
 )
-from ..interpretation import prediction_interpret
+from ..interpretation import prediction_interpret, review_standing
 
 WRITERS = (Role.CLINICIAN, Role.ADMIN)
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
@@ -237,6 +237,7 @@ def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
         _record_view(request, clinic=lesion.patient.clinic, action="lesion.view", target=lesion)
     return render(request, "portal/lesion_timeline.html", {
         "lesion": lesion, "patient": lesion.patient, "images": images, "comparison": comparison,
+        "lesion_review": review_standing(review for image in images for review in image.reviews.all()),
         "comparison_error": comparison_error, "chosen": set(chosen),
         "can_write": _role(request, lesion.patient.clinic) in WRITERS})
 
@@ -263,11 +264,12 @@ def _prediction_context(request: HttpRequest, prediction, review_form: ReviewFor
     can_review = role in REVIEWERS
     if can_review and review_form is None:
         review_form = ReviewForm(prediction=prediction)
+    reviews = list(selectors.review_list(user=request.user, image=prediction.image).order_by("created_at", "id"))
     return {
         **_viewer_context(prediction), "lesion": prediction.image.lesion, "patient": prediction.image.lesion.patient,
         "reading": prediction_interpret(prediction, with_operating_point=True),
         "is_final": prediction.status in FINAL_STATUSES,
-        "reviews": selectors.review_list(user=request.user, image=prediction.image).order_by("created_at", "id"),
+        "reviews": reviews, "standing_review": review_standing(reviews),
         "other_predictions": selectors.prediction_list(user=request.user, image=prediction.image)
         .exclude(pk=prediction.pk).order_by("-queued_at"),
         "can_review": can_review, "can_retry": role in WRITERS, "review_form": review_form,

@@ -1,17 +1,17 @@
-"""Patients: the searchable list with lesion counts and latest risk, and registering and editing one."""
+"""Patients: the searchable list with lesion counts and the highest open risk, and registering and editing one."""
 import datetime
 
 import pytest
 from django.urls import reverse
 
-from predictions.models import AuditEvent, Patient
+from predictions.models import AuditEvent, Patient, Review
 from tests.predictions.factories import LesionFactory, LesionImageFactory, PatientFactory
 from tests.query_counts import audit_write_queries
 
-from .conftest import PROBABILITIES_UNCERTAIN_MELANOMA, succeeded
+from .conftest import PROBABILITIES_CONFIDENT_NEVUS, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded
 
 
-def test_the_list_shows_mrn_name_birth_date_lesion_count_and_latest_risk(client, staff, image):
+def test_the_list_shows_mrn_name_birth_date_lesion_count_and_the_open_risk(client, staff, image):
     staff.patient.date_of_birth = datetime.date(1961, 4, 9)
     staff.patient.save()
     LesionFactory(patient=staff.patient)
@@ -24,15 +24,38 @@ def test_the_list_shows_mrn_name_birth_date_lesion_count_and_latest_risk(client,
     response = client.get(reverse("portal:patient-list"))
     row = next(p for p in response.context["page"].object_list if p.pk == staff.patient.pk)
     assert row.lesion_count == 2
-    assert row.latest_risk == pytest.approx(0.48)
+    assert row.open_risk == pytest.approx(0.48)
     body = response.content.decode()
     assert staff.patient.mrn in body and staff.patient.full_name in body and "9 Apr 1961" in body
     assert "High" in body and "48.0%" in body
 
 
+def test_the_list_shows_the_highest_open_risk_among_the_lesions_not_the_newest_images(client, staff, image):
+    risky = succeeded(image, PROBABILITIES_UNCERTAIN_MELANOMA)  # 48%, on an older image of one lesion
+    image.captured_at = datetime.date(2020, 1, 1)
+    image.save()
+    other_lesion = LesionFactory(patient=staff.patient)
+    succeeded(LesionImageFactory(lesion=other_lesion, captured_at=datetime.date(2025, 1, 1)),
+              PROBABILITIES_CONFIDENT_NEVUS)  # 6%, the patient's newest image
+    client.force_login(staff.clinician)
+    row = next(p for p in client.get(reverse("portal:patient-list")).context["page"].object_list
+               if p.pk == staff.patient.pk)
+    assert row.open_risk == pytest.approx(0.48)
+
+    # Once the risky image is reviewed its risk is no longer open; the reviewed malignancy shows instead.
+    Review.objects.create(image=image, prediction=risky, verdict="agree", diagnosis="mel",
+                          histopathology_confirmed=True, reviewer=staff.reviewer)
+    response = client.get(reverse("portal:patient-list"))
+    row = next(p for p in response.context["page"].object_list if p.pk == staff.patient.pk)
+    assert row.open_risk == pytest.approx(0.06)
+    assert (row.reviewed_malignant_diagnosis, row.reviewed_malignant_histopathology) == ("mel", True)
+    body = response.content.decode()
+    assert "Histopathology:</span> <strong>Melanoma</strong>" in body
+
+
 def test_a_patient_without_results_says_so(client, staff):
     client.force_login(staff.clinician)
-    assert "No result yet" in client.get(reverse("portal:patient-list")).content.decode()
+    assert "No open result" in client.get(reverse("portal:patient-list")).content.decode()
 
 
 def test_search_matches_name_or_mrn_case_insensitively(client, staff):

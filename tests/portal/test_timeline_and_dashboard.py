@@ -129,3 +129,30 @@ def test_every_unreviewed_result_the_model_refers_counts_on_the_dashboard_even_a
     body = response.content.decode()
     assert 'data-needs-review-count>13<' in body and "Refer" in body
     assert "The model could not assess these images" in body
+
+
+def test_a_histopathology_confirmed_review_wins_wherever_the_lesion_is_shown_with_the_models_figure_beside_it(
+        client, staff):
+    image = LesionImageFactory(lesion=staff.lesion)
+    prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK)  # the model: naevus, 20% risk
+    Review.objects.create(image=image, prediction=prediction, verdict="override", diagnosis="mel",
+                          histopathology_confirmed=True, reviewer=staff.reviewer)
+    Review.objects.create(image=image, prediction=prediction, verdict="agree", diagnosis="nv",
+                          reviewer=staff.reviewer)  # a later clinical opinion does not overturn histopathology
+    client.force_login(staff.clinician)
+    reviewed = 'data-reviewed-diagnosis="mel"'
+    pages = {
+        "lesion card": reverse("portal:patient-detail", args=[staff.patient.pk]),
+        "timeline": reverse("portal:lesion-timeline", args=[staff.lesion.pk]),
+        "dashboard": reverse("portal:dashboard"),
+        "result": reverse("portal:prediction-detail", args=[prediction.pk]),
+        "patient list": reverse("portal:patient-list"),
+    }
+    for where, url in pages.items():
+        body = client.get(url).content.decode()
+        assert reviewed in body, where
+        assert "Histopathology:</span> <strong>Melanoma</strong>" in body, where
+        if where != "patient list":  # the list shows open risk only; this lesion is reviewed
+            assert "20.0%" in body, where  # the model's figure stays visible
+    result = client.get(pages["result"]).content.decode()
+    assert result.index(reviewed) < result.index("The model's result") < result.index("Melanocytic nevus")
