@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from . import governance, views
@@ -29,5 +29,7 @@ urlpatterns = [
     # The schema and its docs page are public: they describe the API, not any clinic's data. (Swagger UI
     # only: drf-spectacular's Redoc page loads Google Fonts, and nothing here may come from a CDN.)
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
+    # The split view serves Swagger UI's start-up code as a script file: the CSP allows no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[AllowAny]),
+         name="docs"),
 ]

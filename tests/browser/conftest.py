@@ -77,6 +77,9 @@ def page(context):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The app sends a Content-Security-Policy; anything it refuses (an inline script, a handler) is an error.
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
     yield page
     assert not errors, f"JavaScript errors on the page: {errors}"
 
