@@ -7,6 +7,8 @@ from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ..faults import Fault, fault_classify
+
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 
 
@@ -42,6 +44,15 @@ class UnprocessableEntity(ApiError):
     default_code = "unprocessable"
 
 
+class FaultError(ApiError):
+    """A fault of a backing service or of the request body (predictions.faults), with its HTTP meaning."""
+
+    def __init__(self, fault: Fault):
+        self.status_code = fault.status
+        super().__init__(fault.detail, fault.code)
+        self.retry_after = fault.retry_after
+
+
 def django_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
     """A Django ValidationError as {field: [messages]}, with model-wide errors under non_field_errors."""
     if hasattr(exc, "error_dict"):
@@ -68,12 +79,21 @@ def error_body(detail, errors=None) -> dict:
 
 
 def exception_handler(exc, context):
-    """DRF's handler (401/403/404/405/415/429 with their headers), then the one error shape."""
+    """DRF's handler (401/403/404/405/415/429 with their headers), then the one error shape.
+
+    A backing service that is down, a full or read-only disk, or a body too large or too complex to read
+    is a fault with its own status (503 with Retry-After, 507, 413, 400), never an HTML 500.
+    """
     if isinstance(exc, DjangoValidationError):  # raised by the services
         exc = exceptions.ValidationError(detail=django_errors(exc))
+    fault = None if isinstance(exc, exceptions.APIException) else fault_classify(exc)
+    if fault is not None:
+        exc = FaultError(fault)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, FaultError) and exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
     data = response.data
     if isinstance(exc, exceptions.ValidationError) or (isinstance(data, dict) and "detail" not in data):
         errors = data if isinstance(data, dict) else {NON_FIELD: data}

@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +27,7 @@ from .exceptions import Conflict, PayloadTooLarge, UnsupportedFile, django_error
 from .filters import ImageFilter, LesionFilter, PatientFilter, PredictionFilter, ReviewFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
+from .parsers import JSONParser
 from .serializers import (
     ClinicSerializer, ErrorSerializer, ImageSerializer, ImageUploadResultSerializer, ImageUploadSerializer,
     LesionCreateSerializer, LesionSerializer, LesionUpdateSerializer, PatientCreateSerializer, PatientSerializer,
