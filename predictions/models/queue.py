@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from ..validators import NOTES_MAX_LENGTH, notes_max_length
 from .predictions import Prediction
 from .records import LesionImage
 from .reviews import Review
@@ -41,7 +42,7 @@ class ReviewCase(models.Model):
                                   related_name="+")
     review = models.ForeignKey(Review, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                help_text="The review that resolved the case.")
-    resolution = models.TextField(blank=True)
+    resolution = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH, validators=[notes_max_length])
 
     CLINIC_PATH = "image__lesion__patient__clinic"
 

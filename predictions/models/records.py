@@ -1,9 +1,13 @@
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from mlcore import SEXES, SITES
 
+from ..validators import (
+    MAX_AGE_YEARS, NOTES_MAX_LENGTH, capture_date_validate, date_of_birth_validate, notes_max_length,
+)
 from .clinics import Clinic
 
 Sex = models.TextChoices("Sex", [(s.upper(), s) for s in SEXES])
@@ -15,7 +19,7 @@ class Patient(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
     mrn = models.CharField("medical record number", max_length=64)
     full_name = models.CharField(max_length=200)
-    date_of_birth = models.DateField(null=True, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True, validators=[date_of_birth_validate])
     sex = models.CharField(max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -40,7 +44,7 @@ class Lesion(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="lesions")
     site = models.CharField("anatomic site", max_length=32, choices=Site.choices, default=Site.UNKNOWN)
     label = models.CharField(max_length=200, blank=True, help_text="How the clinic tells this lesion apart.")
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH, validators=[notes_max_length])
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
@@ -74,11 +78,12 @@ class LesionImage(models.Model):
     height = models.PositiveIntegerField()
     format = models.CharField("stored format", max_length=8)
     size_bytes = models.PositiveIntegerField("stored size in bytes")
-    captured_at = models.DateField(null=True, blank=True)
+    captured_at = models.DateField(null=True, blank=True, validators=[capture_date_validate])
     uploaded_at = models.DateTimeField(auto_now_add=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # What the model may use, as of the capture (defaults from the patient and lesion at upload).
-    age = models.PositiveSmallIntegerField("age at capture", null=True, blank=True)
+    age = models.PositiveSmallIntegerField("age at capture", null=True, blank=True,
+                                           validators=[MaxValueValidator(MAX_AGE_YEARS)])
     sex = models.CharField(max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
     site = models.CharField("anatomic site", max_length=32, choices=Site.choices, default=Site.UNKNOWN)
 
@@ -90,7 +95,7 @@ class LesionImage(models.Model):
             models.UniqueConstraint(fields=["lesion", "sha256"], name="lesion_image_unique_sha256_per_lesion"),
             models.CheckConstraint(condition=models.Q(sha256__regex=r"^[0-9a-f]{64}$"), name="lesion_image_sha256_hex"),
             models.CheckConstraint(condition=models.Q(width__gt=0, height__gt=0), name="lesion_image_has_pixels"),
-            models.CheckConstraint(condition=models.Q(age__lte=130), name="lesion_image_age_plausible"),
+            models.CheckConstraint(condition=models.Q(age__lte=MAX_AGE_YEARS), name="lesion_image_age_plausible"),
             models.CheckConstraint(condition=models.Q(sex__in=Sex.values), name="lesion_image_sex_valid"),
             models.CheckConstraint(condition=models.Q(site__in=Site.values), name="lesion_image_site_valid"),
         ]

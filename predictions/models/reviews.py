@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from ..validators import NOTES_MAX_LENGTH, notes_max_length
 from .predictions import DiagnosisClass, Prediction
 from .records import LesionImage
 
@@ -18,7 +19,7 @@ class Review(models.Model):
     verdict = models.CharField(max_length=16, choices=Verdict.choices)
     diagnosis = models.CharField(max_length=8, choices=DiagnosisClass.choices)
     histopathology_confirmed = models.BooleanField(default=False)
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH, validators=[notes_max_length])
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -9,6 +9,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
 from ..models import DiagnosisClass, Lesion, PredictionStatus, Sex, Site, Verdict
+from ..validators import NOTES_MAX_LENGTH, capture_date_validate, date_of_birth_validate
 
 ACCEPTED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 ACCEPT_ATTRIBUTE = ",".join(ACCEPTED_EXTENSIONS + ("image/jpeg", "image/png", "image/tiff", "image/webp"))
@@ -20,11 +21,6 @@ class DateInput(forms.DateInput):
 
     def __init__(self, attrs=None):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
-
-
-def _not_in_future(value: datetime.date | None, what: str) -> None:
-    if value and value > timezone.localdate():
-        raise ValidationError(f"The {what} cannot be in the future.")
 
 
 def form_add_service_errors(form: forms.Form, error: ValidationError, field_aliases: dict[str, str] | None = None) -> None:
@@ -88,9 +84,7 @@ class PatientForm(forms.Form):
 
     def clean_date_of_birth(self) -> datetime.date | None:
         value = self.cleaned_data["date_of_birth"]
-        _not_in_future(value, "date of birth")
-        if value and value.year < 1890:
-            raise ValidationError("Check the year: the date of birth is before 1890.")
+        date_of_birth_validate(value)  # the records' own rule, checked here to show it on the field
         return value
 
 
@@ -145,7 +139,7 @@ class ImageUploadForm(forms.Form):
 
     def clean_captured_at(self) -> datetime.date:
         value = self.cleaned_data["captured_at"]
-        _not_in_future(value, "capture date")
+        capture_date_validate(value)
         return value
 
     def clean(self):
@@ -170,7 +164,7 @@ class ReviewForm(forms.Form):
                                   choices=[("", "Choose a diagnosis")] + [
                                       (value, f"{label} ({value})") for value, label in DiagnosisClass.choices])
     histopathology_confirmed = forms.BooleanField(label="Confirmed by histopathology", required=False)
-    notes = forms.CharField(label="Notes", required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(label="Notes", required=False, max_length=NOTES_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args, prediction, **kwargs):
         super().__init__(*args, **kwargs)

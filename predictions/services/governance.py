@@ -21,6 +21,7 @@ from ..models import (
 )
 from ..selectors import clinic_role_get
 from ..selectors_governance import REVIEW_ROLES, VersionDiff, prediction_pair_diff, prediction_version_diff
+from ..validators import notes_max_length
 from .audit import AuditEntry, audit_record, audit_records
 
 OPEN_STATES = (ReviewCaseState.NEW, ReviewCaseState.IN_REVIEW)
@@ -231,6 +232,10 @@ def review_case_close(*, actor, case: ReviewCase, resolution: str = "", review: 
         raise ValidationError({"review": "The review is of another image."})
     if review is None and not resolution.strip():
         raise ValidationError({"resolution": "Say why the case is closed without a review."})
+    try:
+        notes_max_length(resolution)
+    except ValidationError as exc:
+        raise ValidationError({"resolution": exc.messages})
     _close(case, actor=actor, review=review, resolution=resolution.strip())
     return case
 

@@ -122,6 +122,9 @@ def image_upload(
                      data={"sha256": digest})
         return existing, False
 
+    if captured_at and patient.date_of_birth and captured_at < patient.date_of_birth:
+        raise ValidationError({"captured_at": ValidationError(
+            "The capture date is before the patient's date of birth.", code="before_birth")})
     encoded = _reencode(data)
     if age is None:
         age = _age_at(patient.date_of_birth, captured_at or timezone.localdate())
