@@ -159,6 +159,9 @@ SKINCLINIC_MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_MB", default=20) * 1024 * 1024
 # Images with more pixels are refused before decoding (decompression bombs). Below Pillow's own
 # MAX_IMAGE_PIXELS, so ours raises before Pillow would only warn.
 SKINCLINIC_MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=64_000_000)
+# Images with a shorter side, or longer than this many times their width, cannot show a lesion: refused.
+SKINCLINIC_MIN_IMAGE_SIDE = env.int("MIN_IMAGE_SIDE", default=64)
+SKINCLINIC_MAX_IMAGE_ASPECT_RATIO = env.float("MAX_IMAGE_ASPECT_RATIO", default=4.0)
 
 # --- Security (safe by default; DEBUG relaxes only what plain-HTTP local runs need) -----------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -59,22 +59,16 @@ def image_batch_upload(
     if is_new:
         lesion = lesion_create(actor=actor, patient=patient, site=new_lesion_site, label=new_lesion_label)
     result = ImageBatchResult(lesion=lesion)
-    try:
-        for upload in files:
-            name = getattr(upload, "name", "") or "file"
-            try:
-                image, created = image_upload(actor=actor, lesion=lesion, file=upload, captured_at=captured_at,
-                                              age=age, site=site)
-            except ValidationError as exc:
-                result.refused.append(RefusedFile(name=name, messages=_messages(exc)))
-            else:
-                result.stored.append(StoredFile(name=name, image=image, created=created))
-    except BaseException:
-        # The transaction rolls back; remove the files it had stored so none is left without its row.
-        for stored in result.stored:
-            if stored.created:
-                stored.image.file.delete(save=False)
-        raise
+    # Any other error rolls the whole batch back, and with it the files stored so far (services.files).
+    for upload in files:
+        name = getattr(upload, "name", "") or "file"
+        try:
+            image, created = image_upload(actor=actor, lesion=lesion, file=upload, captured_at=captured_at,
+                                          age=age, site=site)
+        except ValidationError as exc:
+            result.refused.append(RefusedFile(name=name, messages=_messages(exc)))
+        else:
+            result.stored.append(StoredFile(name=name, image=image, created=created))
     if is_new and not result.stored:
         transaction.set_rollback(True)
         result.lesion = None

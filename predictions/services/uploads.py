@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,6 +17,7 @@ from .. import inference
 from ..models import Lesion, LesionImage, Prediction, PredictionStatus, Site
 from ..selectors import clinic_role_require
 from .audit import audit_record
+from .files import file_save
 from .predictions import predictions_enqueue_on_commit
 from .records import WRITERS
 
@@ -53,7 +53,7 @@ def _read_limited(file: File) -> bytes:
 
 
 def _reencode(data: bytes) -> _Encoded:
-    """Decode the upload strictly and write it anew: upright, first frame only, no EXIF or other metadata.
+    """Decode the upload strictly and write it anew: upright, first frame only, RGB, no EXIF or other metadata.
 
     JPEG stays JPEG (quality 95, no chroma subsampling) so photographs do not balloon; the other
     formats become lossless PNG.
@@ -65,6 +65,7 @@ def _reencode(data: bytes) -> _Encoded:
                 raise _refuse(
                     f"The image is {probe.width}x{probe.height}: too many pixels to open safely "
                     f"(the limit is {settings.SKINCLINIC_MAX_IMAGE_PIXELS:,}).", "too_many_pixels")
+            _check_shape(probe.width, probe.height)
             probe.verify()
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
             source_format = image.format
@@ -79,18 +80,39 @@ def _reencode(data: bytes) -> _Encoded:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise _refuse(f"The image is damaged or truncated and cannot be read ({exc}).", "corrupt")
 
-    mode = "RGBA" if upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info else "RGB"
-    converted = upright.convert(mode)
+    converted = _to_rgb(upright)
     # A fresh image from the pixels alone: nothing of the original's metadata (EXIF, ICC, text chunks) survives.
-    clean = Image.frombytes(mode, converted.size, converted.tobytes())
+    clean = Image.frombytes("RGB", converted.size, converted.tobytes())
     buffer = io.BytesIO()
-    if source_format in ("JPEG", "MPO") and mode == "RGB":  # MPO: multi-picture JPEG from phones
+    if source_format in ("JPEG", "MPO"):  # MPO: multi-picture JPEG from phones
         clean.save(buffer, format="JPEG", quality=95, subsampling=0)
         stored_format, extension = "JPEG", "jpg"
     else:
         clean.save(buffer, format="PNG")
         stored_format, extension = "PNG", "png"
     return _Encoded(buffer.getvalue(), stored_format, extension, clean.width, clean.height)
+
+
+def _check_shape(width: int, height: int) -> None:
+    """Refuse what cannot be a photograph of a lesion: a sliver, or too few pixels to show one."""
+    short, long = sorted((width, height))
+    minimum = settings.SKINCLINIC_MIN_IMAGE_SIDE
+    if short < minimum:
+        raise _refuse(f"The image is {width}x{height}: too small to show a lesion (each side needs at least "
+                      f"{minimum} pixels).", "too_small")
+    ratio = settings.SKINCLINIC_MAX_IMAGE_ASPECT_RATIO
+    if long > short * ratio:
+        raise _refuse(f"The image is {width}x{height}: too long and narrow to be a photograph of a lesion "
+                      f"(at most {ratio:g} times longer than it is wide).", "bad_shape")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """The image as RGB, transparent parts laid over white: what the model sees (mlcore's load_image) and
+    what a viewer shows, in the one colour mode every stored upload has."""
+    if image.mode in ("RGBA", "LA", "PA", "P") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def _age_at(date_of_birth: datetime.date | None, on: datetime.date) -> int | None:
@@ -107,8 +129,9 @@ def image_upload(
     """Store an uploaded photograph of a lesion and queue its prediction; returns (image, created).
 
     The same bytes uploaded again for the lesion return the existing image with created False.
-    A file that is too large, not an accepted image, damaged, or a decompression bomb raises
-    ValidationError and nothing is stored. Age, sex and site default to the patient's and lesion's.
+    A file that is too large, not an accepted image, damaged, a decompression bomb, or of a shape no
+    lesion photograph has raises ValidationError and nothing is stored. The stored file is removed if
+    the transaction that records it rolls back. Age, sex and site default to the patient's and lesion's.
     """
     patient = lesion.patient
     clinic = patient.clinic
@@ -135,28 +158,23 @@ def image_upload(
     )
     # Field checks only: uniqueness was just looked up, and the database enforces the constraints.
     image.full_clean(exclude=["file"], validate_unique=False, validate_constraints=False)
-    image.file.save(f"upload.{encoded.extension}", ContentFile(encoded.data), save=False)
     try:
-        try:
-            with transaction.atomic():
-                image.save()
-        except IntegrityError:
-            # The same bytes committed for this lesion by a concurrent upload since we looked.
-            existing = LesionImage.objects.filter(lesion=lesion, sha256=digest).first()
-            if existing is None:
-                raise
-            image.file.delete(save=False)
-            return existing, False
-        prediction = Prediction.objects.create(image=image, model_version=inference.model_version(),
-                                               status=PredictionStatus.QUEUED, queued_at=timezone.now())
-        audit_record(actor=actor, clinic=clinic, action="image.upload", target=image,
-                     data={"sha256": digest, "lesion_id": lesion.pk, "width": image.width, "height": image.height,
-                           "format": image.format, "prediction_id": prediction.pk,
-                           "model_version": prediction.model_version})
-    except BaseException:
-        if image.file.name and image.file.storage.exists(image.file.name):
-            image.file.storage.delete(image.file.name)
-        raise
+        with transaction.atomic():
+            # The file lives as long as this savepoint and the transactions around it: removed on rollback.
+            file_save(image.file, f"upload.{encoded.extension}", encoded.data)
+            image.save()
+    except IntegrityError:
+        # The same bytes committed for this lesion by a concurrent upload since we looked.
+        existing = LesionImage.objects.filter(lesion=lesion, sha256=digest).first()
+        if existing is None:
+            raise
+        return existing, False
+    prediction = Prediction.objects.create(image=image, model_version=inference.model_version(),
+                                           status=PredictionStatus.QUEUED, queued_at=timezone.now())
+    audit_record(actor=actor, clinic=clinic, action="image.upload", target=image,
+                 data={"sha256": digest, "lesion_id": lesion.pk, "width": image.width, "height": image.height,
+                       "format": image.format, "prediction_id": prediction.pk,
+                       "model_version": prediction.model_version})
     predictions_enqueue_on_commit([prediction.pk])
     return image, True
 

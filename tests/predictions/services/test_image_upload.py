@@ -1,14 +1,19 @@
+import errno
 import hashlib
 
+import psycopg
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError, connection, transaction
 from PIL import Image
 
 from predictions.models import AuditEvent, LesionImage, Prediction, PredictionStatus
 from predictions.services import image_upload
+from predictions.services.files import FileCommitMarker
 
 from ..conftest import stored_files
+from ..faults import files_under, full_disk  # noqa: F401
 from ..factories import LesionFactory
 from ..images import encode, jpeg_bytes, jpeg_with_exif, lesion_picture, png_bomb, truncated_jpeg
 
@@ -42,7 +47,8 @@ def test_upload_of_a_jpeg_stores_the_image_and_queues_one_prediction(staff, role
     assert prediction.status == PredictionStatus.QUEUED
     assert prediction.model_version == "test-colour:1.0"
     assert AuditEvent.objects.filter(action="image.upload", target_id=str(image.pk), clinic=staff.clinic).count() == 1
-    assert len(callbacks) == 1  # the task is sent only after the commit
+    # The task is sent only after the commit (the other callback keeps the file if the transaction commits).
+    assert len([c for c in callbacks if not isinstance(c, FileCommitMarker)]) == 1
 
 
 def test_upload_sends_the_prediction_task_after_commit(staff, monkeypatch, django_capture_on_commit_callbacks):
@@ -83,12 +89,44 @@ def test_upload_strips_exif_and_applies_its_orientation(staff, media_root):
     assert (image.width, image.height) == (90, 120)
 
 
-def test_upload_of_a_png_with_transparency_is_stored_as_png(staff, media_root):
+def test_upload_of_a_png_with_transparency_is_stored_as_rgb_over_white_as_the_model_sees_it(staff, media_root):
     picture = lesion_picture().convert("RGBA")
+    picture.putpixel((0, 0), (10, 20, 30, 0))  # a fully transparent corner
     image, _ = image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(encode(picture, "PNG"), "a.png"))
     assert image.format == "PNG"
     with Image.open(stored_files(media_root)[0]) as reopened:
-        assert reopened.format == "PNG" and reopened.mode == "RGBA"
+        assert reopened.format == "PNG" and reopened.mode == "RGB"
+        assert reopened.getpixel((0, 0)) == (255, 255, 255)
+        assert reopened.getpixel((60, 45)) == picture.getpixel((60, 45))[:3]
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "LA", "CMYK"])
+def test_upload_in_any_colour_mode_is_stored_as_rgb(staff, media_root, mode):
+    picture = lesion_picture().convert(mode)
+    fmt, name = ("TIFF", "a.tif") if mode == "CMYK" else ("PNG", "a.png")
+    image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(encode(picture, fmt), name))
+    with Image.open(stored_files(media_root)[0]) as reopened:
+        assert reopened.mode == "RGB"
+
+
+@pytest.mark.parametrize("size,code", [((100_000, 2), "too_small"), ((2, 100_000), "too_small"),
+                                       ((63, 400), "too_small"), ((2000, 400), "bad_shape"),
+                                       ((300, 1300), "bad_shape")])
+def test_upload_of_an_image_no_lesion_photograph_could_have_is_refused_with_the_reason(staff, media_root,
+                                                                                       size, code):
+    data = encode(Image.new("RGB", size, (150, 90, 70)), "PNG")
+    with pytest.raises(ValidationError) as refused:
+        image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(data, "strip.png"))
+    assert refused.value.error_dict["file"][0].code == code
+    assert f"{size[0]}x{size[1]}" in str(refused.value)
+    assert_nothing_stored(media_root)
+
+
+def test_upload_of_a_square_or_four_to_three_photograph_is_accepted(staff, media_root):
+    for seed, size in enumerate([(64, 64), (400, 100), (640, 480)]):
+        image, created = image_upload(actor=staff.clinician, lesion=staff.lesion,
+                                      file=upload(jpeg_bytes(seed=seed, size=size)))
+        assert created and (image.width, image.height) == size
 
 
 def test_the_same_bytes_uploaded_twice_for_a_lesion_are_one_image(staff, media_root):
@@ -202,3 +240,42 @@ def test_uploaded_file_content_is_read_from_the_start(staff):
     file.read(10)  # a form may have peeked at it
     image, _ = image_upload(actor=staff.clinician, lesion=staff.lesion, file=file)
     assert image.sha256 == hashlib.sha256(jpeg_bytes()).hexdigest()
+
+
+def test_an_upload_whose_transaction_rolls_back_later_leaves_no_file(staff, media_root):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(jpeg_bytes(seed=1)))
+        image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(jpeg_bytes(seed=2)))
+        assert len(stored_files(media_root)) == 2
+        raise RuntimeError("a later step of the same request fails")
+    assert_nothing_stored(media_root)
+
+
+def test_an_upload_to_a_full_disk_raises_the_disk_error_and_leaves_not_even_an_empty_file(staff, full_disk):
+    with pytest.raises(OSError) as failed:
+        image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(jpeg_bytes()))
+    assert failed.value.errno == errno.ENOSPC
+    assert files_under(full_disk) == []
+    assert not LesionImage.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_whose_commit_fails_because_the_database_went_away_leaves_no_file(staff, media_root):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL to end the session from the server side")
+    with pytest.raises(OperationalError):
+        with transaction.atomic():
+            image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(jpeg_bytes()))
+            assert len(stored_files(media_root)) == 1
+            pid = connection.connection.info.backend_pid
+            with psycopg.connect(**_connection_args()) as admin:  # as an administrator or a restart would
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    connection.close()
+    assert stored_files(media_root) == []
+    assert not LesionImage.objects.exists()
+
+
+def _connection_args() -> dict:
+    db = connection.settings_dict
+    return {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"] or None,
+            "host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "autocommit": True}
