@@ -10,10 +10,12 @@ from typing import Sequence
 import numpy as np
 
 from .calibration import softmax
+from .explain import overlay_png
+from .gate import EmbeddingGate, assess
 from .labels import CLASSES, MALIGNANT_CLASSES
 from .modeldir import SHIPPED_MODEL_DIR, WEIGHTS_FILE, member_dirs, read_config, weights_checksum
 from .model import Architecture, input_hw
-from .preprocess import LesionInput, prepare
+from .preprocess import LesionInput, encode_metadata, load_image, preprocess_image
 
 _MALIGNANT_IDX = [CLASSES.index(c) for c in MALIGNANT_CLASSES]
 
@@ -34,6 +36,7 @@ class PredictionResult:
     referral_threshold: float | None = None
     heatmap: np.ndarray | None = None  # float32 HxW in [0, 1], the size of the model input
     heatmap_png: bytes | None = None  # the heatmap over the preprocessed image
+    heatmap_class: str | None = None  # the class whose evidence the heatmap shows
 
     def as_dict(self) -> dict:
         return {
@@ -69,20 +72,24 @@ def _dihedral_views(x: np.ndarray, count: int) -> list[np.ndarray]:
 class Classifier:
     """A loaded model. Create one per process (after fork); `predict` is safe to call from one thread at a time."""
 
-    def __init__(self, model_dir: Path, config: dict, keras_models: list):
+    def __init__(self, model_dir: Path, config: dict, keras_models: list, gate: EmbeddingGate | None = None):
         self.model_dir = Path(model_dir)
         self.config = config
         self.image_size = Architecture.from_dict(config["architecture"]).image_size
         height, width = input_hw(self.image_size)
         self.max_views = 8 if height == width else 4
         self.temperature = float(config.get("temperature", 1.0))
-        # Test-time augmentation: 1 (off), 4 (flips) or 8 (all flips and 90-degree rotations) views.
+        # Test-time augmentation: 1 (off), 2 or 4 (flips) or 8 (flips and quarter turns, square inputs) views.
         self.tta_views = int(config.get("tta_views", 1))
         self.version = f'{config["name"]}:{config["version"]}'
         self.checksum = config.get("weights_sha256") or weights_checksum(model_dir)
+        # The sensitivity-first referral threshold chosen on val (None for models without one, 1.x).
+        point = config.get("operating_point") or {}
+        self.referral_threshold: float | None = point.get("threshold")
+        self.gate = gate
         self._models = keras_models
         self._lock = threading.Lock()
-        self._logits_fn = None
+        self._forward_fn = None
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None) -> "Classifier":
@@ -101,7 +108,7 @@ class Classifier:
             model = build_model(Architecture.from_dict(member_config["architecture"]))
             model.load_weights(directory / WEIGHTS_FILE)
             models.append(model)
-        return cls(model_dir, config, models)
+        return cls(model_dir, config, models, gate=EmbeddingGate.load(model_dir))
 
     @property
     def keras_model(self):
@@ -109,71 +116,118 @@ class Classifier:
         [model] = self._models
         return model
 
-    def _raw_logits(self, images: np.ndarray, meta: np.ndarray) -> np.ndarray:
+    def _forward(self, images: np.ndarray, meta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, pooled embedding) of one batch; an ensemble averages its members' logits (one
+        temperature calibrates the average) and gives the first member's embedding."""
+        import keras
         import tensorflow as tf
 
-        if self._logits_fn is None:
-            models = self._models
+        if self._forward_fn is None:
+            first = self._models[0]
+            embedder = keras.Model(first.inputs, [first.output, first.get_layer("pool").output])
+            others = self._models[1:]
 
             @tf.function(reduce_retracing=True)
             def fn(x, m):
-                # An ensemble averages its members' logits; one temperature calibrates the average.
-                return tf.add_n([model({"image": x, "meta": m}, training=False) for model in models]) / len(models)
+                logits, pooled = embedder({"image": x, "meta": m}, training=False)
+                for model in others:
+                    logits = logits + model({"image": x, "meta": m}, training=False)
+                return logits / len(self._models), pooled
 
-            self._logits_fn = fn
-        return self._logits_fn(tf.constant(images), tf.constant(meta)).numpy()
+            self._forward_fn = fn
+        logits, pooled = self._forward_fn(tf.constant(images), tf.constant(meta))
+        return logits.numpy(), pooled.numpy()
 
-    def logits(self, images: np.ndarray, meta: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Uncalibrated logits for preprocessed arrays, averaged over flips when the model uses TTA."""
-        out = []
+    def outputs(self, images: np.ndarray, meta: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated logits for preprocessed arrays (averaged over the test-time views), and each
+        image's embedding (of the image as given, the view the gate was fitted on)."""
+        logits, embeddings = [], []
         for start in range(0, len(images), batch_size):
             x = images[start:start + batch_size]
             m = meta[start:start + batch_size]
-            if self.tta_views > 1:
-                views = _dihedral_views(x, self.tta_views)
-                z = self._raw_logits(np.ascontiguousarray(np.concatenate(views)), np.concatenate([m] * len(views)))
-                out.append(z.reshape(len(views), len(x), -1).mean(axis=0))
-            else:
-                out.append(self._raw_logits(x, m))
-        return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), dtype=np.float32)
+            views = _dihedral_views(x, self.tta_views) if self.tta_views > 1 else [x]
+            z, e = self._forward(np.ascontiguousarray(np.concatenate(views)), np.concatenate([m] * len(views)))
+            logits.append(z.reshape(len(views), len(x), -1).mean(axis=0))
+            embeddings.append(e[:len(x)])
+        if not logits:
+            return np.zeros((0, len(CLASSES)), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate(logits), np.concatenate(embeddings)
+
+    def logits(self, images: np.ndarray, meta: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Uncalibrated logits for preprocessed arrays, averaged over flips when the model uses TTA."""
+        return self.outputs(images, meta, batch_size)[0]
 
     def probabilities(self, images: np.ndarray, meta: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities (rows sum to 1) for preprocessed arrays."""
         with self._lock:
             return softmax(self.logits(images, meta), self.temperature)
 
-    def prepare(self, items: Sequence[LesionInput]) -> tuple[np.ndarray, np.ndarray]:
-        prepared = [prepare(item, self.image_size) for item in items]
-        return (np.stack([p[0] for p in prepared]), np.stack([p[1] for p in prepared]))
+    def analyse(self, images: np.ndarray, meta: np.ndarray, source_sizes=None) -> tuple[np.ndarray, list[list[dict]]]:
+        """Calibrated probabilities and, per image, the gate's reasons it cannot be assessed (empty: it can;
+        always empty for a model without a gate)."""
+        with self._lock:
+            logits, embeddings = self.outputs(images, meta)
+        probs = softmax(logits, self.temperature)
+        if self.gate is None:
+            return probs, [[] for _ in range(len(images))]
+        return probs, assess(images, source_sizes, self.gate.distances(embeddings), self.gate.threshold)
 
-    def results(self, probs: np.ndarray) -> list[PredictionResult]:
+    def prepare(self, items: Sequence[LesionInput]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """(images, metadata, source photo sizes) of a batch, through the one preprocessing path."""
+        images, metas, sizes = [], [], []
+        for item in items:
+            source = load_image(item.image)
+            sizes.append(source.size)
+            images.append(preprocess_image(source, self.image_size))
+            metas.append(encode_metadata(item.age, item.sex, item.site))
+        return np.stack(images), np.stack(metas), sizes
+
+    def results(self, probs: np.ndarray, reasons: Sequence[list[dict]] | None = None) -> list[PredictionResult]:
         results = []
-        for row in probs:
+        for i, row in enumerate(probs):
             top = int(row.argmax())
+            risk = float(row[_MALIGNANT_IDX].sum())
+            refused = reasons[i] if reasons is not None else []
+            assessable = not refused if self.gate is not None else None
+            # An image the model may not judge gets no referral advice either way.
+            refer = (risk >= self.referral_threshold
+                     if self.referral_threshold is not None and assessable is not False else None)
             results.append(PredictionResult(
                 probabilities={c: float(p) for c, p in zip(CLASSES, row)},
                 top_class=CLASSES[top], top_probability=float(row[top]),
-                malignancy_risk=float(row[_MALIGNANT_IDX].sum()),
+                malignancy_risk=risk,
                 entropy=float(-(row * np.log(np.clip(row, 1e-12, 1))).sum()),
-                model_version=self.version,
+                model_version=self.version, assessable=assessable, reasons=list(refused),
+                refer=refer, referral_threshold=self.referral_threshold,
             ))
         return results
 
-    def predict(self, items: Sequence[LesionInput], heatmap: bool = False) -> list[PredictionResult]:
-        """Classify a batch. Raises ImageError naming the first unreadable image."""
+    def predict(self, items: Sequence[LesionInput], heatmap: bool = False,
+                heatmap_classes: Sequence[str | None] | None = None) -> list[PredictionResult]:
+        """Classify a batch. Raises ImageError naming the first unreadable image.
+
+        With `heatmap`, each result carries the Grad-CAM map of `heatmap_classes[i]` (default: its top class).
+        """
         if not items:
             return []
-        images, meta = self.prepare(items)
-        results = self.results(self.probabilities(images, meta))
+        images, meta, sizes = self.prepare(items)
+        probs, reasons = self.analyse(images, meta, sizes)
+        results = self.results(probs, reasons)
         if heatmap:
-            from .explain import grad_cam, overlay_png
-
-            with self._lock:
-                classes = [CLASSES.index(r.top_class) for r in results]
-                cams = np.mean([grad_cam(model, images, classes) for model in self._models], axis=0)
-                peak = cams.max(axis=(1, 2), keepdims=True)
-                cams = np.where(peak > 0, cams / np.maximum(peak, 1e-12), 0).astype(np.float32)
-            for result, image, cam in zip(results, images, cams):
+            wanted = [c or r.top_class for c, r in zip(heatmap_classes or [None] * len(results), results)]
+            cams = self.heatmaps(images, wanted)
+            for result, image, cam, name in zip(results, images, cams, wanted):
                 result.heatmap = cam
+                result.heatmap_class = name
                 result.heatmap_png = overlay_png(image, cam)
         return results
+
+    def heatmaps(self, images: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+        """Grad-CAM maps in [0, 1] (n, H, W) of preprocessed images, each for the class named."""
+        from .explain import grad_cam
+
+        with self._lock:
+            indices = [CLASSES.index(c) for c in classes]
+            cams = np.mean([grad_cam(model, images, indices) for model in self._models], axis=0)
+        peak = cams.max(axis=(1, 2), keepdims=True)
+        return np.where(peak > 0, cams / np.maximum(peak, 1e-12), 0).astype(np.float32)

@@ -54,6 +54,16 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
+def _cmd_gate(args) -> int:
+    from .train import refit_gate
+
+    metrics = refit_gate(args.model, args.data, show_progress=not args.quiet)
+    print(json.dumps({"val_assessable_rate": metrics["assessable_rate"],
+                      **{f"{name}_refused_rate": metrics["gate"][name]["refused_rate"]
+                         for name in ("not_skin", "unusable")}}, indent=2))
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
@@ -61,7 +71,11 @@ def _cmd_evaluate(args) -> int:
     for problem in metrics["skipped"]:
         print(f"skipped {problem}", file=sys.stderr)
     summary = {k: metrics[k] for k in ("n_images", "accuracy", "balanced_accuracy", "macro_auc",
-                                       "melanoma_auc", "malignant_auc", "ece", "model_version")}
+                                       "melanoma_auc", "malignant_auc", "ece", "assessable_rate", "model_version")}
+    if metrics["operating_point"]:
+        summary["operating_point"] = {k: metrics["operating_point"][k] for k in (
+            "threshold", "malignant_sensitivity", "malignant_specificity", "melanoma_sensitivity",
+            "melanoma_specificity")}
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -90,7 +104,13 @@ def _cmd_predict(args) -> int:
         rows.append(row)
         if not args.json:
             top = ", ".join(f"{c} {p:.2f}" for c, p in sorted(result.probabilities.items(), key=lambda x: -x[1])[:3])
-            print(f"{path}: {result.top_class} ({result.top_probability:.2f}); malignancy risk "
+            if result.assessable is False:
+                verdict = "CANNOT ASSESS (" + "; ".join(r["message"] for r in result.reasons) + "); "
+            elif result.refer is not None:
+                verdict = ("REFER (suspicious for a malignant lesion); " if result.refer else "routine follow-up; ")
+            else:
+                verdict = ""
+            print(f"{path}: {verdict}{result.top_class} ({result.top_probability:.2f}); malignancy risk "
                   f"{result.malignancy_risk:.2f}; top 3: {top}")
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -168,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("gate", help="fit a trained model's gate for images it cannot assess again (embedding "
+                                     "statistics on train, threshold on val) and rewrite its metrics and card")
+    p.add_argument("model", type=_existing_dir, help="trained model directory")
+    p.add_argument("--data", type=_existing_dir, required=True, help="the training data (train and val splits)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_gate)
 
     p = sub.add_parser("ensemble", help="average trained models; calibrates on val and writes the model card")
     p.add_argument("members", nargs="+", type=_existing_dir, help="trained model directories")

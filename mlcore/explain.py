@@ -50,8 +50,14 @@ def _colormap(cam: np.ndarray) -> np.ndarray:
     return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
 
 
+def _display_size(picture: Image.Image, longest: int) -> tuple[int, int]:
+    """The picture's size scaled so its longer side is `longest` (the aspect ratio of the model input kept)."""
+    scale = longest / max(picture.size)
+    return round(picture.width * scale), round(picture.height * scale)
+
+
 def overlay_png(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45, size: int | None = 384) -> bytes:
-    """PNG bytes of the heatmap blended over the (preprocessed) image, upscaled for display."""
+    """PNG bytes of the heatmap blended over the (preprocessed) image, upscaled (longer side `size`) for display."""
     base = image.astype(np.float32)
     heat = _colormap(cam).astype(np.float32)
     # Let weak activations show the lesion untouched; strong ones colour it.
@@ -59,7 +65,7 @@ def overlay_png(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45, size: i
     blended = (base * (1 - weight) + heat * weight).astype(np.uint8)
     picture = Image.fromarray(blended)
     if size:
-        picture = picture.resize((size, size), Image.Resampling.BICUBIC)
+        picture = picture.resize(_display_size(picture, size), Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=6)  # optimize=True costs ~10x the time
     return buffer.getvalue()
@@ -70,7 +76,7 @@ def heatmap_png(cam: np.ndarray, size: int | None = 384) -> bytes:
     rgba = np.concatenate([_colormap(cam), (np.clip(cam * 1.5, 0, 1) * 255).astype(np.uint8)[..., None]], axis=-1)
     picture = Image.fromarray(rgba, mode="RGBA")
     if size:
-        picture = picture.resize((size, size), Image.Resampling.BICUBIC)
+        picture = picture.resize(_display_size(picture, size), Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=6)  # optimize=True costs ~10x the time
     return buffer.getvalue()

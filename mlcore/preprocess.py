@@ -102,9 +102,3 @@ def encode_metadata(age: float | None, sex: str | None, site: str | None) -> np.
     if site in _KNOWN_SITES:
         vector[2 + len(_KNOWN_SEXES) + _KNOWN_SITES.index(site)] = 1.0
     return vector
-
-
-def prepare(item: LesionInput, size: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The full preprocessing of one input: (image array, metadata vector)."""
-    image = preprocess_image(load_image(item.image), size)
-    return image, encode_metadata(item.age, item.sex, item.site)

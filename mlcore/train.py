@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from .data import Arrays, Dataset, load_arrays, read_dataset, split_by_lesion
 from .errors import DataError
 from .labels import CLASSES
 from .metrics import compute_metrics
+from .operating_point import operating_point, referral_threshold
 from .model import Architecture
-from .modeldir import WEIGHTS_FILE, read_config, weights_checksum, write_config
+from .modeldir import METRICS_FILE, WEIGHTS_FILE, read_config, weights_checksum, write_config
 
 
 @dataclass
@@ -175,18 +177,27 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     config = calibrate(out, config, val_arrays, log, max_views=options.max_views)
     config["training"]["seconds"] = seconds_before + round(time.monotonic() - started)
     write_config(out, config)
+    fit_gate(out, train_arrays, val_arrays, log)
+    config = read_config(out)
     metrics = write_val_report(out, config, val_arrays)
+    shutil.rmtree(backup_dir, ignore_errors=True)  # finished: the model directory is what ships
     tf.keras.backend.clear_session()
     return metrics
 
 
 def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
-    """Evaluate the finished model on val into the model directory and write its model card."""
+    """Evaluate the finished model on val into the model directory (with the gate's figures on the not-skin
+    and unusable sets, for a model with a gate) and write its model card."""
     from .card import write_model_card
     from .classifier import Classifier
     from .evaluate import evaluate_arrays
+    from .nonskin import gate_figures
 
-    metrics = evaluate_arrays(Classifier.load(out), val, out, data=config["training"]["data"], split="val")
+    classifier = Classifier.load(out)
+    metrics = evaluate_arrays(classifier, val, out, data=config["training"]["data"], split="val")
+    if classifier.gate is not None:
+        metrics["gate"] = gate_figures(classifier, [r.path for r in val.records])
+        (Path(out) / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(out, config, metrics)
     return metrics
 
@@ -205,11 +216,24 @@ def recalibrate(model_dir: Path, data: Path, max_views: int = 8, views: int | No
     serving cost) and rewrite its config, val metrics and card; the weights are not touched."""
     config = read_config(model_dir)
     seed = config.get("training", {}).get("seed", 0)  # so a re-split val is the one the model was selected on
-    val = val_arrays_of(data, config["architecture"]["image_size"], seed, show_progress)
+    val = val_arrays_of(data, Architecture.from_dict(config["architecture"]).image_size, seed, show_progress)
     config = calibrate(Path(model_dir), config, val, log, resave=False, max_views=max_views, views=views)
     config["calibration_command"] = command
     write_config(model_dir, config)
     return write_val_report(Path(model_dir), config, val)
+
+
+def refit_gate(model_dir: Path, data: Path, show_progress: bool = True,
+               log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+    """Fit a trained model's gate again on `data` (its train and val splits, as the model was trained) and
+    rewrite its val metrics and card."""
+    config = read_config(model_dir)
+    size = Architecture.from_dict(config["architecture"]).image_size
+    train_set, val_set = train_val_split(read_dataset(data), config.get("training", {}).get("seed", 0))
+    train_arrays = load_arrays(train_set, size, "loading train", show_progress)
+    val_arrays = load_arrays(val_set, size, "loading val", show_progress)
+    fit_gate(Path(model_dir), train_arrays, val_arrays, log)
+    return write_val_report(Path(model_dir), read_config(model_dir), val_arrays)
 
 
 # Test-time view counts calibration chooses from: 2 is the image and its mirror image; 8 (the quarter turns)
@@ -236,10 +260,41 @@ def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, ma
         metrics = compute_metrics(val.labels, softmax(logits, temperature))
         scores[count] = (selection_score(metrics), temperature)
         figures[str(count)] = {k: metrics[k] for k in ("balanced_accuracy", "macro_auc", "melanoma_auc", "ece")}
-        log(f"test-time views {count}: T={temperature:.3f} balanced_accuracy={metrics['balanced_accuracy']:.4f} "
-            f"macro_auc={metrics['macro_auc']:.4f} melanoma_auc={metrics['melanoma_auc']:.4f} ece={metrics['ece']:.4f}")
+        log(f"test-time views {count}: T={temperature:.3f} " + " ".join(f"{k}={v}" for k, v in figures[str(count)].items()))
     # Fewer views win ties: they cost less at serving time.
     views = max(scores, key=lambda v: (scores[v][0], -v))
     config.update(tta_views=views, temperature=scores[views][1], weights_sha256=weights_checksum(out),
                   tta_choices=figures)
+    classifier.tta_views = views
+    probs = softmax(classifier.logits(val.images, val.meta), scores[views][1])
+    config["operating_point"] = operating_point(
+        val.labels, probs, referral_threshold(val.labels, probs), groups=[r.lesion_id or r.image_id for r in val.records])
+    log(f"referral threshold {config['operating_point']['threshold']:.4f}: malignant sensitivity "
+        f"{config['operating_point']['malignant_sensitivity']:.3f}, specificity "
+        f"{config['operating_point']['malignant_specificity']:.3f}")
     return config
+
+
+# The share of val images the embedding gate lets through (the rest are refused as unlike the training data).
+GATE_VAL_QUANTILE = 0.985
+
+
+def fit_gate(model_dir: Path, train: Arrays, val: Arrays, log=lambda msg: None) -> dict:
+    """Fit the gate's embedding Gaussian on train and its threshold on val; writes gate.npz and records the
+    gate in config.json. Returns the gate's figures on val."""
+    from .classifier import Classifier
+    from .gate import EmbeddingGate
+
+    classifier = Classifier.load(model_dir)
+    classifier.tta_views = 1  # the gate looks at the image as given
+    _, train_embeddings = classifier.outputs(train.images, train.meta)
+    _, val_embeddings = classifier.outputs(val.images, val.meta)
+    gate = EmbeddingGate.fit(train_embeddings, val_embeddings, GATE_VAL_QUANTILE)
+    gate.save(model_dir)
+    config = read_config(model_dir)
+    config["gate"] = {"embedding": "global-average-pooled backbone features", "dimensions": int(gate.mean.shape[0]),
+                      "distance": "Mahalanobis, Ledoit-Wolf shrinkage, fitted on train",
+                      "threshold": gate.threshold, "val_quantile": GATE_VAL_QUANTILE}
+    write_config(model_dir, config)
+    log(f"gate threshold {gate.threshold:.2f} (val quantile {GATE_VAL_QUANTILE})")
+    return config["gate"]

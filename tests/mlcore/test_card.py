@@ -30,5 +30,5 @@ def test_card_of_an_ensemble_of_fine_tuned_members_names_each_starting_point_and
     assert "Member 1, starting point: " in card and "--seed 0" in card and "--seed 7" in card
     assert "Member 2, then fine-tuned: " in card
     assert "Wall time 100 min" in card  # (600 + 1800 + 1200 + 2400) s
-    assert "melanoma_auc | >= 0.88 | 0.870 | **not met**" in card
-    assert "Low-resolution input (128 px)" in card
+    assert "melanoma_auc | >= 0.92 | 0.870 | **not met**" in card
+    assert "Low-resolution input (128x128 px)" in card

@@ -67,3 +67,18 @@ def test_metadata_encoding_and_missing_values():
     assert vector[0] == pytest.approx(0.5) and vector[1] == 1.0
     assert vector.sum() == pytest.approx(0.5 + 1 + 1 + 1)
     assert not np.array_equal(encode_metadata(50, "male", "back"), vector)
+
+
+@pytest.mark.parametrize("size", [(600, 450), (450, 600), (200, 150), (1000, 300), (97, 96)])
+def test_preprocess_to_height_and_width_gives_that_shape(size):
+    array = preprocess_image(lesion_image(3, seed=5, size=size), (96, 128))
+    assert array.shape == (96, 128, 3) and array.dtype == np.uint8
+
+
+def test_a_portrait_photo_is_turned_to_landscape_keeping_the_whole_lesion():
+    image = Image.new("RGB", (150, 200), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 150, 100))  # top half red
+    array = preprocess_image(image, (150, 200))
+    # Turned a quarter: the top half is now the left or right half, and nothing was cropped away.
+    halves = array[:, :100, 0].mean(), array[:, 100:, 0].mean()
+    assert max(halves) > 200 and min(halves) < 50
