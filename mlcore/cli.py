@@ -120,7 +120,7 @@ def _cmd_predict(args) -> int:
 def _cmd_bench(args) -> int:
     from .bench import run_bench
 
-    figures = run_bench(args.model, single_runs=args.runs, batch_size=args.batch_size)
+    figures = run_bench(args.model, single_runs=args.runs, batch_size=args.batch_size, views=args.views)
     if not args.json:
         print(f"model {figures['model_version']} (test-time views: {figures['tta_views']})", file=sys.stderr)
         print(f"single-image latency p50 {figures['single_image_latency_ms']['p50']:.1f} ms, "
@@ -239,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path)
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--views", type=int, choices=[1, 2, 4, 8],
+                   help="measure with this many test-time views instead of the model's own")
     p.add_argument("--json", action="store_true", help="print only JSON")
     p.set_defaults(func=_cmd_bench)
     return parser
