@@ -151,7 +151,22 @@
     if (summary) summary.focus();
   }
 
+  // --- Tables on a phone: each cell labelled by its column (the stylesheet shows the label when rows stack) ---
+  function labelTableCells(root) {
+    root.querySelectorAll("table.data").forEach(function (table) {
+      var headers = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      table.querySelectorAll("tbody tr").forEach(function (row) {
+        Array.prototype.forEach.call(row.children, function (cell, index) {
+          if (headers[index] && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", headers[index]);
+        });
+      });
+    });
+  }
+
   function init(root) {
+    labelTableCells(root);
     initViewers(root);
     initDropzones(root);
     initUploadForms(root);
