@@ -10,6 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MEDIA_ROOT=/app/media
 
 WORKDIR /app
+# Pango and a font for WeasyPrint (the lesion's PDF report).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 

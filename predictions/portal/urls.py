@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import lesion_views, views
 
 app_name = "portal"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient-edit"),
     path("patients/<int:patient_id>/upload/", views.image_upload, name="image-upload"),
     path("lesions/<int:lesion_id>/", views.lesion_timeline, name="lesion-timeline"),
+    path("lesions/<int:lesion_id>/report.pdf", lesion_views.lesion_report, name="lesion-report"),
     path("predictions/<int:prediction_id>/", views.prediction_detail, name="prediction-detail"),
     path("predictions/<int:prediction_id>/result/", views.prediction_result, name="prediction-result"),
     path("predictions/<int:prediction_id>/badge/", views.prediction_badge, name="prediction-badge"),
