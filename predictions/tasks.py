@@ -2,19 +2,58 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
+import uuid
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
+from django.utils import timezone
 
 from . import inference, services
-from .models import Prediction, PredictionStatus
+from .models import Prediction
 
 logger = logging.getLogger(__name__)
 
 # Heatmap messages yield to prediction messages on brokers with priorities (Redis: 0 is served first).
 HEATMAP_PRIORITY = 9
+
+
+# This run of the worker, named in its main process before the pool forks, so that every pool process
+# claims work in its name and the sweep can tell a crashed worker (no heartbeat) from a busy one.
+WORKER_NAME = ""
+
+
+@worker_init.connect
+def _name_this_worker_run(sender=None, **kwargs) -> None:
+    global WORKER_NAME
+    WORKER_NAME = f"{getattr(sender, 'hostname', 'worker')}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+@worker_ready.connect
+def _start_heartbeat(sender=None, **kwargs) -> None:
+    if not WORKER_NAME:
+        return
+    threading.Thread(target=_heartbeat_forever, args=(WORKER_NAME, timezone.now()), name="skinclinic-heartbeat",
+                     daemon=True).start()
+    # A worker that comes back takes over what a crashed one left running as soon as the dead one's
+    # heartbeat counts as lost, instead of waiting for beat's next sweep.
+    predictions_sweep_task.apply_async(countdown=settings.SKINCLINIC_WORKER_LOST_AFTER + 1)
+
+
+def _heartbeat_forever(worker: str, started_at) -> None:
+    while True:
+        try:
+            services.worker_heartbeat(worker=worker, started_at=started_at)
+        except Exception as exc:  # the database is down: the sweep cannot run either; beat again later
+            logger.warning("could not record the heartbeat of %s: %r", worker, exc)
+        finally:
+            # No connection stays open between beats: a pool process forked meanwhile must not inherit one.
+            connections.close_all()
+        time.sleep(settings.SKINCLINIC_WORKER_HEARTBEAT_SECONDS)
 
 
 @worker_process_init.connect
@@ -38,7 +77,7 @@ def prediction_run_task(self, prediction_id: int) -> None:
     try:
         predictions = services.prediction_claim(
             prediction_id=prediction_id, claimant=claimant, model_version=inference.model_version(),
-            limit=settings.SKINCLINIC_PREDICTION_BATCH_SIZE)
+            limit=settings.SKINCLINIC_PREDICTION_BATCH_SIZE, worker=WORKER_NAME)
     except DatabaseError as exc:  # nothing claimed; the sweep resends if these retries run out
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), max_retries=5)
     if not predictions:
@@ -55,20 +94,25 @@ def prediction_run_task(self, prediction_id: int) -> None:
             raise self.retry(args=[requeued[0]], countdown=_backoff(attempts), exc=exc)
 
 
-@shared_task(bind=True, max_retries=3, acks_late=True, reject_on_worker_lost=True)
+@shared_task(bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
 def prediction_heatmap_task(self, prediction_ids: list[int]) -> None:
-    """Store the heatmaps of succeeded predictions; a no-op for those that have one."""
-    predictions = list(Prediction.objects.filter(id__in=prediction_ids, status=PredictionStatus.SUCCEEDED,
-                                                 heatmap="").select_related("image"))
-    by_version: dict[str, list[Prediction]] = {}
-    for prediction in predictions:
-        by_version.setdefault(prediction.model_version, []).append(prediction)
+    """Store the heatmaps of succeeded predictions; a no-op for those that have one.
+
+    Any error, the database's included, is retried with backoff up to the attempt cap; past it, or if the
+    message is lost, the sweep sends the heatmap again (its state is kept in the database).
+    """
     try:
+        predictions = services.prediction_heatmaps_claim(prediction_ids=prediction_ids)
+        by_version: dict[str, list[Prediction]] = {}
+        for prediction in predictions:
+            by_version.setdefault(prediction.model_version, []).append(prediction)
         # Each heatmap comes from the model version that made the prediction, active or not.
         for version, group in by_version.items():
             services.prediction_heatmaps_store(predictions=group, classifier=inference.classifier_get(version))
     except Exception as exc:
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), priority=HEATMAP_PRIORITY)
+        logger.warning("heatmaps of predictions %s failed: %r", prediction_ids, exc)
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), priority=HEATMAP_PRIORITY,
+                         max_retries=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS - 1)
 
 
 @shared_task

@@ -227,8 +227,6 @@ SKINCLINIC_UNCERTAIN_TOP_PROBABILITY_BELOW = env.float("UNCERTAIN_TOP_PROBABILIT
 SKINCLINIC_UNCERTAIN_ENTROPY_ABOVE = env.float("UNCERTAIN_ENTROPY_ABOVE", default=1.20)
 # How often a page showing a queued or running prediction asks for its status.
 SKINCLINIC_STATUS_POLL_SECONDS = env.float("STATUS_POLL_SECONDS", default=2.0)
-# Workers draw heatmaps after storing the probabilities; a result page waits this long for one to appear.
-SKINCLINIC_HEATMAP_WAIT_SECONDS = env.int("HEATMAP_WAIT_SECONDS", default=180)
 if not 0 < SKINCLINIC_RISK_INTERMEDIATE_AT < SKINCLINIC_RISK_HIGH_AT <= 1:
     raise ImproperlyConfigured("Risk bands must satisfy 0 < RISK_INTERMEDIATE_AT < RISK_HIGH_AT <= 1")
 
@@ -288,6 +286,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # running (a worker that died) for longer than this. It must exceed the hard time limit, so that a
 # prediction still running is never handed out twice.
 SKINCLINIC_PREDICTION_STUCK_AFTER = env.int("PREDICTION_STUCK_AFTER_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+# Each worker records a heartbeat this often; a running prediction whose worker has been silent for
+# WORKER_LOST_AFTER_SECONDS was stranded by a crash, and the sweep queues it again (whatever the time limit).
+SKINCLINIC_WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
+SKINCLINIC_WORKER_LOST_AFTER = env.int("WORKER_LOST_AFTER_SECONDS", default=30)
+# Attempts at drawing a prediction's heatmap (counted in the database) before it is marked unavailable.
+SKINCLINIC_HEATMAP_MAX_ATTEMPTS = env.int("HEATMAP_MAX_ATTEMPTS", default=4)
 CELERY_BEAT_SCHEDULE = {
     "predictions-sweep": {
         "task": "predictions.tasks.predictions_sweep_task",
@@ -299,6 +303,8 @@ if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < _visibility_timeou
     raise ImproperlyConfigured("Celery time limits must satisfy soft < hard < broker visibility timeout")
 if SKINCLINIC_PREDICTION_STUCK_AFTER <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("PREDICTION_STUCK_AFTER_SECONDS must exceed CELERY_TASK_TIME_LIMIT")
+if SKINCLINIC_WORKER_LOST_AFTER < 2 * SKINCLINIC_WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("WORKER_LOST_AFTER_SECONDS must be at least twice WORKER_HEARTBEAT_SECONDS")
 
 # --- REST API (predictions/api) -----------------------------------------------------------------------------
 INSTALLED_APPS += ["rest_framework", "django_filters", "drf_spectacular", "drf_spectacular_sidecar"]

@@ -14,8 +14,8 @@ from mlcore import CLASS_NAMES
 from rest_framework import serializers
 
 from ..models import (
-    DiagnosisClass, Lesion, LesionImage, Patient, Prediction, PredictionStatus, Review, Sex, Site, Verdict,
-    WebhookDelivery, WebhookEndpoint, WebhookEvent,
+    DiagnosisClass, HeatmapStatus, Lesion, LesionImage, Patient, Prediction, PredictionStatus, Review, Sex, Site,
+    Verdict, WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
 from ..interpretation import prediction_interpret
 from ..selectors import scoped
@@ -183,6 +183,11 @@ class PredictionSerializer(serializers.Serializer):
     queue_seconds = serializers.SerializerMethodField()
     run_seconds = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
+    heatmap_status = serializers.ChoiceField(
+        choices=HeatmapStatus.choices, read_only=True,
+        help_text="After success: pending until drawn, stored (see heatmap_url), or unavailable once its "
+                  "attempts ran out (heatmap_error says why).")
+    heatmap_error = serializers.CharField(read_only=True)
     reviewed = serializers.SerializerMethodField()
     fhir_url = LinkField("image-fhir", lookup="image_id")
 

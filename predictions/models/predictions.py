@@ -15,15 +15,46 @@ class PredictionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class HeatmapStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # to be drawn once the prediction has succeeded
+    STORED = "stored", "Stored"
+    UNAVAILABLE = "unavailable", "Unavailable"  # attempts ran out, or the model could not explain its result
+
+
 def heatmap_path(instance: "Prediction", filename: str) -> str:
     return f"heatmaps/{uuid.uuid4().hex}.png"
+
+
+def heatmap_name(prediction: "Prediction") -> str:
+    """The one storage name of a prediction's heatmap, so that a retried write replaces, never adds, a file.
+
+    Derived from the row's id, not from anything about the patient; files are served only through views.
+    """
+    return f"heatmaps/{uuid.uuid5(uuid.NAMESPACE_OID, f'skinclinic-heatmap-{prediction.pk}').hex}.png"
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker process's sign of life, written every few seconds while it runs (predictions.tasks).
+
+    A running prediction whose worker has not been seen for a while was stranded by a crash: the sweep
+    gives it back to the queue without waiting for the longest task time limit to pass.
+    """
+
+    worker = models.CharField(max_length=255, unique=True, help_text="The worker's name for this run of it.")
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.worker}, seen {self.seen_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Prediction(models.Model):
     """The model's output for one image under one model version; at most one per (image, model version).
 
     `queued_at` is when the prediction last entered the queue (the sweep re-enqueues by it);
-    `claimed_by` is the id of the task run that holds it while running.
+    `claimed_by` is the id of the task run that holds it while running, `claimed_worker` the worker
+    that runs it (whose heartbeat tells the sweep whether it is still alive). The heatmap follows a
+    success on its own track: `heatmap_status`, its attempts, and when it was last sent to a worker.
     """
 
     image = models.ForeignKey(LesionImage, on_delete=models.PROTECT, related_name="predictions")
@@ -42,9 +73,14 @@ class Prediction(models.Model):
     referral_threshold = models.FloatField(null=True, blank=True,
                                            help_text="The model's sensitivity-first referral threshold.")
     heatmap = models.FileField(upload_to=heatmap_path, max_length=255, blank=True)
+    heatmap_status = models.CharField(max_length=16, choices=HeatmapStatus.choices, default=HeatmapStatus.PENDING)
+    heatmap_attempts = models.PositiveSmallIntegerField(default=0)
+    heatmap_queued_at = models.DateTimeField(null=True, blank=True)
+    heatmap_error = models.TextField(blank=True, help_text="Why there is no heatmap, in words for a clinician.")
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_worker = models.CharField(max_length=255, blank=True)
     queued_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -62,13 +98,19 @@ class Prediction(models.Model):
                 & ~models.Q(top_class=""),
                 name="prediction_succeeded_has_result",
             ),
+            models.CheckConstraint(condition=models.Q(heatmap_status__in=HeatmapStatus.values),
+                                   name="prediction_heatmap_status_valid"),
+            models.CheckConstraint(condition=~models.Q(heatmap_status=HeatmapStatus.STORED) | ~models.Q(heatmap=""),
+                                   name="prediction_stored_heatmap_has_file"),
             models.CheckConstraint(
                 condition=models.Q(malignancy_risk__isnull=True)
                 | models.Q(malignancy_risk__gte=0, malignancy_risk__lte=1.000001),
                 name="prediction_malignancy_risk_in_unit_interval",
             ),
         ]
-        indexes = [models.Index(fields=["status", "queued_at"], name="prediction_status_queued_idx")]
+        indexes = [models.Index(fields=["status", "queued_at"], name="prediction_status_queued_idx"),
+                   models.Index(fields=["heatmap_status", "heatmap_queued_at"], name="prediction_heatmap_queue_idx",
+                                condition=models.Q(status="succeeded", heatmap_status="pending"))]
 
     def __str__(self) -> str:
         return f"Prediction {self.pk} of image {self.image_id} by {self.model_version}: {self.status}"

@@ -16,13 +16,12 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import selectors, services
-from ..models import Lesion, Patient, PredictionStatus, Role
+from ..models import HeatmapStatus, Lesion, Patient, PredictionStatus, Role
 from ..services.audit import audit_access_record, audit_list_access_record
 from .forms import (
     NEW_LESION,
@@ -245,13 +244,13 @@ def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
 # --- Prediction ----------------------------------------------------------------------------------------------
 
 def _heatmap_state(prediction) -> str:
-    """ready (drawn), pending (the worker should draw it soon), none (there will be none), or waiting (no result)."""
+    """ready (drawn), pending (a worker will draw it), none (there will be none), or waiting (no result)."""
     if prediction.heatmap:
         return "ready"
     if prediction.status != PredictionStatus.SUCCEEDED:
         return "none" if prediction.status == PredictionStatus.FAILED else "waiting"
-    waited = (timezone.now() - prediction.finished_at).total_seconds() if prediction.finished_at else 0
-    return "pending" if waited < settings.SKINCLINIC_HEATMAP_WAIT_SECONDS else "none"
+    # The database tracks the heatmap's attempts: pending until drawn or given up (then "unavailable").
+    return "pending" if prediction.heatmap_status == HeatmapStatus.PENDING else "none"
 
 
 def _viewer_context(prediction) -> dict:

@@ -12,15 +12,16 @@ from typing import Sequence
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import inference
-from ..models import Prediction, PredictionStatus, Role
+from ..models import HeatmapStatus, Prediction, PredictionStatus, Role, WorkerHeartbeat
+from ..models.predictions import heatmap_name
 from ..selectors import clinic_role_require
 from .audit import AuditEntry, audit_record, audit_records
+from .files import file_save_at
 from .governance import review_cases_triage
 
 logger = logging.getLogger(__name__)
@@ -73,13 +74,15 @@ def _claimed(claimant: str):
 
 
 @transaction.atomic
-def prediction_claim(*, prediction_id: int, claimant: str, model_version: str, limit: int) -> list[Prediction]:
+def prediction_claim(*, prediction_id: int, claimant: str, model_version: str, limit: int,
+                     worker: str = "") -> list[Prediction]:
     """Claim the prediction a task was sent for and up to `limit` - 1 others queued for the same model.
 
     Returns every prediction `claimant` (the task run's id) now holds, oldest first; empty when the
     prediction is finished, held by another run, or queued for another model version. Predictions still
     RUNNING under this claimant were claimed by an earlier delivery of the same message whose worker died
     (late acknowledgement redelivers it); they are taken back as a new attempt, or failed when out of attempts.
+    `worker` names the worker process running the claim (its heartbeat vouches for the claim).
     """
     now = timezone.now()
     held = _claimed(claimant)
@@ -88,9 +91,10 @@ def prediction_claim(*, prediction_id: int, claimant: str, model_version: str, l
     for prediction in exhausted:
         _finish_failed(prediction, claimant=claimant, error=(
             f"The worker stopped {prediction.attempts} times while running this prediction; giving up."))
-    held.update(started_at=now, attempts=F("attempts") + 1)
+    held.update(started_at=now, attempts=F("attempts") + 1, claimed_worker=worker)
 
-    claim = {"status": RUNNING, "claimed_by": claimant, "started_at": now, "attempts": F("attempts") + 1}
+    claim = {"status": RUNNING, "claimed_by": claimant, "claimed_worker": worker, "started_at": now,
+             "attempts": F("attempts") + 1}
     queued = Prediction.objects.filter(status=QUEUED, model_version=model_version)
     queued.filter(id=prediction_id).update(**claim)
     room = limit - held.count()
@@ -154,13 +158,30 @@ def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, cl
     return list(predictions)
 
 
+@transaction.atomic
+def prediction_heatmaps_claim(*, prediction_ids: Sequence[int]) -> list[Prediction]:
+    """Take the succeeded predictions among `prediction_ids` whose heatmap is still to be drawn, counting
+    an attempt for each (in the database, so the count survives a crash); returns them.
+
+    Those that used SKINCLINIC_HEATMAP_MAX_ATTEMPTS are marked unavailable instead, with the reason.
+    """
+    pending = Prediction.objects.filter(id__in=list(prediction_ids), status=SUCCEEDED,
+                                        heatmap_status=HeatmapStatus.PENDING)
+    _heatmaps_give_up(pending.filter(heatmap_attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
+    # Marked as just sent, so the sweep leaves it alone while this attempt runs.
+    pending.update(heatmap_attempts=F("heatmap_attempts") + 1, heatmap_queued_at=timezone.now())
+    return list(pending.select_related("image").order_by("id"))
+
+
 def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier) -> list[Prediction]:
-    """Compute and store the Grad-CAM heatmap of succeeded predictions that have none yet.
+    """Compute and store the Grad-CAM heatmap of succeeded predictions whose heatmap is pending.
 
     The model is run again on the same input (it is deterministic), and a heatmap is kept only when it
-    explains the stored top class. Returns the predictions that got a heatmap.
+    explains the stored top class; otherwise the heatmap is marked unavailable. Each heatmap is written
+    under its prediction's one name, in the transaction that records it, so a retry replaces a file
+    instead of adding one and a failed commit removes it. Returns the predictions that got a heatmap.
     """
-    pending = [p for p in predictions if p.status == SUCCEEDED and not p.heatmap]
+    pending = [p for p in predictions if p.status == SUCCEEDED and p.heatmap_status == HeatmapStatus.PENDING]
     if not pending:
         return []
     results = classifier.predict([_read_input(p) for p in pending], heatmap=True)
@@ -169,26 +190,39 @@ def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier) 
         if not result.heatmap_png or result.top_class != prediction.top_class:
             logger.warning("no heatmap for prediction %s: the rerun gave %s, the stored result %s",
                            prediction.id, result.top_class, prediction.top_class)
+            _heatmaps_give_up(Prediction.objects.filter(id=prediction.id, heatmap_status=HeatmapStatus.PENDING),
+                              reason="The model's explanation did not match the stored result.")
             continue
-        prediction.heatmap.save("heatmap.png", ContentFile(result.heatmap_png), save=False)
-        if Prediction.objects.filter(id=prediction.id, status=SUCCEEDED, heatmap="").update(
-                heatmap=prediction.heatmap.name):
-            stored.append(prediction)
-        else:  # another run stored one first
-            prediction.heatmap.delete(save=False)
+        with transaction.atomic():
+            # Locked until commit: a second run for the same prediction waits, then finds it stored.
+            if not Prediction.objects.select_for_update().filter(
+                    id=prediction.id, status=SUCCEEDED, heatmap_status=HeatmapStatus.PENDING).exists():
+                continue
+            name = file_save_at(prediction.heatmap, heatmap_name(prediction), result.heatmap_png)
+            Prediction.objects.filter(id=prediction.id).update(heatmap=name, heatmap_status=HeatmapStatus.STORED,
+                                                               heatmap_error="")
+        prediction.heatmap_status = HeatmapStatus.STORED
+        stored.append(prediction)
     return stored
 
 
+def _heatmaps_give_up(pending, *, reason: str | None = None) -> int:
+    reason = reason or "The heatmap could not be drawn: every attempt failed. The result itself is complete."
+    return pending.update(heatmap_status=HeatmapStatus.UNAVAILABLE, heatmap_error=reason)
+
+
 def _succeeded_fields(result) -> dict:
+    now = timezone.now()
     return {"status": SUCCEEDED, "probabilities": result.probabilities, "top_class": result.top_class,
             "malignancy_risk": result.malignancy_risk, "assessable": result.assessable,
             "assessment_reasons": result.reasons, "refer": result.refer,
             "referral_threshold": result.referral_threshold,
-            "error": "", "finished_at": timezone.now(), "claimed_by": ""}
+            "error": "", "finished_at": now, "claimed_by": "", "claimed_worker": "",
+            "heatmap_status": HeatmapStatus.PENDING, "heatmap_attempts": 0, "heatmap_queued_at": now}
 
 
 def _failed_fields(error: str) -> dict:
-    return {"status": FAILED, "error": error, "finished_at": timezone.now(), "claimed_by": ""}
+    return {"status": FAILED, "error": error, "finished_at": timezone.now(), "claimed_by": "", "claimed_worker": ""}
 
 
 def _finish(finishes: Sequence[tuple[Prediction, dict]], *, claimant: str) -> list[Prediction]:
@@ -249,42 +283,77 @@ def prediction_release(*, predictions: Sequence[Prediction], claimant: str, erro
             _finish_failed(prediction, claimant=claimant,
                            error=f"Gave up after {prediction.attempts} attempts; the last error: {error}")
         elif _claimed(claimant).filter(id=prediction.id).update(
-                status=QUEUED, claimed_by="", error=error, queued_at=timezone.now()):
+                status=QUEUED, claimed_by="", claimed_worker="", error=error, queued_at=timezone.now()):
             audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.released", target=prediction,
                          data={"attempts": prediction.attempts, "error": error})
             requeued.append(prediction.id)
     return requeued
 
 
+def worker_heartbeat(*, worker: str, started_at: datetime.datetime) -> None:
+    """Record that `worker` is alive now (called every SKINCLINIC_WORKER_HEARTBEAT_SECONDS while it runs)."""
+    WorkerHeartbeat.objects.update_or_create(worker=worker, defaults={"seen_at": timezone.now(),
+                                                                       "started_at": started_at})
+
+
+def _workers_alive(now: datetime.datetime) -> set[str]:
+    seen_since = now - datetime.timedelta(seconds=settings.SKINCLINIC_WORKER_LOST_AFTER)
+    return set(WorkerHeartbeat.objects.filter(seen_at__gte=seen_since).values_list("worker", flat=True))
+
+
 @transaction.atomic
 def predictions_sweep(*, now: datetime.datetime | None = None) -> list[int]:
     """Re-enqueue predictions stuck queued (lost message, broker down at commit) or running (dead worker).
 
-    Anything in that state for longer than SKINCLINIC_PREDICTION_STUCK_AFTER (which exceeds the task's
-    hard time limit, so nothing alive is taken away) is sent again; a running one that used all its
-    attempts is failed. Returns the ids enqueued again.
+    A running prediction goes back to the queue as soon as its worker has sent no heartbeat for
+    SKINCLINIC_WORKER_LOST_AFTER seconds (a crash, not a long task: a live worker keeps beating while
+    it runs). One claimed without a worker's name, and anything queued, is sent again once older than
+    SKINCLINIC_PREDICTION_STUCK_AFTER (which exceeds the task's hard time limit). A running one that used
+    all its attempts is failed. Heatmaps left pending by a fault are sent again too. Returns the ids of
+    the predictions enqueued again.
     """
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_PREDICTION_STUCK_AFTER)
+    lost_cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_WORKER_LOST_AFTER)
+    alive = _workers_alive(now)
     resend = []
-    stale_running = (Prediction.objects.filter(status=RUNNING, started_at__lt=cutoff)
-                     .select_related("image__lesion__patient__clinic"))
-    for prediction in stale_running:
+    running = (Prediction.objects.filter(status=RUNNING)
+               .filter(Q(started_at__lt=cutoff) | (~Q(claimed_worker="") & Q(started_at__lt=lost_cutoff)))
+               .select_related("image__lesion__patient__clinic"))
+    for prediction in running:
+        if prediction.started_at >= cutoff and prediction.claimed_worker in alive:
+            continue  # its worker is alive: it is still running
+        reason = "running past the timeout" if prediction.started_at < cutoff else "its worker stopped"
         if prediction.attempts >= settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS:
             _finish_failed(prediction, claimant=prediction.claimed_by, error=(
                 f"The worker stopped {prediction.attempts} times while running this prediction; giving up."))
         elif Prediction.objects.filter(id=prediction.id, status=RUNNING, claimed_by=prediction.claimed_by,
                                        started_at=prediction.started_at).update(
-                status=QUEUED, claimed_by="", queued_at=now):
+                status=QUEUED, claimed_by="", claimed_worker="", queued_at=now):
             audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.requeued", target=prediction,
-                         data={"reason": "running past the timeout", "attempts": prediction.attempts})
+                         data={"reason": reason, "attempts": prediction.attempts})
             resend.append(prediction.id)
     stale_queued = Prediction.objects.filter(status=QUEUED, queued_at__lt=cutoff)
     for prediction_id in list(stale_queued.values_list("id", flat=True)):
         if stale_queued.filter(id=prediction_id).update(queued_at=now):
             resend.append(prediction_id)
     predictions_enqueue_on_commit(resend)
+    prediction_heatmaps_sweep(now=now)
     return resend
+
+
+def prediction_heatmaps_sweep(*, now: datetime.datetime) -> list[int]:
+    """Send again the heatmaps still pending after SKINCLINIC_PREDICTION_STUCK_AFTER (a task lost to a
+    fault, or one that ran out of retries while a service was down); mark those out of attempts
+    unavailable. Returns the ids sent again."""
+    cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_PREDICTION_STUCK_AFTER)
+    stale = Prediction.objects.filter(status=SUCCEEDED, heatmap_status=HeatmapStatus.PENDING).filter(
+        Q(heatmap_queued_at__lt=cutoff) | Q(heatmap_queued_at__isnull=True))
+    _heatmaps_give_up(stale.filter(heatmap_attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
+    ids = list(stale.values_list("id", flat=True))
+    Prediction.objects.filter(id__in=ids).update(heatmap_queued_at=now)
+    _heatmaps_enqueue_on_commit(ids)
+    return ids
 
 
 @transaction.atomic

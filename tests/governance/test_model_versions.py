@@ -228,7 +228,8 @@ def test_the_sweep_moves_work_left_queued_for_a_version_no_longer_active(staff, 
     stranded = PredictionFactory(image__lesion=staff.lesion, model_version="old:1")  # e.g. released after activation
     already = PredictionFactory(image__lesion=staff.lesion, model_version="old:1")
     PredictionFactory(image=already.image, model_version="new:2", status=PredictionStatus.SUCCEEDED,
-                      probabilities={"nv": 1.0}, top_class="nv", malignancy_risk=0.0, finished_at=already.queued_at)
+                      probabilities={"nv": 1.0}, top_class="nv", malignancy_risk=0.0, finished_at=already.queued_at,
+                      heatmap_status="unavailable")  # no heatmap for the sweep to send as well
     with django_capture_on_commit_callbacks() as callbacks:
         predictions_sweep_task.apply()
     stranded.refresh_from_db(), already.refresh_from_db()

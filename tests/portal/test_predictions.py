@@ -64,14 +64,22 @@ def test_a_result_waits_for_its_heatmap_by_polling_only_the_image_section(client
     assert reverse("predictions:prediction-heatmap", args=[prediction.pk]) in drawn
 
 
-def test_a_heatmap_that_never_comes_stops_the_polling_and_says_so(client, staff, image, settings):
+def test_a_heatmap_whose_attempts_ran_out_stops_the_polling_and_says_it_is_unavailable(client, staff, image):
     prediction = succeeded(image)
     Prediction.objects.filter(pk=prediction.pk).update(
-        finished_at=timezone.now() - datetime.timedelta(seconds=settings.SKINCLINIC_HEATMAP_WAIT_SECONDS + 1))
+        heatmap_status="unavailable", heatmap_error="The heatmap could not be drawn: every attempt failed.")
     client.force_login(staff.clinician)
     body = page(client, prediction, "portal:prediction-viewer")
     assert 'data-heatmap-state="none"' in body and "hx-trigger" not in body
-    assert "No heatmap is available for this result." in body
+    assert "Heatmap unavailable." in body and "every attempt failed" in body
+
+
+def test_a_heatmap_still_pending_long_after_the_result_keeps_polling(client, staff, image):
+    prediction = succeeded(image)
+    Prediction.objects.filter(pk=prediction.pk).update(finished_at=timezone.now() - datetime.timedelta(hours=1))
+    client.force_login(staff.clinician)
+    body = page(client, prediction, "portal:prediction-viewer")
+    assert 'data-heatmap-state="pending"' in body and "hx-trigger" in body
 
 
 def test_a_finished_result_shows_every_class_by_full_name_the_risk_band_and_the_model_version(client, staff, image):

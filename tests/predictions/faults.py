@@ -43,31 +43,57 @@ def _mount(path: Path, options: str) -> bool:
     return done.returncode == 0
 
 
+def _fill(root: Path) -> None:
+    with contextlib.suppress(OSError), open(root / "filler", "wb") as filler:
+        while True:
+            filler.write(b"\0" * 65536)
+            filler.flush()
+
+
 @contextlib.contextmanager
 def _disk(settings, tmp_path: Path, refusing: type[RefusingStorage], fill: bool, read_only: bool):
     """MEDIA_ROOT on a disk that refuses writes, real where a tmpfs can be mounted."""
-    root = tmp_path / "faulty-media"
-    mounted = _mount(root, "size=256k")
-    if mounted:
-        (root / "lesion-images").mkdir()
-        (root / "heatmaps").mkdir()
-        if fill:
-            with contextlib.suppress(OSError), open(root / "filler", "wb") as filler:
-                while True:
-                    filler.write(b"\0" * 65536)
-                    filler.flush()
-        if read_only:
+    with _small_disk(settings, tmp_path) as (root, mounted):
+        if not mounted:
+            _refuse_writes(settings, refusing)
+        elif fill:
+            _fill(root)
+        elif read_only:
             subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
-        settings.MEDIA_ROOT = str(root)
-    else:
-        settings.MEDIA_ROOT = str(root)
-        settings.STORAGES = {**settings.STORAGES, "default": {
-            "BACKEND": f"{refusing.__module__}.{refusing.__qualname__}"}}
-    try:
         yield root
+
+
+def _refuse_writes(settings, refusing: type[RefusingStorage]) -> None:
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": f"{refusing.__module__}.{refusing.__qualname__}"}}
+
+
+@contextlib.contextmanager
+def _small_disk(settings, tmp_path: Path):
+    root = tmp_path / "faulty-media"
+    mounted = _mount(root, "size=1m")
+    (root / "lesion-images").mkdir(exist_ok=True)
+    (root / "heatmaps").mkdir(exist_ok=True)
+    settings.MEDIA_ROOT = str(root)
+    try:
+        yield root, mounted
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+@pytest.fixture
+def disk_to_fill(settings, tmp_path):
+    """MEDIA_ROOT on a small disk, and a function that fills it when the test chooses (returns its root)."""
+    with _small_disk(settings, tmp_path) as (root, mounted):
+        def fill() -> Path:
+            if mounted:
+                _fill(root)
+            else:
+                _refuse_writes(settings, RefusingStorage)
+            return root
+
+        yield fill
 
 
 @pytest.fixture
