@@ -125,8 +125,8 @@ def _lesions_with_standing_review(**outer) -> QuerySet[Lesion]:
 
 
 def patient_summary_list(*, user, query: str = "") -> QuerySet[Patient]:
-    """The user's patients whose name or MRN contains `query`, each annotated with `lesion_count`; the highest
-    open risk among their lesions (`open_risk`, with that result's `open_refer`, `open_referral_threshold` and
+    """The user's patients whose name or MRN contains `query`, each annotated with `lesion_count` (followed
+    lesions); the highest open risk among their followed lesions (`open_risk`, with that result's `open_refer`, `open_referral_threshold` and
     `open_assessable`), a lesion's risk being open while the newest finished result of its newest image is
     unreviewed; and the standing diagnosis of a lesion reviewed as malignant (`reviewed_malignant_diagnosis`,
     `reviewed_malignant_histopathology`)."""
@@ -142,30 +142,30 @@ def patient_summary_list(*, user, query: str = "") -> QuerySet[Patient]:
                    "open_refer": ("refer", models.BooleanField()),
                    "open_referral_threshold": ("referral_threshold", models.FloatField()),
                    "open_assessable": ("assessable", models.BooleanField())}
-    lesions = Lesion.objects.filter(patient=OuterRef("pk")).annotate(**{
+    lesions = Lesion.objects.filter(patient=OuterRef("pk"), archived_at__isnull=True).annotate(**{
         name: Subquery(latest.annotate(value=Case(When(image_reviewed=True, then=Value(None)), default=F(field),
                                                   output_field=output)).values("value")[:1])
         for name, (field, output) in open_fields.items()}).filter(open_risk__isnull=False).order_by("-open_risk", "id")
-    malignant = (_lesions_with_standing_review(patient=OuterRef("pk"))
+    malignant = (_lesions_with_standing_review(patient=OuterRef("pk"), archived_at__isnull=True)
                  .filter(standing_diagnosis__in=MALIGNANT_CLASSES)
                  .order_by("-standing_histopathology", "id"))
     return patients.annotate(
-        lesion_count=Count("lesions", distinct=True),
+        lesion_count=Count("lesions", filter=Q(lesions__archived_at__isnull=True), distinct=True),
         **{name: Subquery(lesions.values(name)[:1]) for name in open_fields},
         reviewed_malignant_diagnosis=Subquery(malignant.values("standing_diagnosis")[:1]),
         reviewed_malignant_histopathology=Subquery(malignant.values("standing_histopathology")[:1]),
     ).order_by("full_name", "id")
 
 
-def lesion_summary_list(*, user, patient: Patient) -> QuerySet[Lesion]:
-    """The patient's lesions, each annotated with its `image_count`, its newest image (`latest_image_id`), the
+def lesion_summary_list(*, user, patient: Patient, archived: bool = False) -> QuerySet[Lesion]:
+    """The patient's followed lesions (or, with `archived`, the archived ones), each annotated with its `image_count`, its newest image (`latest_image_id`), the
     newest prediction of that image (`latest_prediction_id`, `_status`, `_top_class`, `_risk`, `_refer`,
     `_referral_threshold`, `_assessable`) and the diagnosis that stands (`standing_diagnosis`,
     `standing_histopathology`)."""
     newest_image = _images_newest_first(LesionImage.objects.filter(lesion=OuterRef("pk")))
     newest_prediction = _latest_predictions(image__lesion=OuterRef("pk"))
     standing = Review.objects.filter(image__lesion=OuterRef("pk")).order_by(*REVIEW_STANDING_ORDER)
-    return lesion_list(user=user, patient=patient).annotate(
+    return lesion_list(user=user, patient=patient).filter(archived_at__isnull=not archived).annotate(
         image_count=Count("images", distinct=True),
         latest_image_id=Subquery(newest_image.values("id")[:1]),
         latest_image_taken_on=Subquery(newest_image.values("taken_on")[:1]),

@@ -1,7 +1,7 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from mlcore import SEXES, SITES
 
@@ -38,13 +38,41 @@ class Patient(models.Model):
         return f"{self.full_name} (MRN {self.mrn})"
 
 
+class Laterality(models.TextChoices):
+    LEFT = "left", "Left"
+    RIGHT = "right", "Right"
+    MIDLINE = "midline", "Midline"
+
+
+class BodyView(models.TextChoices):
+    FRONT = "front", "Front"
+    BACK = "back", "Back"
+
+
 class Lesion(models.Model):
-    """One lesion of a patient, followed over time through its images."""
+    """One lesion of a patient, followed over time through its images.
+
+    Where it is: `site` (the 15 coarse HAM10000 sites the model was trained on), the patient's side
+    (`laterality`), and a point on the portal's body map (`body_view`, with `body_x`, `body_y` in [0, 1]
+    across and down that view's outline). An archived lesion is no longer followed; a merged one was archived
+    into `merged_into`, which now holds its images.
+    """
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="lesions")
     site = models.CharField("anatomic site", max_length=32, choices=Site.choices, default=Site.UNKNOWN)
     label = models.CharField(max_length=200, blank=True, help_text="How the clinic tells this lesion apart.")
     notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH, validators=[notes_max_length])
+    laterality = models.CharField(max_length=8, choices=Laterality.choices, blank=True,
+                                  help_text="The patient's side; empty when not recorded.")
+    body_view = models.CharField("body map view", max_length=8, choices=BodyView.choices, blank=True)
+    body_x = models.FloatField("body map point across", null=True, blank=True,
+                               validators=[MinValueValidator(0), MaxValueValidator(1)])
+    body_y = models.FloatField("body map point down", null=True, blank=True,
+                               validators=[MinValueValidator(0), MaxValueValidator(1)])
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    merged_into = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
@@ -52,10 +80,35 @@ class Lesion(models.Model):
 
     class Meta:
         ordering = ["patient_id", "id"]
-        constraints = [models.CheckConstraint(condition=models.Q(site__in=Site.values), name="lesion_site_valid")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(site__in=Site.values), name="lesion_site_valid"),
+            models.CheckConstraint(condition=models.Q(laterality__in=["", *Laterality.values]),
+                                   name="lesion_laterality_valid"),
+            # A point is on one view, inside its outline's box; or there is none.
+            models.CheckConstraint(
+                condition=models.Q(body_view="", body_x__isnull=True, body_y__isnull=True)
+                | models.Q(body_view__in=BodyView.values, body_x__gte=0, body_x__lte=1, body_y__gte=0,
+                           body_y__lte=1),
+                name="lesion_body_point_valid"),
+            models.CheckConstraint(condition=models.Q(merged_into__isnull=True) | models.Q(archived_at__isnull=False),
+                                   name="lesion_merged_is_archived"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.label or 'Lesion'} on {self.site} of {self.patient}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def has_body_point(self) -> bool:
+        return bool(self.body_view) and self.body_x is not None and self.body_y is not None
+
+    @property
+    def laterality_text(self) -> str:
+        return f"{self.get_laterality_display().lower()} side" if self.laterality in ("left", "right") else (
+            "midline" if self.laterality == "midline" else "")
 
 
 def lesion_image_path(instance: "LesionImage", filename: str) -> str:

@@ -14,6 +14,20 @@ def risk_band_filter(risk):
     return None if risk is None else risk_band(float(risk))
 
 
+@register.inclusion_tag("portal/_body_map.html")
+def body_map(lesions=(), current=None, editable=False):
+    """`{% body_map lesions %}`: the front and back outline with a dot per lesion that has a point."""
+    from .body_map import body_map_context
+
+    return body_map_context(lesions or (), current=current, editable=editable)
+
+
+@register.filter
+def listed(item):
+    """One object as a list of one (for tags that take a list)."""
+    return [item]
+
+
 @register.simple_tag
 def summarise(risk, refer=None, threshold=None, assessable=None):
     """`{% summarise risk refer threshold assessable as summary %}`: a stored result's verdict in a word and a

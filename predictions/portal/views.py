@@ -132,9 +132,11 @@ def _patient_get(request: HttpRequest, patient_id: int) -> Patient:
 def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient_get(request, patient_id)
     lesions = selectors.lesion_summary_list(user=request.user, patient=patient)
+    archived = selectors.lesion_summary_list(user=request.user, patient=patient, archived=True)
     _record_view(request, clinic=patient.clinic, action="patient.view", target=patient)
     return render(request, "portal/patients/detail.html", {
-        "patient": patient, "lesions": lesions, "can_write": _role(request, patient.clinic) in WRITERS})
+        "patient": patient, "lesions": lesions, "archived_lesions": archived,
+        "can_write": _role(request, patient.clinic) in WRITERS})
 
 
 @portal_view
@@ -164,7 +166,9 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
 def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient_get(request, patient_id)
     _require_writer(request, patient.clinic)
-    lesions = list(selectors.lesion_list(user=request.user, patient=patient).order_by("id"))
+    # An archived lesion takes no new images: follow it again first.
+    lesions = list(selectors.lesion_list(user=request.user, patient=patient).filter(archived_at__isnull=True)
+                   .order_by("id"))
     preselected = request.GET.get("lesion")
     initial = {"lesion": preselected} if preselected and any(str(l.pk) == preselected for l in lesions) else {}
     form = ImageUploadForm(request.POST or None, request.FILES or None, lesions=lesions, initial=initial)
@@ -183,7 +187,8 @@ def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
                 return _after_upload(request, result)
             # Show what was stored and what was refused, keeping everything typed; a lesion started by
             # this batch is now chosen, so sending the fixed files again does not start a second one.
-            lesions = list(selectors.lesion_list(user=request.user, patient=patient).order_by("id"))
+            lesions = list(selectors.lesion_list(user=request.user, patient=patient)
+                           .filter(archived_at__isnull=True).order_by("id"))
             kept = {name: data[name] for name in ("new_lesion_site", "new_lesion_label", "captured_at", "age", "site")}
             kept["lesion"] = str(result.lesion.pk) if result.lesion else data["lesion"]
             form = ImageUploadForm(lesions=lesions, initial=kept)

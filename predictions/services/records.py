@@ -28,10 +28,13 @@ def patient_create(
 
 
 @transaction.atomic
-def lesion_create(*, actor, patient: Patient, site: str = Site.UNKNOWN, label: str = "", notes: str = "") -> Lesion:
-    """Start following a lesion of a patient."""
+def lesion_create(*, actor, patient: Patient, site: str = Site.UNKNOWN, label: str = "", notes: str = "",
+                  laterality: str = "", body_view: str = "", body_x: float | None = None,
+                  body_y: float | None = None) -> Lesion:
+    """Start following a lesion of a patient, optionally with its side and a point on the body map."""
     clinic_role_require(user=actor, clinic=patient.clinic, roles=WRITERS)
-    lesion = Lesion(patient=patient, site=site, label=label.strip(), notes=notes, created_by=actor)
+    lesion = Lesion(patient=patient, site=site, label=label.strip(), notes=notes, laterality=laterality,
+                    body_view=body_view, body_x=body_x, body_y=body_y, created_by=actor)
     lesion.full_clean()
     lesion.save()
     audit_record(actor=actor, clinic=patient.clinic, action="lesion.create", target=lesion,

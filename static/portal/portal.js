@@ -165,8 +165,70 @@
     });
   }
 
+  // --- Body map: a click on the outline places the lesion (view, x, y) and suggests the patient's side -------
+  function bodyMapForm(el) { return el.closest("[data-lesion-form]"); }
+
+  function bodyMapInputs(form) {
+    return {view: form.querySelector("[name=body_view]"), x: form.querySelector("[name=body_x]"),
+            y: form.querySelector("[name=body_y]"), side: form.querySelector("[name=laterality]"),
+            svg: form.querySelector("[data-body-map-canvas]"), marker: form.querySelector("[data-body-map-marker]"),
+            clear: form.querySelector("[data-body-map-clear]")};
+  }
+
+  function showBodyMapPoint(form) {
+    var f = bodyMapInputs(form);
+    if (!f.svg || !f.marker) return;
+    var d = f.svg.dataset;
+    var x = parseFloat(f.x.value), y = parseFloat(f.y.value);
+    var placed = (f.view.value === "front" || f.view.value === "back") && !isNaN(x) && !isNaN(y);
+    var left = Number(f.view.value === "back" ? d.backLeft : d.frontLeft);
+    f.marker.setAttribute("cx", placed ? String(left + x * Number(d.figureWidth)) : "-20");
+    f.marker.setAttribute("cy", placed ? String(Number(d.top) + y * Number(d.figureHeight)) : "-20");
+    if (f.clear) f.clear.hidden = !placed;
+  }
+
+  document.addEventListener("click", function (event) {
+    var svg = event.target.closest && event.target.closest("[data-body-map-canvas]");
+    var form = svg && bodyMapForm(svg);
+    if (form) {
+      var f = bodyMapInputs(form), d = svg.dataset;
+      var point = svg.createSVGPoint();
+      point.x = event.clientX; point.y = event.clientY;
+      var at = point.matrixTransform(svg.getScreenCTM().inverse());
+      var width = Number(d.figureWidth), height = Number(d.figureHeight);
+      var view = at.x >= Number(d.backLeft) - 7 ? "back" : "front";
+      var left = Number(view === "back" ? d.backLeft : d.frontLeft);
+      var x = Math.min(1, Math.max(0, (at.x - left) / width));
+      var y = Math.min(1, Math.max(0, (at.y - Number(d.top)) / height));
+      f.view.value = view; f.x.value = x.toFixed(3); f.y.value = y.toFixed(3);
+      // The patient's right is on the viewer's left from the front, on the viewer's right from the back.
+      if (f.side) {
+        var viewerLeft = x < 0.47, viewerRight = x > 0.53;
+        f.side.value = viewerLeft ? (view === "front" ? "right" : "left")
+          : viewerRight ? (view === "front" ? "left" : "right") : "midline";
+      }
+      showBodyMapPoint(form);
+      return;
+    }
+    var clear = event.target.closest && event.target.closest("[data-body-map-clear]");
+    if (clear && bodyMapForm(clear)) {
+      var g = bodyMapInputs(bodyMapForm(clear));
+      g.view.value = ""; g.x.value = ""; g.y.value = "";
+      showBodyMapPoint(bodyMapForm(clear));
+    }
+  });
+  document.addEventListener("input", function (event) {
+    var form = event.target.matches("[name=body_view], [name=body_x], [name=body_y]") && bodyMapForm(event.target);
+    if (form) showBodyMapPoint(form);
+  });
+
+  function initBodyMaps(root) {
+    root.querySelectorAll("[data-lesion-form]").forEach(showBodyMapPoint);
+  }
+
   function init(root) {
     labelTableCells(root);
+    initBodyMaps(root);
     initViewers(root);
     initDropzones(root);
     initUploadForms(root);

@@ -116,6 +116,8 @@ def test_every_clinician_page_fits_a_390_px_phone_without_sideways_scrolling(bro
         "result-refer": f"/predictions/{records['refer'].pk}/",
         "result-cannot-assess": f"/predictions/{records['refused'].pk}/",
         "password-change": "/accounts/password_change/",
+        "lesion-new": f"/patients/{patient.pk}/lesions/new/", "lesion-edit": f"/lesions/{lesion.pk}/edit/",
+        "lesion-merge": f"/lesions/{lesion.pk}/merge/",
     }
     assert _visit_all(browser, live_server, "dr.clinician", pages, screenshot) == {}
 
