@@ -234,6 +234,16 @@ if not 0 < SKINCLINIC_RISK_INTERMEDIATE_AT < SKINCLINIC_RISK_HIGH_AT <= 1:
 # Take the client address from the first X-Forwarded-For hop instead of REMOTE_ADDR: only behind a proxy
 # that sets the header, or anyone could write any address into the audit trail.
 SKINCLINIC_AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
+# The chain's records are keyed (HMAC-SHA256) with a secret kept outside the database, so that someone who can
+# write to the database cannot forge a record that verifies. Unset: a key derived from SECRET_KEY (keep the old
+# SECRET_KEY in SECRET_KEY_FALLBACKS when rotating it). The fallbacks only verify older records.
+SKINCLINIC_AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
+SKINCLINIC_AUDIT_CHAIN_KEY_FALLBACKS = env.list("AUDIT_CHAIN_KEY_FALLBACKS", default=[])
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+# Checkpoints of the chain's head are appended to this file, which audit_verify checks against. Put it where
+# the database's users cannot write (another volume or host, storage that only appends).
+SKINCLINIC_AUDIT_CHECKPOINT_PATH = env.str("AUDIT_CHECKPOINT_PATH",
+                                           default=str(VAR_DIR / "audit" / "checkpoints.jsonl"))
 
 # --- Inference ------------------------------------------------------------------------------------------
 # The model directory the workers load (empty: the model shipped in mlcore).
@@ -379,6 +389,10 @@ SKINCLINIC_WEBHOOK_ALLOW_INSECURE = env.bool("WEBHOOK_ALLOW_INSECURE", default=D
 CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {
     "task": "predictions.webhook_tasks.webhook_deliveries_sweep_task",
     "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=60.0),
+}
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "predictions.audit_tasks.audit_checkpoint_task",
+    "schedule": env.float("AUDIT_CHECKPOINT_INTERVAL_SECONDS", default=300.0),
 }
 if SKINCLINIC_WEBHOOK_RETRY_BACKOFF_MAX >= _visibility_timeout:
     raise ImproperlyConfigured("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS must be below CELERY_VISIBILITY_TIMEOUT")

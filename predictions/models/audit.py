@@ -1,10 +1,17 @@
+import contextlib
+import contextvars
+import dataclasses
 import datetime
 import hashlib
+import hmac
 import json
+
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
-from django.dispatch import Signal
+from django.db.backends.signals import connection_created
+from django.dispatch import Signal, receiver
 from django.utils import timezone
 
 from .clinics import Clinic
@@ -32,11 +39,7 @@ def _canonical(value):
     return value
 
 
-def chain_hash(event) -> str:
-    """The hash of an audit record (any object with AuditEvent's fields, historical models included).
-
-    The format is permanent: records written with it must verify for as long as they are kept.
-    """
+def _chain_text(event) -> bytes:
     created_at = event.created_at.astimezone(datetime.timezone.utc).isoformat(timespec="microseconds")
     body = {
         "prev_hash": event.prev_hash, "created_at": created_at, "clinic_id": event.clinic_id,
@@ -44,8 +47,74 @@ def chain_hash(event) -> str:
         "target_id": event.target_id, "data": _canonical(event.data), "ip_address": event.ip_address,
         "user_agent": event.user_agent,
     }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def chain_hash(event) -> str:
+    """The unkeyed SHA-256 of an audit record (any object with AuditEvent's fields, historical models included):
+    the format of records written before the chain was keyed.
+
+    The format is permanent: records written with it must verify for as long as they are kept.
+    """
+    return hashlib.sha256(_chain_text(event)).hexdigest()
+
+
+def chain_hmac(event, key: bytes) -> str:
+    """The keyed hash of an audit record: HMAC-SHA256 of the same text under a key kept outside the database,
+    so that someone who can write to the database cannot compute the hash of a record they forge."""
+    return hmac.new(key, _chain_text(event), hashlib.sha256).hexdigest()
+
+
+def audit_chain_keys() -> list[bytes]:
+    """The chain's keys, the current one first: AUDIT_CHAIN_KEY, else one derived from SECRET_KEY; then the
+    fallbacks (AUDIT_CHAIN_KEY_FALLBACKS, or derived from SECRET_KEY_FALLBACKS), which only verify, so that
+    rotating a key leaves the records written under the old one verifiable."""
+    def derived(secret: str) -> bytes:
+        # A key of its own, so that the audit chain never signs with SECRET_KEY itself.
+        return hmac.new(secret.encode(), b"skinclinic.audit-chain.v1", hashlib.sha256).digest()
+
+    if settings.SKINCLINIC_AUDIT_CHAIN_KEY:
+        keys = [settings.SKINCLINIC_AUDIT_CHAIN_KEY.encode()]
+        keys += [key.encode() for key in settings.SKINCLINIC_AUDIT_CHAIN_KEY_FALLBACKS]
+    else:
+        keys = [derived(settings.SECRET_KEY)] + [derived(secret) for secret in settings.SECRET_KEY_FALLBACKS]
+    return keys
+
+
+class AuditCheckpointError(Exception):
+    """A checkpoint file that cannot be trusted (edited, or going backwards), or a chain too broken to pin."""
+
+
+@dataclass(frozen=True)
+class AuditCheckpoint:
+    """The chain's head at a moment, kept outside the database: the last record's id and hash, how many records
+    there were up to it, and the last record from before keying. One JSON line, with a MAC under the chain key."""
+
+    written_at: str
+    last_id: int
+    head: str
+    count: int
+    legacy_until: int
+
+    def _text(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":")).encode("ascii")
+
+    def to_line(self, key: bytes) -> str:
+        mac = hmac.new(key, self._text(), hashlib.sha256).hexdigest()
+        return json.dumps({**dataclasses.asdict(self), "mac": mac}, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_line(cls, line: str, keys: list[bytes]) -> "AuditCheckpoint":
+        """Parse one line; ValueError unless its MAC verifies under one of `keys`."""
+        fields = json.loads(line)
+        mac = fields.pop("mac")
+        checkpoint = cls(written_at=str(fields["written_at"]), last_id=int(fields["last_id"]),
+                         head=str(fields["head"]), count=int(fields["count"]),
+                         legacy_until=int(fields["legacy_until"]))
+        text = checkpoint._text()
+        if not any(hmac.compare_digest(hmac.new(key, text, hashlib.sha256).hexdigest(), str(mac)) for key in keys):
+            raise ValueError("its MAC does not verify under the chain's key (the checkpoint was altered)")
+        return checkpoint
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -78,8 +147,9 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """An append-only record of a business action, written in the transaction of the action itself.
 
-    Records form one hash chain in id order: `hash` is the SHA-256 of `prev_hash` and the record's own
-    fields, so changing, deleting or inserting a record breaks the chain (`manage.py audit_verify`).
+    Records form one hash chain in id order: `hash` is the HMAC-SHA256, under a key kept outside the database,
+    of `prev_hash` and the record's own fields, so changing, deleting or inserting a record breaks the chain,
+    and a forger without the key cannot mend it (`manage.py audit_verify`, against the latest checkpoint).
     """
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -97,6 +167,9 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     prev_hash = models.CharField(max_length=64, unique=True, editable=False)
     hash = models.CharField(max_length=64, unique=True, editable=False)
+    # False only for records written before the chain was keyed (their hash is a plain SHA-256); verification
+    # accepts them only before the first keyed record and up to the checkpoints' `legacy_until`.
+    keyed = models.BooleanField(default=False, editable=False)
 
     CLINIC_PATH = "clinic"
 
@@ -112,9 +185,18 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_type}:{self.target_id}"
 
-    def compute_hash(self) -> str:
-        """The SHA-256 this record must carry, from `prev_hash` and every field that says what happened."""
-        return chain_hash(self)
+    def compute_hash(self, key: bytes | None = None) -> str:
+        """The hash this record must carry, from `prev_hash` and every field that says what happened: keyed
+        with `key` (by default the current chain key) unless it is a record from before keying."""
+        if not self.keyed:
+            return chain_hash(self)
+        return chain_hmac(self, key if key is not None else audit_chain_keys()[0])
+
+    def hash_verifies(self, keys: list[bytes]) -> bool:
+        """Whether the stored hash is this record's under one of `keys` (or, unkeyed, its SHA-256)."""
+        if not self.keyed:
+            return hmac.compare_digest(chain_hash(self), self.hash)
+        return any(hmac.compare_digest(chain_hmac(self, key), self.hash) for key in keys)
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -123,3 +205,46 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditAppendOnlyError("Audit records are append-only: they cannot be deleted.")
+
+
+# --- The database's own guard ------------------------------------------------------------------------------
+# Triggers refuse UPDATE and DELETE of audit rows in SQL, past the app (migration 0006). On SQLite they are
+# created again after every migrate (SQLite drops a table's triggers when Django rebuilds it), and they step
+# aside only while this process empties the whole database (`manage.py flush`: test teardown, an operator's
+# reset), which PostgreSQL does with TRUNCATE, a statement that row triggers do not see.
+AUDIT_TABLE = "predictions_auditevent"
+SQLITE_GUARD_FUNCTION = "skinclinic_audit_guard_suspended"
+SQLITE_TRIGGERS_SQL = [
+    f"""CREATE TRIGGER IF NOT EXISTS {AUDIT_TABLE}_no_{op.lower()} BEFORE {op} ON {AUDIT_TABLE}
+        WHEN NOT {SQLITE_GUARD_FUNCTION}()
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only: {op} on {AUDIT_TABLE} refused'); END;"""
+    for op in ("UPDATE", "DELETE")
+]
+SQLITE_DROP_TRIGGERS_SQL = [f"DROP TRIGGER IF EXISTS {AUDIT_TABLE}_no_{op}" for op in ("update", "delete")]
+
+_guard_suspended: contextvars.ContextVar[bool] = contextvars.ContextVar("skinclinic_audit_guard", default=False)
+
+
+@contextlib.contextmanager
+def audit_guard_suspended():
+    """Within the block, this thread's SQLite connection may delete audit rows: for emptying the whole database
+    only (the flush command). A program without this function registered (the sqlite3 shell) never may."""
+    token = _guard_suspended.set(True)
+    try:
+        yield
+    finally:
+        _guard_suspended.reset(token)
+
+
+@receiver(connection_created, dispatch_uid="predictions.audit.sqlite_guard_function")
+def _register_sqlite_guard_function(sender, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(SQLITE_GUARD_FUNCTION, 0, lambda: int(_guard_suspended.get()))
+
+
+def audit_triggers_ensure(using_connection) -> None:
+    """Create the SQLite triggers if a table rebuild dropped them (PostgreSQL's survive rebuilds)."""
+    if using_connection.vendor == "sqlite":
+        with using_connection.cursor() as cursor:
+            for sql in SQLITE_TRIGGERS_SQL:
+                cursor.execute(sql)

@@ -1,4 +1,4 @@
-"""The audit trail: one hash-chained, append-only record per action, written in the action's transaction.
+"""The audit trail: one hash-chained (keyed), append-only record per action, written in the action's transaction.
 
 Who acted and from where comes from the request (`audit_context`, set by AuditContextMiddleware), so
 services record the IP address without passing the request around; tasks run with no context (system).
@@ -14,7 +14,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from ..models import AuditEvent, Clinic
-from ..models.audit import GENESIS_HASH
+from ..models.audit import GENESIS_HASH, audit_chain_keys
 
 # A fixed key for PostgreSQL's advisory lock that serialises appends to the chain.
 _CHAIN_LOCK_KEY = 0x5C1A0D17
@@ -77,6 +77,7 @@ def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
         return []
     context = _context.get()
     now = timezone.now()
+    key = audit_chain_keys()[0]
     with transaction.atomic():
         # Held to the end of the outer transaction: appends are serialised, so the chain never forks.
         prev_hash = _lock_chain_head()
@@ -94,8 +95,9 @@ def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
                 ip_address=context.ip_address,
                 user_agent=context.user_agent,
                 prev_hash=prev_hash,
+                keyed=True,
             )
-            event.hash = prev_hash = event.compute_hash()
+            event.hash = prev_hash = event.compute_hash(key)
             events.append(event)
         return AuditEvent.objects.append_chained(events)
 

@@ -1,0 +1,226 @@
+"""Tampering by someone who can write to the database is detected by default (issue 13): records are keyed
+with a secret outside the database, checkpoints of the head are kept outside it, audit_verify checks against
+the latest, and the database itself refuses UPDATE and DELETE of audit rows."""
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+
+from predictions.models import AuditEvent
+from predictions.models.audit import GENESIS_HASH, chain_hash, chain_hmac
+from predictions.selectors_governance import audit_chain_verify, audit_checkpoint_latest
+from predictions.services.audit import audit_record
+
+from .test_audit_trail import checkpoint_path, raw  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+def records(staff, count: int = 3) -> list[AuditEvent]:
+    return [audit_record(actor=staff.admin, clinic=staff.clinic, action=f"test.{n}", target=staff.clinic,
+                         data={"n": n}) for n in range(count)]
+
+
+def chain() -> list[AuditEvent]:
+    return list(AuditEvent.objects.order_by("id"))
+
+
+def rehash_from(first_id: int, *, hasher, keyed: bool | None = None) -> None:
+    """What a forger does after changing a record: recompute every hash from it to the end, relinking each."""
+    previous = None
+    for event in chain():
+        if event.pk < first_id:
+            previous = event.hash
+            continue
+        if keyed is not None:
+            event.keyed = keyed
+        event.prev_hash = previous or GENESIS_HASH
+        event.hash = hasher(event)
+        raw("UPDATE predictions_auditevent SET prev_hash = %s, hash = %s, keyed = %s WHERE id = %s",
+            [event.prev_hash, event.hash, event.keyed, event.pk])
+        previous = event.hash
+
+
+def verify(**options) -> str:
+    out = io.StringIO()
+    call_command("audit_verify", stdout=out, stderr=out, **options)
+    return out.getvalue()
+
+
+def test_new_records_carry_an_hmac_under_a_key_outside_the_database_not_a_plain_hash(staff, settings):
+    settings.SKINCLINIC_AUDIT_CHAIN_KEY = "a key from the environment"
+    [event] = records(staff, 1)
+    assert event.keyed and event.hash == chain_hmac(event, b"a key from the environment")
+    assert event.hash != chain_hash(event)
+
+
+@pytest.mark.parametrize("hasher", [chain_hash, lambda event: chain_hmac(event, b"a guessed key")],
+                         ids=["plain-sha256", "wrong-key"])
+def test_a_forger_without_the_key_who_rehashes_the_whole_tail_is_caught(staff, hasher):
+    first, middle, last = records(staff)
+    raw("UPDATE predictions_auditevent SET data = %s WHERE id = %s", ['{"n": 99}', middle.pk])
+    rehash_from(middle.pk, hasher=hasher)
+    report = audit_chain_verify()
+    assert not report.intact
+    assert {b.event_id for b in report.breaks} == {middle.pk, last.pk}
+    assert all("under the chain's key" in b.problem for b in report.breaks)
+
+
+def test_a_forger_who_marks_keyed_records_as_older_unkeyed_ones_is_caught(staff):
+    first, middle, last = records(staff)
+    raw("UPDATE predictions_auditevent SET data = %s WHERE id = %s", ['{"n": 99}', middle.pk])
+    rehash_from(middle.pk, hasher=chain_hash, keyed=False)
+    assert [b.event_id for b in audit_chain_verify().breaks] == [middle.pk, last.pk]
+
+
+def test_a_whole_chain_rebuilt_unkeyed_is_caught_by_the_checkpoint(staff):
+    records(staff)
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    first = chain()[0]
+    raw("UPDATE predictions_auditevent SET action = 'test.forged' WHERE id = %s", [first.pk])
+    rehash_from(first.pk, hasher=chain_hash, keyed=False)
+    assert audit_chain_verify().intact  # unanchored, a chain of unkeyed records looks like one from before keying
+    with pytest.raises(CommandError, match="broken"):
+        verify()
+
+
+def test_records_cut_off_the_end_fail_verification_by_default(staff, checkpoint_path):
+    *_, last = records(staff)
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    raw("DELETE FROM predictions_auditevent WHERE id = %s", [last.pk])
+    assert audit_chain_verify().intact  # what an unanchored check sees: a shorter, intact chain
+    errors = io.StringIO()
+    with pytest.raises(CommandError, match="broken"):
+        call_command("audit_verify", stdout=io.StringIO(), stderr=errors)
+    assert "checkpointed record is gone" in errors.getvalue()
+
+
+def test_verification_without_a_checkpoint_fails_unless_asked_for(staff):
+    records(staff)
+    with pytest.raises(CommandError, match="No checkpoint"):
+        verify()
+    assert "intact: 3 records (no checkpoint)" in verify(no_checkpoint=True)
+
+
+def test_verification_covers_records_written_after_the_latest_checkpoint(staff):
+    records(staff)
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    later = records(staff, 2)
+    assert "intact: 5 records up to the checkpoint" in verify()
+    raw("UPDATE predictions_auditevent SET data = %s WHERE id = %s", ['{"n": 7}', later[0].pk])
+    with pytest.raises(CommandError, match="broken: 1 problem"):
+        verify()
+
+
+def test_an_edited_checkpoint_is_refused(staff, checkpoint_path):
+    records(staff)
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    line = json.loads(checkpoint_path.read_text())
+    line["count"] = 2  # to hide a deletion
+    checkpoint_path.write_text(json.dumps(line) + "\n")
+    with pytest.raises(CommandError, match="cannot be trusted"):
+        verify()
+
+
+def test_no_checkpoint_is_written_over_a_broken_chain(staff, checkpoint_path):
+    _, middle, _ = records(staff)
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    before = checkpoint_path.read_text()
+    more = records(staff, 1)
+    raw("UPDATE predictions_auditevent SET data = %s WHERE id = %s", ['{"n": 5}', more[0].pk])
+    with pytest.raises(CommandError, match="not written: the audit chain is broken"):
+        call_command("audit_checkpoint", stdout=io.StringIO())
+    assert checkpoint_path.read_text() == before
+
+
+def test_checkpoints_are_appended_with_the_head_and_count(staff, checkpoint_path):
+    records(staff, 2)
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    *_, last = records(staff, 2)
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    assert len(checkpoint_path.read_text().splitlines()) == 2
+    latest = audit_checkpoint_latest()
+    assert (latest.last_id, latest.head, latest.count, latest.legacy_until) == (last.pk, last.hash, 4, 0)
+
+
+def test_records_from_before_keying_still_verify_and_the_keyed_chain_continues_from_them(staff):
+    legacy = records(staff, 2)
+    rehash_from(legacy[0].pk, hasher=chain_hash, keyed=False)  # as 0007 found the records of earlier versions
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    assert audit_checkpoint_latest().legacy_until == legacy[-1].pk
+    [new] = records(staff, 1)
+    assert new.keyed and new.prev_hash == AuditEvent.objects.get(pk=legacy[-1].pk).hash
+    assert "intact: 3 records" in verify()
+
+
+def test_records_keep_verifying_after_the_key_is_rotated_with_the_old_one_kept_as_a_fallback(staff, settings):
+    settings.SKINCLINIC_AUDIT_CHAIN_KEY = "the old key"
+    records(staff, 2)
+    settings.SKINCLINIC_AUDIT_CHAIN_KEY, settings.SKINCLINIC_AUDIT_CHAIN_KEY_FALLBACKS = "the new key", ["the old key"]
+    records(staff, 1)
+    assert audit_chain_verify().intact
+    settings.SKINCLINIC_AUDIT_CHAIN_KEY_FALLBACKS = []
+    assert len(audit_chain_verify().breaks) == 2
+
+
+def test_the_default_key_is_derived_from_secret_key_and_not_secret_key_itself(staff, settings):
+    [event] = records(staff, 1)
+    assert event.hash != chain_hmac(event, settings.SECRET_KEY.encode())
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a rotated secret key", [settings.SECRET_KEY]
+    records(staff, 1)
+    assert audit_chain_verify().intact
+
+
+@pytest.mark.parametrize("sql", ["UPDATE predictions_auditevent SET action = 'x' WHERE id = %s",
+                                 "DELETE FROM predictions_auditevent WHERE id = %s"], ids=["update", "delete"])
+def test_the_database_refuses_to_change_or_delete_a_record(staff, sql):
+    [event] = records(staff, 1)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [event.pk])
+    assert AuditEvent.objects.get(pk=event.pk).action == "test.0"
+
+
+def test_the_sqlite_triggers_come_back_after_a_migration_rebuilt_the_table(staff):
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL keeps a table's triggers when it is altered")
+    from django.apps import apps
+    from django.db.models.signals import post_migrate
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER predictions_auditevent_no_update")
+    post_migrate.send(sender=apps.get_app_config("predictions"), app_config=apps.get_app_config("predictions"),
+                      verbosity=0, interactive=False, using=connection.alias, apps=apps, plan=[])
+    [event] = records(staff, 1)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE predictions_auditevent SET action = 'x' WHERE id = %s", [event.pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flush_still_empties_the_database_audit_trail_included(staff):
+    records(staff, 1)
+    call_command("flush", interactive=False, verbosity=0)
+    assert not AuditEvent.objects.exists()
+
+
+def test_beat_writes_a_checkpoint_every_few_minutes(staff, checkpoint_path):
+    from predictions.audit_tasks import audit_checkpoint_task
+    from skinclinic.celery import app
+
+    app.loader.import_default_modules()
+    assert "predictions.audit_tasks.audit_checkpoint_task" in app.tasks
+    [entry] = [e for e in app.conf.beat_schedule.values()
+               if e["task"] == "predictions.audit_tasks.audit_checkpoint_task"]
+    assert 0 < entry["schedule"] <= 600
+    records(staff, 2)
+    assert audit_checkpoint_task.apply().get() == 2
+    assert audit_checkpoint_latest().count == 2
+
+
+def test_the_checkpoint_file_is_readable_by_its_owner_only(staff, checkpoint_path):
+    records(staff, 1)
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    assert checkpoint_path.stat().st_mode & 0o077 == 0
