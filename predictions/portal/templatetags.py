@@ -23,6 +23,16 @@ def body_map(lesions=(), current=None, editable=False):
 
 
 @register.filter
+def centre_crop_box(image):
+    """Where the largest centred square of an image lies, in percent of its width and height (the heatmap's
+    place until the browser knows the heatmap's own shape; portal.js then uses that)."""
+    side = min(image.width, image.height) or 1
+    width, height = side / (image.width or 1) * 100, side / (image.height or 1) * 100
+    return {name: f"{value:.3f}" for name, value in
+            {"left": (100 - width) / 2, "top": (100 - height) / 2, "width": width, "height": height}.items()}
+
+
+@register.filter
 def listed(item):
     """One object as a list of one (for tags that take a list)."""
     return [item]

@@ -151,6 +151,72 @@
     if (summary) summary.focus();
   }
 
+  // --- Zoom and pan (Panzoom, vendored): the photograph with its heatmap; a comparison's photographs in step --
+  function placeHeatmap(heatmap) {
+    // The heatmap covers the largest centred crop of the photograph with the heatmap's own shape (the model's input).
+    var viewer = heatmap.closest("[data-zoom-content]");
+    var image = viewer && viewer.querySelector(".viewer__image");
+    if (!image || !heatmap.naturalWidth || !heatmap.naturalHeight) return;
+    var width = Number(image.dataset.imageWidth) || image.naturalWidth;
+    var height = Number(image.dataset.imageHeight) || image.naturalHeight;
+    if (!width || !height) return;
+    var aspect = heatmap.naturalWidth / heatmap.naturalHeight;
+    var cropWidth = Math.min(width, height * aspect), cropHeight = Math.min(height, width / aspect);
+    heatmap.style.left = ((width - cropWidth) / 2 / width * 100) + "%";
+    heatmap.style.top = ((height - cropHeight) / 2 / height * 100) + "%";
+    heatmap.style.width = (cropWidth / width * 100) + "%";
+    heatmap.style.height = (cropHeight / height * 100) + "%";
+  }
+  document.addEventListener("load", function (event) {
+    if (event.target.matches && event.target.matches("img[data-heatmap]")) placeHeatmap(event.target);
+  }, true);
+
+  function stagesOf(controls) {
+    var sync = controls.parentElement.querySelector("[data-zoom-sync]");
+    var scope = sync || controls.closest("[data-viewer]");
+    return scope ? Array.prototype.slice.call(scope.querySelectorAll("[data-zoom-stage]")) : [];
+  }
+
+  function syncFrom(stage, detail) {
+    var group = stage.closest("[data-zoom-sync]");
+    if (!group) return;
+    group.querySelectorAll("[data-zoom-stage]").forEach(function (other) {
+      if (other === stage || !other.panzoom) return;
+      var ratio = other.clientWidth / (stage.clientWidth || 1);
+      other.panzoom.zoom(detail.scale, {animate: false, silent: true});
+      other.panzoom.pan(detail.x * ratio, detail.y * ratio, {animate: false, silent: true, force: true});
+    });
+  }
+
+  function initZoom(root) {
+    if (typeof window.Panzoom !== "function") return;  // without the library the photographs stay still
+    root.querySelectorAll("[data-zoom-stage]").forEach(function (stage) {
+      if (stage.panzoom) return;
+      var content = stage.querySelector("[data-zoom-content]");
+      stage.panzoom = window.Panzoom(content, {minScale: 1, maxScale: 10, step: 0.4, contain: "outside"});
+      stage.setAttribute("data-zoomable", "");
+      stage.addEventListener("wheel", function (event) { stage.panzoom.zoomWithWheel(event); });
+      content.addEventListener("panzoomchange", function (event) { syncFrom(stage, event.detail); });
+    });
+    root.querySelectorAll("[data-zoom-controls]").forEach(function (controls) { controls.hidden = false; });
+    root.querySelectorAll("img[data-heatmap]").forEach(function (heatmap) {
+      if (heatmap.complete) placeHeatmap(heatmap);
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-zoom-in], [data-zoom-out], [data-zoom-reset]");
+    var controls = button && button.closest("[data-zoom-controls]");
+    if (!controls) return;
+    var stages = stagesOf(controls).filter(function (stage) { return stage.panzoom; });
+    if (button.hasAttribute("data-zoom-reset")) {
+      stages.forEach(function (stage) { stage.panzoom.reset({animate: false}); });
+    } else if (stages.length) {  // the first of a comparison; its change event moves the other in step
+      if (button.hasAttribute("data-zoom-in")) stages[0].panzoom.zoomIn({animate: false});
+      else stages[0].panzoom.zoomOut({animate: false});
+    }
+  });
+
   // --- Tables on a phone: each cell labelled by its column (the stylesheet shows the label when rows stack) ---
   function labelTableCells(root) {
     root.querySelectorAll("table.data").forEach(function (table) {
@@ -228,6 +294,7 @@
 
   function init(root) {
     labelTableCells(root);
+    initZoom(root);
     initBodyMaps(root);
     initViewers(root);
     initDropzones(root);
