@@ -76,10 +76,23 @@ def lesion_report_html(*, lesion: Lesion, images: list[LesionImage], generated_b
     })
 
 
+def _weasyprint():
+    """WeasyPrint's HTML and URLFetcher, imported without its side effect: at import it makes Pillow accept
+    truncated images process-wide, and the upload checks must go on refusing them."""
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    try:
+        from weasyprint import HTML
+        from weasyprint.urls import URLFetcher
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return HTML, URLFetcher
+
+
 def lesion_report_pdf(*, lesion: Lesion, images: list[LesionImage], generated_by, body_map_svg: str = "") -> bytes:
     """The lesion's consultation report as PDF bytes."""
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
+    HTML, URLFetcher = _weasyprint()
 
     html = lesion_report_html(lesion=lesion, images=images, generated_by=generated_by, body_map_svg=body_map_svg)
     # Only the data: URLs written above; a stray link in a note can make the renderer fetch nothing.

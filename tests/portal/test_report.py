@@ -96,3 +96,12 @@ def test_the_timeline_and_the_result_page_link_to_the_report(client, staff, revi
     assert url in client.get(reverse("portal:lesion-timeline", args=[reviewed_lesion.pk])).content.decode()
     prediction = reviewed_lesion.images.get().predictions.get()
     assert url in client.get(reverse("portal:prediction-detail", args=[prediction.pk])).content.decode()
+
+
+def test_making_a_report_leaves_truncated_uploads_refused(client, staff, reviewed_lesion):
+    # WeasyPrint turns on Pillow's LOAD_TRUNCATED_IMAGES when imported; the upload checks rely on it being off.
+    from PIL import ImageFile
+
+    client.force_login(staff.clinician)
+    client.get(reverse("portal:lesion-report", args=[reviewed_lesion.pk]))
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
