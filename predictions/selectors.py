@@ -77,6 +77,17 @@ def lesion_image_list(*, user, lesion: Lesion | None = None) -> QuerySet[LesionI
     return images.filter(lesion=lesion) if lesion is not None else images
 
 
+def lesion_image_duplicate_list(*, user, clinic: Clinic, digests: list[str],
+                                lesion: Lesion | None) -> list[LesionImage]:
+    """Images of the clinic stored from the same uploaded bytes (SHA-256) as `digests`, outside `lesion`, oldest
+    first, with their lesion and patient."""
+    images = (lesion_image_list(user=user).filter(lesion__patient__clinic=clinic, sha256__in=set(digests))
+              .select_related("lesion__patient"))
+    if lesion is not None:
+        images = images.exclude(lesion=lesion)
+    return list(images.order_by("uploaded_at", "id"))
+
+
 def prediction_list(*, user, image: LesionImage | None = None) -> QuerySet[Prediction]:
     predictions = scoped(Prediction.objects.select_related("image__lesion__patient__clinic"), user=user)
     return predictions.filter(image=image) if image is not None else predictions
@@ -126,10 +137,10 @@ def _lesions_with_standing_review(**outer) -> QuerySet[Lesion]:
 
 def patient_summary_list(*, user, query: str = "") -> QuerySet[Patient]:
     """The user's patients whose name or MRN contains `query`, each annotated with `lesion_count` (followed
-    lesions); the highest open risk among their followed lesions (`open_risk`, with that result's `open_refer`, `open_referral_threshold` and
-    `open_assessable`), a lesion's risk being open while the newest finished result of its newest image is
-    unreviewed; and the standing diagnosis of a lesion reviewed as malignant (`reviewed_malignant_diagnosis`,
-    `reviewed_malignant_histopathology`)."""
+    lesions); the highest open risk among their followed lesions (`open_risk`, with that result's
+    `open_refer`, `open_referral_threshold` and `open_assessable`), a lesion's risk being open while the newest
+    finished result of its newest image is unreviewed; and the standing diagnosis of a lesion reviewed as
+    malignant (`reviewed_malignant_diagnosis`, `reviewed_malignant_histopathology`)."""
     from mlcore import MALIGNANT_CLASSES
 
     patients = patient_list(user=user)
@@ -158,10 +169,10 @@ def patient_summary_list(*, user, query: str = "") -> QuerySet[Patient]:
 
 
 def lesion_summary_list(*, user, patient: Patient, archived: bool = False) -> QuerySet[Lesion]:
-    """The patient's followed lesions (or, with `archived`, the archived ones), each annotated with its `image_count`, its newest image (`latest_image_id`), the
-    newest prediction of that image (`latest_prediction_id`, `_status`, `_top_class`, `_risk`, `_refer`,
-    `_referral_threshold`, `_assessable`) and the diagnosis that stands (`standing_diagnosis`,
-    `standing_histopathology`)."""
+    """The patient's followed lesions (or, with `archived`, the archived ones), each annotated with its
+    `image_count`, its newest image (`latest_image_id`), the newest prediction of that image
+    (`latest_prediction_id`, `_status`, `_top_class`, `_risk`, `_refer`, `_referral_threshold`, `_assessable`)
+    and the diagnosis that stands (`standing_diagnosis`, `standing_histopathology`)."""
     newest_image = _images_newest_first(LesionImage.objects.filter(lesion=OuterRef("pk")))
     newest_prediction = _latest_predictions(image__lesion=OuterRef("pk"))
     standing = Review.objects.filter(image__lesion=OuterRef("pk")).order_by(*REVIEW_STANDING_ORDER)

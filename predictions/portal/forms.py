@@ -126,6 +126,9 @@ class ImageUploadForm(forms.Form):
                              help_text="Leave empty to work it out from the date of birth.")
     site = forms.ChoiceField(label="Anatomic site for these images", required=False,
                              choices=[("", "Same as the lesion")] + list(Site.choices))
+    confirm_duplicates = forms.BooleanField(
+        label="Store them anyway: these files belong with the lesion chosen above", required=False,
+        help_text="Only after checking the patient and lesion: the same file is already stored in this clinic.")
 
     def __init__(self, *args, lesions: list[Lesion], **kwargs):
         super().__init__(*args, **kwargs)

@@ -6,6 +6,7 @@ service that checks the user's role again, and no page is cached (it shows patie
 from __future__ import annotations
 
 import functools
+import hashlib
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -172,32 +173,59 @@ def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     preselected = request.GET.get("lesion")
     initial = {"lesion": preselected} if preselected and any(str(l.pk) == preselected for l in lesions) else {}
     form = ImageUploadForm(request.POST or None, request.FILES or None, lesions=lesions, initial=initial)
-    result = None
+    result, duplicates = None, []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            result = services.image_batch_upload(
-                actor=request.user, patient=patient, files=data["files"], lesion=form.chosen_lesion,
-                new_lesion_site=data["new_lesion_site"], new_lesion_label=data["new_lesion_label"],
-                captured_at=data["captured_at"], age=data["age"], site=data["site"] or None)
-        except ValidationError as exc:
-            form_add_service_errors(form, exc)
+        if not data["confirm_duplicates"]:
+            duplicates = _duplicates_in_clinic(request, patient=patient, files=data["files"], lesion=form.chosen_lesion)
+        if duplicates:
+            # Nothing is stored until the clinician confirms; the same photograph in another lesion or patient is
+            # more often a slip (wrong patient chosen) than a new picture.
+            form = ImageUploadForm(lesions=lesions, initial={name: data[name] for name in (
+                "lesion", "new_lesion_site", "new_lesion_label", "captured_at", "age", "site")})
         else:
-            if not result.refused:
-                return _after_upload(request, result)
-            # Show what was stored and what was refused, keeping everything typed; a lesion started by
-            # this batch is now chosen, so sending the fixed files again does not start a second one.
-            lesions = list(selectors.lesion_list(user=request.user, patient=patient)
-                           .filter(archived_at__isnull=True).order_by("id"))
-            kept = {name: data[name] for name in ("new_lesion_site", "new_lesion_label", "captured_at", "age", "site")}
-            kept["lesion"] = str(result.lesion.pk) if result.lesion else data["lesion"]
-            form = ImageUploadForm(lesions=lesions, initial=kept)
+            try:
+                result = services.image_batch_upload(
+                    actor=request.user, patient=patient, files=data["files"], lesion=form.chosen_lesion,
+                    new_lesion_site=data["new_lesion_site"], new_lesion_label=data["new_lesion_label"],
+                    captured_at=data["captured_at"], age=data["age"], site=data["site"] or None)
+            except ValidationError as exc:
+                form_add_service_errors(form, exc)
+            else:
+                if not result.refused:
+                    return _after_upload(request, result)
+                # Show what was stored and what was refused, keeping everything typed; a lesion started by
+                # this batch is now chosen, so sending the fixed files again does not start a second one.
+                lesions = list(selectors.lesion_list(user=request.user, patient=patient)
+                               .filter(archived_at__isnull=True).order_by("id"))
+                kept = {name: data[name] for name in ("new_lesion_site", "new_lesion_label", "captured_at", "age",
+                                                      "site")}
+                kept["lesion"] = str(result.lesion.pk) if result.lesion else data["lesion"]
+                form = ImageUploadForm(lesions=lesions, initial=kept)
     # The page shows the patient and their lesions: a read (what a batch stored is audited by the upload).
     _record_view(request, clinic=patient.clinic, action="patient.view", target=patient,
                  data={"page": "upload", "shown": {"lesion": [lesion.pk for lesion in lesions]}})
     return render(request, "portal/upload.html", {
-        "patient": patient, "form": form, "result": result, "new_lesion": NEW_LESION,
+        "patient": patient, "form": form, "result": result, "duplicates": duplicates, "new_lesion": NEW_LESION,
         "max_upload_bytes": settings.SKINCLINIC_MAX_UPLOAD_BYTES})
+
+
+def _duplicates_in_clinic(request: HttpRequest, *, patient, files, lesion) -> list[tuple[str, object]]:
+    """(file name, stored image) for each chosen file whose bytes are already stored for another lesion or patient
+    of the clinic (the same lesion keeps one image per file: that is no duplicate, the upload returns it)."""
+    names = {}
+    for upload in files:
+        digest = hashlib.sha256()
+        for chunk in upload.chunks():
+            digest.update(chunk)
+        upload.seek(0)
+        names.setdefault(digest.hexdigest(), upload.name)
+    found = selectors.lesion_image_duplicate_list(user=request.user, clinic=patient.clinic, digests=list(names),
+                                                  lesion=lesion)
+    if found:
+        _record_list(request, action="image.duplicate_warning", target_type="predictions.lesionimage",
+                     shown=[(patient.clinic_id, image) for image in found])
+    return [(names[image.sha256], image) for image in found]
 
 
 def _after_upload(request: HttpRequest, result) -> HttpResponse:
