@@ -11,6 +11,10 @@ import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 # Names that reach the host itself or a cloud's metadata service, whatever they resolve to here.
 _REFUSED_NAMES = {"localhost", "metadata", "metadata.google.internal", "instance-data"}
@@ -59,3 +63,52 @@ def webhook_target_check(url: str) -> None:
         raise WebhookTargetRefused("The URL's host could not be resolved.") from None
     if not addresses or not all(_address_is_public(address) for address in addresses):
         raise WebhookTargetRefused("The URL's host is not a public address.")
+
+
+# --- At connection time ----------------------------------------------------------------------------------------
+# The check above resolves the name; the request resolves it again, and a name with a short TTL can answer
+# a public address to the first and 169.254.169.254 to the second (DNS rebinding). So the connection itself
+# resolves once, refuses unless every address is public, and connects to the addresses it checked.
+
+class _PublicAddressConnectionMixin:
+    address_allowed = staticmethod(_address_is_public)
+
+    def _new_conn(self):
+        try:
+            addresses = [info[4][0] for info in socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)]
+        except (socket.gaierror, UnicodeError) as exc:
+            raise NewConnectionError(self, f"could not resolve {self._dns_host}: {exc}") from exc
+        if not addresses or not all(self.address_allowed(address) for address in addresses):
+            raise NewConnectionError(self, f"refused: {self._dns_host} resolves to an address that is not public")
+        name, self._dns_host = self._dns_host, addresses[0]  # TLS still checks the certificate against the name
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _PublicHTTPConnection(_PublicAddressConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicAddressConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PublicHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+class PublicAddressAdapter(HTTPAdapter):
+    """A requests adapter whose direct connections reach public addresses only (an outbound proxy, when one
+    is configured, resolves and connects for itself)."""
+
+    pool_classes = {"http": _PublicHTTPConnectionPool, "https": _PublicHTTPSConnectionPool}
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(self.pool_classes)

@@ -33,7 +33,7 @@ from ..models import (
 from ..models.webhooks import AUDIT_ACTION_EVENTS
 from ..selectors import clinic_role_require
 from .audit import audit_record
-from .webhook_targets import WebhookTargetRefused, webhook_target_check
+from .webhook_targets import PublicAddressAdapter, WebhookTargetRefused, webhook_target_check
 
 logger = logging.getLogger(__name__)
 
@@ -239,10 +239,15 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     }
     timeout = settings.SKINCLINIC_WEBHOOK_TIMEOUT
     try:
-        # stream=True and no body read: a receiver's answer is its status; a huge body is never pulled in.
-        with requests.post(endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
-                           stream=True) as response:
-            return response.status_code, ""
+        with requests.Session() as session:
+            if not settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE:
+                adapter = PublicAddressAdapter()
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+            # stream=True and no body read: a receiver's answer is its status; a huge body is never pulled in.
+            with session.post(endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
+                              stream=True) as response:
+                return response.status_code, ""
     except requests.RequestException as exc:
         # One answer for a timeout, a refused connection and a failed TLS handshake alike: which of them it
         # was would tell the clinic whether a port is open. Operators find the detail in the server log.

@@ -7,9 +7,11 @@ import json
 import socket
 
 import pytest
+import requests
 from django.utils import timezone
 
 from predictions.models import AttemptOutcome, DeliveryError, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from predictions.services import webhook_targets
 from predictions.services.webhook_targets import WebhookTargetRefused, webhook_target_check
 from predictions.services.webhooks import webhook_deliveries_sweep, webhook_endpoint_create
 from predictions.tasks import prediction_run_task
@@ -146,6 +148,38 @@ def test_the_target_rule_resolves_the_host_so_any_spelling_of_an_address_is_caug
     settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE = False
     with pytest.raises(WebhookTargetRefused, match="not a public address"):
         webhook_target_check(url)
+
+
+def _post_through(adapter, url: str) -> int:
+    with requests.Session() as session:
+        session.mount("http://", adapter)
+        with session.post(url, data=b"{}", timeout=2, stream=True) as response:
+            return response.status_code
+
+
+def test_the_connection_itself_refuses_a_name_that_resolves_to_a_private_address(receiver):
+    """The name was checked a moment before (DNS rebinding answers public first, private next): the connection
+    resolves once more, refuses, and connects to nothing."""
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(requests.ConnectionError, match="not public"):
+        _post_through(webhook_targets.PublicAddressAdapter(), url)
+    assert receiver.received == []
+
+
+def test_the_connection_goes_to_the_address_it_checked(receiver):
+    # The same adapter, with loopback allowed, to show the checked connection delivers (no public host here).
+    class Connection(webhook_targets._PublicHTTPConnection):
+        address_allowed = staticmethod(lambda address: address == "127.0.0.1")
+
+    class Pool(webhook_targets._PublicHTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class Adapter(webhook_targets.PublicAddressAdapter):
+        pool_classes = {"http": Pool, "https": webhook_targets._PublicHTTPSConnectionPool}
+
+    receiver.answers = [204]
+    assert _post_through(Adapter(), receiver.url) == 204
+    assert len(receiver.received) == 1
 
 
 def test_changing_an_endpoints_url_to_a_private_target_is_refused(api, staff, settings):
