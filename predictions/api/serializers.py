@@ -18,6 +18,7 @@ from ..models import (
     Verdict, WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
 from ..interpretation import prediction_interpret
+from ..models.records import BodyView, Laterality
 from ..selectors import scoped
 
 
@@ -108,7 +109,9 @@ class LesionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Lesion
-        fields = ["id", "url", "patient", "site", "label", "notes", "created_at", "images_url"]
+        fields = ["id", "url", "patient", "site", "label", "notes", "laterality", "body_view", "body_x", "body_y",
+                  "archived_at", "merged_into", "created_at", "images_url"]
+        read_only_fields = ["archived_at", "merged_into"]
 
 
 class LesionCreateSerializer(serializers.Serializer):
@@ -121,6 +124,14 @@ class LesionUpdateSerializer(serializers.Serializer):
     site = serializers.ChoiceField(choices=Site.choices, required=False)
     label = serializers.CharField(max_length=200, required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True)
+    laterality = serializers.ChoiceField(choices=[("", "Not recorded"), *Laterality.choices], required=False,
+                                         allow_blank=True, help_text="The patient's side.")
+    body_view = serializers.ChoiceField(choices=[("", "No point"), *BodyView.choices], required=False,
+                                        allow_blank=True, help_text="With body_x and body_y: the body map point.")
+    body_x = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True,
+                                    help_text="0 to 1 across the view's outline, from the viewer's left.")
+    body_y = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True,
+                                    help_text="0 to 1 down the outline, from the top of the head.")
 
 
 # --- Predictions -------------------------------------------------------------------------------------------

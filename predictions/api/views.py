@@ -197,7 +197,8 @@ class LesionDetailView(generics.GenericAPIView):
         _record_read(request, clinic=lesion.patient.clinic, action="lesion.view", target=lesion)
         return Response(LesionSerializer(lesion, context={"request": request}).data)
 
-    @extend_schema(summary="Correct a lesion's site, label or notes", request=LesionUpdateSerializer,
+    @extend_schema(summary="Correct a lesion's site, label, notes, side or body map point",
+                   request=LesionUpdateSerializer,
                    responses={200: LesionSerializer, **_errors(400, 401, 403, 404)})
     def patch(self, request, pk):
         lesion = selectors.api_lesion_get(user=request.user, pk=pk)

@@ -136,6 +136,8 @@ def image_upload(
     patient = lesion.patient
     clinic = patient.clinic
     clinic_role_require(user=actor, clinic=clinic, roles=WRITERS)
+    if lesion.archived_at is not None:
+        raise ValidationError({"lesion": "The lesion is archived; follow it again before adding images."})
     data = _read_limited(file)
     digest = hashlib.sha256(data).hexdigest()
 

@@ -173,3 +173,30 @@ def test_lesions_filter_by_site(api, staff):
     LesionFactory(patient=staff.patient, site="face")
     body = api("reviewer").get(f"{PATIENTS}/{staff.patient.pk}/lesions?site=face").json()
     assert [lesion["site"] for lesion in body["results"]] == ["face"]
+
+
+def test_a_lesion_carries_its_side_body_map_point_and_archive_state_and_the_point_can_be_corrected(api, staff):
+    url = f"/api/v1/lesions/{staff.lesion.pk}"
+    body = api("clinician").get(url).json()
+    assert (body["laterality"], body["body_view"], body["body_x"], body["archived_at"]) == ("", "", None, None)
+    response = api("clinician").patch(url, {"laterality": "left", "body_view": "back", "body_x": 0.3, "body_y": 0.2},
+                                      format="json")
+    assert response.status_code == 200 and response.json()["body_view"] == "back"
+    half = api("clinician").patch(url, {"body_view": "", "body_x": None}, format="json")  # body_y left alone
+    assert half.status_code == 400
+    staff.lesion.refresh_from_db()
+    assert (staff.lesion.body_view, staff.lesion.body_x, staff.lesion.body_y) == ("back", 0.3, 0.2)
+
+
+def test_an_archived_lesion_takes_no_new_images(api, staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from predictions.services.lesion_updates import lesion_archive
+    from tests.predictions.images import jpeg_bytes
+
+    lesion_archive(actor=staff.clinician, lesion=staff.lesion)
+    response = api("clinician").post(f"/api/v1/lesions/{staff.lesion.pk}/images",
+                                     {"file": SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg")},
+                                     format="multipart")
+    assert response.status_code == 400 and "archived" in str(response.json())
+    assert not staff.lesion.images.exists()
