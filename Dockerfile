@@ -19,9 +19,9 @@ RUN pip install -r requirements.txt
 
 COPY . .
 RUN useradd --create-home --uid 10001 skinclinic \
-    && mkdir -p /app/var /app/media \
+    && mkdir -p /app/var /app/media /app/audit \
     && SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
-    && chown -R skinclinic /app/var /app/media
+    && chown -R skinclinic /app/var /app/media /app/audit
 USER skinclinic
 
 EXPOSE 8000
