@@ -83,25 +83,40 @@ def _in_100(fraction: float | None) -> int | None:
     return None if fraction is None else round(float(fraction) * 100)
 
 
+def _interval(value) -> tuple[float, float] | None:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(v is not None for v in value):
+        return float(value[0]), float(value[1])
+    return None
+
+
 @dataclass(frozen=True)
 class OperatingPoint:
-    """The model's referral threshold and what it achieved on the validation set (fractions in [0, 1])."""
+    """The model's referral threshold and what it achieved on the validation set (fractions in [0, 1], with
+    95% intervals where the model card gives them)."""
 
     threshold: float
     malignant_sensitivity: float | None = None
     malignant_specificity: float | None = None
     melanoma_sensitivity: float | None = None
     melanoma_specificity: float | None = None
+    referral_rate: float | None = None
+    malignant_sensitivity_ci95: tuple[float, float] | None = None
+    melanoma_sensitivity_ci95: tuple[float, float] | None = None
+    n_images: int | None = None
+
+    FIGURES = ("malignant_sensitivity", "malignant_specificity", "melanoma_sensitivity", "melanoma_specificity",
+               "referral_rate")
 
     @classmethod
     def from_config(cls, config: dict | None) -> OperatingPoint | None:
         point = (config or {}).get("operating_point")
         if not isinstance(point, dict) or point.get("threshold") is None:
             return None
-        figures = {name: (float(point[name]) if point.get(name) is not None else None)
-                   for name in ("malignant_sensitivity", "malignant_specificity", "melanoma_sensitivity",
-                                "melanoma_specificity")}
-        return cls(threshold=float(point["threshold"]), **figures)
+        figures = {name: (float(point[name]) if point.get(name) is not None else None) for name in cls.FIGURES}
+        return cls(threshold=float(point["threshold"]), **figures,
+                   malignant_sensitivity_ci95=_interval(point.get("malignant_sensitivity_ci95")),
+                   melanoma_sensitivity_ci95=_interval(point.get("melanoma_sensitivity_ci95")),
+                   n_images=int(point["n_images"]) if point.get("n_images") else None)
 
     @property
     def sentences(self) -> list[str]:
@@ -109,13 +124,21 @@ class OperatingPoint:
         said = []
         found, cleared = _in_100(self.malignant_sensitivity), _in_100(self.malignant_specificity)
         if found is not None:
+            interval = self.malignant_sensitivity_ci95
             said.append(f"At this threshold the model found {found} in 100 malignant lesions in validation"
+                        + (f" (95% interval {_in_100(interval[0])} to {_in_100(interval[1])})" if interval else "")
                         + (f", and called {cleared} in 100 benign lesions benign." if cleared is not None else "."))
         melanoma, melanoma_cleared = _in_100(self.melanoma_sensitivity), _in_100(self.melanoma_specificity)
         if melanoma is not None:
+            interval = self.melanoma_sensitivity_ci95
             said.append(f"It found {melanoma} in 100 melanomas"
-                        + (f" (and called {melanoma_cleared} in 100 non-melanomas non-melanoma)."
+                        + (f" (95% interval {_in_100(interval[0])} to {_in_100(interval[1])})" if interval else "")
+                        + (f" and called {melanoma_cleared} in 100 non-melanomas non-melanoma."
                            if melanoma_cleared is not None else "."))
+        referred = _in_100(self.referral_rate)
+        if referred is not None:
+            said.append(f"It referred {referred} in 100 of the validation images"
+                        + (f" ({self.n_images:,} images)." if self.n_images else "."))
         return said
 
 

@@ -109,7 +109,18 @@ def test_the_operating_point_is_read_from_the_models_config_and_put_in_words(db)
     assert reading.operating_point.sentences == [
         "At this threshold the model found 95 in 100 malignant lesions in validation, and called 61 in 100 benign "
         "lesions benign.",
-        "It found 90 in 100 melanomas (and called 70 in 100 non-melanomas non-melanoma)."]
+        "It found 90 in 100 melanomas and called 70 in 100 non-melanomas non-melanoma."]
+
+
+def test_the_operating_point_gives_its_intervals_and_referral_rate_when_the_card_has_them(db):
+    from predictions.interpretation import OperatingPoint
+
+    point = OperatingPoint.from_config({"operating_point": {
+        **OPERATING_POINT, "malignant_sensitivity_ci95": [0.91, 0.98], "melanoma_sensitivity_ci95": None,
+        "referral_rate": 0.42, "n_images": 1503}})
+    assert point.sentences[0].startswith("At this threshold the model found 95 in 100 malignant lesions in "
+                                         "validation (95% interval 91 to 98), and called 61 in 100")
+    assert point.sentences[2] == "It referred 42 in 100 of the validation images (1,503 images)."
 
 
 def test_the_shipped_1x_model_declares_no_operating_point(db):
