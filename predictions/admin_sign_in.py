@@ -17,7 +17,8 @@ class SignInLockoutAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True, description="Locked")
     def locked(self, obj) -> bool:
-        return obj.failures_since_start >= settings.AXES_FAILURE_LIMIT
+        # This row's count (one account from one address): the account's limit is the lower of the two.
+        return obj.failures_since_start >= settings.SKINCLINIC_LOGIN_FAILURE_LIMIT
 
     @admin.action(description="Unlock the chosen accounts and addresses")
     def unlock(self, request, queryset):

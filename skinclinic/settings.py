@@ -102,13 +102,18 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- Sign-in lockout (django-axes; predictions/services/sign_in.py audits each failure) ---------------------
-# LOGIN_FAILURE_LIMIT failed sign-ins for one account, or from one address, lock that account or address
-# out for LOGIN_LOCKOUT_MINUTES (the right password included); `manage.py sign_in_unlock` lifts it early.
+# LOGIN_FAILURE_LIMIT failed sign-ins for one account, or LOGIN_ADDRESS_FAILURE_LIMIT from one address (higher:
+# a hospital's staff share one address behind its NAT or proxy), lock that account or address out for
+# LOGIN_LOCKOUT_MINUTES (the right password included); `manage.py sign_in_unlock` lifts it early.
 AUTHENTICATION_BACKENDS = [
     "predictions.backends.SignInLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+SKINCLINIC_LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+SKINCLINIC_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+if not 0 < SKINCLINIC_LOGIN_FAILURE_LIMIT <= SKINCLINIC_LOGIN_ADDRESS_FAILURE_LIMIT:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be positive and at most LOGIN_ADDRESS_FAILURE_LIMIT")
+AXES_FAILURE_LIMIT = "predictions.services.sign_in.sign_in_failure_limit"  # one limit per try: see there
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
 # A success must not clear failures: signing in to one's own account would wipe the count against another.

@@ -1,21 +1,44 @@
 """Sign-in failures on the audit trail, and unlocking a locked-out account or address.
 
 django-axes counts failures and locks out an account or an address (settings: LOGIN_FAILURE_LIMIT,
-LOGIN_LOCKOUT_MINUTES); this module puts each failure on the audit trail and is the one way to lift a lockout
-early, so that every unlock is on the trail too.
+LOGIN_ADDRESS_FAILURE_LIMIT, LOGIN_LOCKOUT_MINUTES); this module sets the limit of each try, puts each failure
+on the audit trail and is the one way to lift a lockout early, so that every unlock is on the trail too.
 """
 from __future__ import annotations
 
+import datetime
+
+from axes.helpers import get_client_username, get_cool_off
+from axes.models import AccessAttempt
 from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
+from django.db.models import Sum
 from django.dispatch import receiver
+from django.utils import timezone
 
 from ..models import AuditEvent
 from .audit import audit_record
 
 USERNAME_MAX = 150  # Django's username length: anything longer is not a username, and is cut
+
+
+def sign_in_failure_limit(request, credentials) -> int:
+    """django-axes' limit for this try (AXES_FAILURE_LIMIT), which it compares with the larger of the account's
+    and the address's failure counts: the account's limit once the account has reached it, else the
+    address's. So an account locks after LOGIN_FAILURE_LIMIT failures and an address only after
+    LOGIN_ADDRESS_FAILURE_LIMIT: one person's typos lock their own account, not everyone behind the same NAT."""
+    account_limit = settings.SKINCLINIC_LOGIN_FAILURE_LIMIT
+    username = get_client_username(request, credentials)
+    if username:
+        since = timezone.now() - (get_cool_off(request) or datetime.timedelta(days=36500))
+        failures = AccessAttempt.objects.filter(username=username, attempt_time__gte=since) \
+            .aggregate(total=Sum("failures_since_start"))["total"] or 0
+        if failures >= account_limit:
+            return account_limit
+    return settings.SKINCLINIC_LOGIN_ADDRESS_FAILURE_LIMIT
 
 
 def sign_in_failure_record(*, username: str, locked_out: bool) -> AuditEvent:

@@ -12,12 +12,13 @@ from predictions.models import AuditEvent
 from predictions.selectors_governance import audit_chain_verify
 
 PASSWORD = "correct horse battery"
-LIMIT = 5
+LIMIT = 5  # for one account
+ADDRESS_LIMIT = 8  # from one address
 
 
 @pytest.fixture(autouse=True)
 def lockout_settings(settings):
-    settings.AXES_FAILURE_LIMIT = LIMIT
+    settings.SKINCLINIC_LOGIN_FAILURE_LIMIT, settings.SKINCLINIC_LOGIN_ADDRESS_FAILURE_LIMIT = LIMIT, ADDRESS_LIMIT
 
 
 def sign_in(client, username: str, password: str, address: str = "198.51.100.20"):
@@ -44,11 +45,18 @@ def test_an_account_locked_from_one_address_is_locked_from_every_address(client,
 
 
 def test_an_address_guessing_many_accounts_is_locked_out_for_every_account(client, staff):
-    for number in range(LIMIT):
+    for number in range(ADDRESS_LIMIT):
         sign_in(client, f"guess{number}", "wrong", address="198.51.100.66")
     assert sign_in(client, staff.reviewer.username, PASSWORD, address="198.51.100.66").status_code == 429
     # Another address, and the account itself, are not locked by it.
     assert sign_in(client, staff.reviewer.username, PASSWORD, address="198.51.100.67").status_code == 302
+
+
+def test_one_persons_typos_lock_their_account_but_not_the_colleagues_behind_the_same_address(client, staff):
+    for _ in range(LIMIT):
+        sign_in(client, staff.clinician.username, "wrong", address="198.51.100.80")
+    assert sign_in(client, staff.clinician.username, PASSWORD, address="198.51.100.80").status_code == 429
+    assert sign_in(client, staff.reviewer.username, PASSWORD, address="198.51.100.80").status_code == 302
 
 
 def test_fewer_failures_than_the_limit_still_let_the_right_password_in(client, staff):
