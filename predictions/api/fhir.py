@@ -60,6 +60,20 @@ def _mrn_system(clinic) -> str:
     return f"{NAMESPACE}:clinic:{clinic.slug}:mrn"
 
 
+def _interpretations(reading) -> list[dict]:
+    """The referral verdict (when the model has an operating point, or refused the image) and the doubt flag."""
+    said = []
+    if reading.recommendation != "none":
+        said.append({"coding": [{"system": LOCAL_SYSTEM, "code": str(reading.recommendation),
+                                 "display": reading.headline}],
+                     "text": reading.bands_note if reading.assessable
+                     else " ".join(reason.message for reason in reading.assessment_reasons) or reading.headline})
+    if reading.uncertain:
+        said.append({"coding": [{"system": LOCAL_SYSTEM, "code": "uncertain", "display": "Uncertain"}],
+                     "text": " ".join(reading.uncertain_reasons)})
+    return said
+
+
 def _conclusion(prediction: Prediction, reading, review: Review | None) -> str:
     said = (f"Model {prediction.model_version}: {reading.headline}. Most likely {CLASS_NAMES[prediction.top_class]} "
             f"({reading.top.probability:.0%}); malignancy risk {reading.risk:.0%} ({reading.band.label.lower()}).")
@@ -129,8 +143,7 @@ def image_fhir_bundle(report: ImageReport, *, file_url: str):
          "subject": _ref(urls["Patient"]), "effectiveDateTime": taken, "issued": prediction.finished_at,
          "valueCodeableConcept": {"coding": [class_coding(prediction.top_class)],
                                   "text": CLASS_NAMES[prediction.top_class]},
-         **({"interpretation": [{"coding": [{"system": LOCAL_SYSTEM, "code": "uncertain", "display": "Uncertain"}],
-                                 "text": " ".join(reading.uncertain_reasons)}]} if reading.uncertain else {}),
+         **({"interpretation": said} if (said := _interpretations(reading)) else {}),
          "bodySite": _site(image.site), "method": {"text": f"Convolutional neural network {prediction.model_version}"},
          "device": _ref(urls["Device"], prediction.model_version), "derivedFrom": [_ref(urls["Media"])],
          "component": [

@@ -143,3 +143,14 @@ def test_there_is_no_report_until_a_prediction_succeeded(api, staff):
 def test_the_report_reaches_members_of_the_clinic_only(api, prediction, role):
     expected = {"outsider": 404, "anonymous": 401}.get(role, 200)
     assert api(role).get(fhir_url(prediction.image_id)).status_code == expected
+
+
+def test_a_result_the_model_refers_carries_the_referral_as_an_interpretation_and_in_the_conclusion(api, prediction):
+    succeeded(prediction)
+    prediction.refer, prediction.referral_threshold, prediction.assessable = True, 0.12, True
+    prediction.save()
+    _, resources = export(api("clinician"), prediction.image_id)
+    [interpretation] = only(resources, "Observation").interpretation
+    assert interpretation.coding[0].code == "refer"
+    assert interpretation.coding[0].display == "Refer: suspicious for a malignant lesion"
+    assert "Refer: suspicious for a malignant lesion" in only(resources, "DiagnosticReport").conclusion
