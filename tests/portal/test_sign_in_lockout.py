@@ -100,12 +100,15 @@ def test_tries_while_locked_out_are_recorded_as_such_the_right_password_included
 def test_an_operator_unlocks_an_account_with_the_command_and_the_unlock_is_audited(client, staff):
     for _ in range(LIMIT):
         sign_in(client, staff.clinician.username, "wrong")
+    operator = get_user_model().objects.create_superuser("operator", "op@example.org", PASSWORD)
     out = io.StringIO()
-    call_command("sign_in_unlock", username=staff.clinician.username, ip_address="198.51.100.20", stdout=out)
+    call_command("sign_in_unlock", username=staff.clinician.username, ip_address="198.51.100.20", by="operator",
+                 stdout=out)
     assert "Unlocked" in out.getvalue()
     assert sign_in(client, staff.clinician.username, PASSWORD).status_code == 302
     [unlock] = AuditEvent.objects.filter(action="login.unlock")
     assert unlock.data["username"] == staff.clinician.username and unlock.target_id == str(staff.clinician.pk)
+    assert unlock.actor == operator
 
 
 def test_an_operator_unlocks_in_the_admin_site_and_the_unlock_is_audited(client, staff):

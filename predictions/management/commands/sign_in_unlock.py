@@ -3,6 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from predictions.services.sign_in import sign_in_unlock
 
+from ._governance import actor_from, add_actor_argument
+
 
 class Command(BaseCommand):
     help = "Lift a sign-in lockout (by account, by address, or both) before its cool-off ends."
@@ -10,11 +12,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", help="the account to unlock")
         parser.add_argument("--ip", dest="ip_address", help="the client address to unlock")
+        add_actor_argument(parser)
 
     def handle(self, *args, username=None, ip_address=None, **options):
         if not username and not ip_address:
             raise CommandError("Give --username, --ip or both.")
-        cleared = sign_in_unlock(actor=None, username=username, ip_address=ip_address)
+        cleared = sign_in_unlock(actor=actor_from(options), username=username, ip_address=ip_address)
         parts = (username and f"account {username}", ip_address and f"address {ip_address}")
         what = " and ".join(part for part in parts if part)
         if cleared:
