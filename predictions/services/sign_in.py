@@ -7,6 +7,8 @@ on the audit trail and is the one way to lift a lockout early, so that every unl
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 
 from axes.helpers import get_client_username, get_cool_off
 from axes.models import AccessAttempt
@@ -20,6 +22,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from ..models import AuditEvent
+from ..models.audit import audit_chain_keys
 from .audit import audit_record
 
 USERNAME_MAX = 150  # Django's username length: anything longer is not a username, and is cut
@@ -44,14 +47,21 @@ def sign_in_failure_limit(request, credentials) -> int:
 def sign_in_failure_record(*, username: str, locked_out: bool) -> AuditEvent:
     """Record one failed sign-in (a wrong password, an unknown user, or any try while locked out).
 
-    The address comes from the request's audit context. The account, when it exists, is the target, so an
-    account's trail shows the guesses against it; no clinic (a sign-in belongs to no clinic).
+    The address comes from the request's audit context. The account, when it exists, is the target and its
+    username is recorded, so an account's trail shows the guesses against it; no clinic (a sign-in belongs to
+    no clinic). A name that is no account is often a password typed in the wrong box, and the trail can never
+    be cleaned: it is recorded only as a keyed digest, which still shows the same name tried again.
     """
     username = (username or "")[:USERNAME_MAX]
     user = get_user_model().objects.filter(username=username).only("pk").first() if username else None
+    if user is not None:
+        data = {"username": username}
+    else:
+        digest = hmac.new(audit_chain_keys()[0], b"sign-in:" + username.encode(), hashlib.sha256).hexdigest()
+        data = {"username": None, "unknown_username_digest": digest[:16]}
     return audit_record(actor=None, clinic=None, action="login.failed", target=user,
                         target_type=None if user else "auth.user", target_id=None if user else "",
-                        data={"username": username, "locked_out": locked_out})
+                        data={**data, "locked_out": locked_out})
 
 
 @receiver(user_login_failed, dispatch_uid="predictions.sign_in.failure_record")

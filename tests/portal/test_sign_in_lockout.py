@@ -82,10 +82,19 @@ def test_every_failure_is_on_the_audit_trail_with_account_and_address(client, st
         None, None, "auth.user", str(staff.clinician.pk))
     assert (known.ip_address, known.data) == ("198.51.100.30", {"username": staff.clinician.username,
                                                                 "locked_out": False})
-    assert (unknown.target_id, unknown.ip_address, unknown.data["username"]) == (
-        "", "198.51.100.31", "nobody-by-this-name")
+    assert (unknown.target_id, unknown.ip_address, unknown.data["username"]) == ("", "198.51.100.31", None)
     assert PASSWORD not in str(known.data) and "wrong" not in str(known.data)
     assert audit_chain_verify().intact
+
+
+def test_a_name_that_is_no_account_is_recorded_only_as_a_digest_that_matches_itself(client, staff):
+    # Often a password typed in the username box: the trail, which can never be cleaned, must not hold it.
+    for name in ("Tr0ub4dor&3-typed-here", "Tr0ub4dor&3-typed-here", "someone-else"):
+        sign_in(client, name, "wrong")
+    first, again, other = failures()
+    assert "Tr0ub4dor" not in str([first.data, again.data])
+    assert first.data["unknown_username_digest"] == again.data["unknown_username_digest"]
+    assert other.data["unknown_username_digest"] != first.data["unknown_username_digest"]
 
 
 def test_tries_while_locked_out_are_recorded_as_such_the_right_password_included(client, staff):
