@@ -87,8 +87,13 @@ def prediction_run_task(self, prediction_id: int) -> None:
     except Exception as exc:
         # Storage, database, model loading, a time limit: worth another attempt while attempts remain.
         logger.warning("predictions %s failed transiently: %r", [p.id for p in predictions], exc)
-        requeued = services.prediction_release(predictions=predictions, claimant=claimant,
-                                               error=f"{type(exc).__name__}: {exc}")
+        try:
+            requeued = services.prediction_release(predictions=predictions, claimant=claimant,
+                                                   error=f"{type(exc).__name__}: {exc}")
+        except DatabaseError:
+            # The database is down, so the claim cannot be given back: run again under the same task id,
+            # which still holds the claim (the next claim takes it back as a new attempt).
+            raise self.retry(exc=exc, countdown=_backoff(min(self.request.retries + 1, 3)))
         if requeued:
             attempts = max(p.attempts for p in predictions if p.id in requeued)
             raise self.retry(args=[requeued[0]], countdown=_backoff(attempts), exc=exc)
