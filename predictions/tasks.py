@@ -126,4 +126,20 @@ def predictions_sweep_task() -> int:
     from .services.registry import predictions_retarget_to_active
 
     predictions_retarget_to_active()  # work queued for a version no longer active moves to the active one
-    return len(services.predictions_sweep())
+    return len(services.predictions_sweep(broker_queue_empty=_broker_queue_empty()))
+
+
+def _broker_queue_empty() -> bool:
+    """Whether the task queue holds no message at all (False when the broker cannot say)."""
+    from celery import current_app
+    from kombu.exceptions import ChannelError
+
+    try:
+        with current_app.connection_for_write() as broker:
+            declared = broker.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True)
+    except ChannelError:  # no such queue (a broker restarted empty): no message in it either
+        return True
+    except Exception as exc:
+        logger.warning("could not count the messages in the broker's queue: %r", exc)
+        return False
+    return declared.message_count == 0

@@ -307,6 +307,9 @@ SKINCLINIC_WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", defaul
 SKINCLINIC_WORKER_LOST_AFTER = env.int("WORKER_LOST_AFTER_SECONDS", default=30)
 # Attempts at drawing a prediction's heatmap (counted in the database) before it is marked unavailable.
 SKINCLINIC_HEATMAP_MAX_ATTEMPTS = env.int("HEATMAP_MAX_ATTEMPTS", default=4)
+# A prediction queued this long while the broker's queue is empty lost its message (the broker was down at
+# upload, or restarted empty): the sweep sends it again without waiting PREDICTION_STUCK_AFTER_SECONDS.
+SKINCLINIC_QUEUED_RESEND_AFTER = env.int("QUEUED_RESEND_AFTER_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "predictions-sweep": {
         "task": "predictions.tasks.predictions_sweep_task",

@@ -302,15 +302,17 @@ def _workers_alive(now: datetime.datetime) -> set[str]:
 
 
 @transaction.atomic
-def predictions_sweep(*, now: datetime.datetime | None = None) -> list[int]:
+def predictions_sweep(*, now: datetime.datetime | None = None, broker_queue_empty: bool = False) -> list[int]:
     """Re-enqueue predictions stuck queued (lost message, broker down at commit) or running (dead worker).
 
     A running prediction goes back to the queue as soon as its worker has sent no heartbeat for
     SKINCLINIC_WORKER_LOST_AFTER seconds (a crash, not a long task: a live worker keeps beating while
     it runs). One claimed without a worker's name, and anything queued, is sent again once older than
-    SKINCLINIC_PREDICTION_STUCK_AFTER (which exceeds the task's hard time limit). A running one that used
-    all its attempts is failed. Heatmaps left pending by a fault are sent again too. Returns the ids of
-    the predictions enqueued again.
+    SKINCLINIC_PREDICTION_STUCK_AFTER (which exceeds the task's hard time limit); when the broker's queue
+    is empty (`broker_queue_empty`), a prediction queued for SKINCLINIC_QUEUED_RESEND_AFTER has lost its
+    message (a broker that was down at upload, or restarted empty) and is sent again at once. A running
+    one that used all its attempts is failed. Heatmaps left pending by a fault are sent again too.
+    Returns the ids of the predictions enqueued again.
     """
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_PREDICTION_STUCK_AFTER)
@@ -333,7 +335,9 @@ def predictions_sweep(*, now: datetime.datetime | None = None) -> list[int]:
             audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.requeued", target=prediction,
                          data={"reason": reason, "attempts": prediction.attempts})
             resend.append(prediction.id)
-    stale_queued = Prediction.objects.filter(status=QUEUED, queued_at__lt=cutoff)
+    queued_cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_QUEUED_RESEND_AFTER) if broker_queue_empty \
+        else cutoff
+    stale_queued = Prediction.objects.filter(status=QUEUED, queued_at__lt=queued_cutoff)
     for prediction_id in list(stale_queued.values_list("id", flat=True)):
         if stale_queued.filter(id=prediction_id).update(queued_at=now):
             resend.append(prediction_id)

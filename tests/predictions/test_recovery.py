@@ -147,3 +147,30 @@ def test_the_sweep_takes_back_a_running_prediction_as_soon_as_its_worker_stops_b
     assert states == {stranded.pk: "queued", never_seen.pk: "queued", long_task.pk: "running",
                       just_claimed.pk: "running", unnamed.pk: "running"}
     assert sorted(pk for kind, pk in tasks_in_process if kind == "run") == sorted([stranded.pk, never_seen.pk])
+
+
+@pytest.mark.django_db
+def test_a_prediction_whose_message_the_broker_lost_is_sent_again_at_the_next_sweep(settings, tasks_in_process):
+    settings.SKINCLINIC_QUEUED_RESEND_AFTER = 90
+    lost = PredictionFactory(queued_at=timezone.now() - datetime.timedelta(seconds=120))  # broker down at upload
+    waiting = PredictionFactory(queued_at=timezone.now() - datetime.timedelta(seconds=30))
+    sweep()  # the broker's queue is empty: nothing is on its way to a worker
+    sent = [pk for kind, pk in tasks_in_process if kind == "run"]
+    assert sent == [lost.pk] and waiting.pk not in sent
+
+
+@pytest.mark.django_db
+def test_while_the_broker_still_holds_messages_a_queued_prediction_waits_for_them(settings, tasks_in_process):
+    from celery import current_app
+
+    settings.SKINCLINIC_QUEUED_RESEND_AFTER = 90
+    PredictionFactory(queued_at=timezone.now() - datetime.timedelta(seconds=120))  # a backlog, not a loss
+    with current_app.connection_for_write() as broker:
+        queue = broker.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE)
+        queue.put({"a": "message still on its way"})
+        try:
+            sweep()
+        finally:
+            queue.clear()
+            queue.close()
+    assert [pk for kind, pk in tasks_in_process if kind == "run"] == []
