@@ -306,7 +306,7 @@ SKINCLINIC_PREDICTION_STUCK_AFTER = env.int("PREDICTION_STUCK_AFTER_SECONDS", de
 SKINCLINIC_WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
 SKINCLINIC_WORKER_LOST_AFTER = env.int("WORKER_LOST_AFTER_SECONDS", default=30)
 # Attempts at drawing a prediction's heatmap (counted in the database) before it is marked unavailable.
-SKINCLINIC_HEATMAP_MAX_ATTEMPTS = env.int("HEATMAP_MAX_ATTEMPTS", default=4)
+SKINCLINIC_HEATMAP_MAX_ATTEMPTS = env.int("HEATMAP_MAX_ATTEMPTS", default=6)
 # A prediction queued this long while the broker's queue is empty lost its message (the broker was down at
 # upload, or restarted empty): the sweep sends it again without waiting PREDICTION_STUCK_AFTER_SECONDS.
 SKINCLINIC_QUEUED_RESEND_AFTER = env.int("QUEUED_RESEND_AFTER_SECONDS", default=30)
