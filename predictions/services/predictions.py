@@ -343,6 +343,8 @@ def predictions_sweep(*, now: datetime.datetime | None = None, broker_queue_empt
             resend.append(prediction_id)
     predictions_enqueue_on_commit(resend)
     prediction_heatmaps_sweep(now=now)
+    # Each run of a worker leaves one row; a day after its last beat it vouches for nothing.
+    WorkerHeartbeat.objects.filter(seen_at__lt=now - datetime.timedelta(days=1)).delete()
     return resend
 
 

@@ -4,6 +4,7 @@ import datetime
 from unittest import mock
 
 import pytest
+from celery import current_app
 from django.test import TestCase
 from django.utils import timezone
 
@@ -154,15 +155,15 @@ def test_a_prediction_whose_message_the_broker_lost_is_sent_again_at_the_next_sw
     settings.SKINCLINIC_QUEUED_RESEND_AFTER = 90
     lost = PredictionFactory(queued_at=timezone.now() - datetime.timedelta(seconds=120))  # broker down at upload
     waiting = PredictionFactory(queued_at=timezone.now() - datetime.timedelta(seconds=30))
-    sweep()  # the broker's queue is empty: nothing is on its way to a worker
+    with current_app.connection_for_write() as broker:  # the broker restarted empty: nothing is on its way
+        broker.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE).clear()
+    sweep()
     sent = [pk for kind, pk in tasks_in_process if kind == "run"]
     assert sent == [lost.pk] and waiting.pk not in sent
 
 
 @pytest.mark.django_db
 def test_while_the_broker_still_holds_messages_a_queued_prediction_waits_for_them(settings, tasks_in_process):
-    from celery import current_app
-
     settings.SKINCLINIC_QUEUED_RESEND_AFTER = 90
     PredictionFactory(queued_at=timezone.now() - datetime.timedelta(seconds=120))  # a backlog, not a loss
     with current_app.connection_for_write() as broker:
@@ -174,3 +175,11 @@ def test_while_the_broker_still_holds_messages_a_queued_prediction_waits_for_the
             queue.clear()
             queue.close()
     assert [pk for kind, pk in tasks_in_process if kind == "run"] == []
+
+
+@pytest.mark.django_db
+def test_the_sweep_forgets_heartbeats_a_day_old():
+    heartbeat("long-gone@host/1/a", seconds_ago=2 * 86400)
+    heartbeat("alive@host/2/b", seconds_ago=1)
+    sweep()
+    assert list(WorkerHeartbeat.objects.values_list("worker", flat=True)) == ["alive@host/2/b"]
