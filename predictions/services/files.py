@@ -55,8 +55,7 @@ def file_save(field_file: FieldFile, filename: str, data: bytes) -> str:
     A write that fails (a full or read-only disk) leaves no partial file; the file is removed if the
     current transaction does not commit.
     """
-    storage = field_file.storage
-    name = storage.generate_filename(field_file.field.generate_filename(field_file.instance, filename))
+    name = field_file.field.generate_filename(field_file.instance, filename)
     return _write(field_file, name, data, overwrite=False)
 
 
