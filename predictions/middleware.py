@@ -6,7 +6,10 @@ import logging
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
+from .api.exceptions import error_body
+from .faults import fault_classify
 from .services.audit import audit_context
 
 logger = logging.getLogger(__name__)
@@ -55,16 +58,12 @@ class FaultResponseMiddleware:
         return response
 
     def process_exception(self, request, exception):
-        from .faults import fault_classify
-
         fault = fault_classify(exception)
         if fault is None:
             return None  # a bug: Django's 500 handling logs it (and, under /api/, __call__ shapes the body)
         logger.warning("%s %s: %s (%r)", request.method, request.path, fault.code, exception)
         if _is_api(request):
             return _api_error_response(fault.status, fault.detail, retry_after=fault.retry_after)
-        from django.template.loader import render_to_string
-
         # A page of its own (no base template, no context processors): the database may be what is down.
         response = HttpResponse(render_to_string("fault.html", {"fault": fault}), status=fault.status)
         if fault.retry_after is not None:
@@ -88,8 +87,6 @@ def _is_json(response) -> bool:
 
 
 def _api_error_response(status: int, detail: str, *, retry_after=None) -> JsonResponse:
-    from .api.exceptions import error_body
-
     response = JsonResponse(error_body(detail), status=status)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
