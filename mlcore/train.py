@@ -53,8 +53,9 @@ def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
 
 
 def selection_score(metrics: dict) -> float:
-    """Model selection on val: balanced accuracy and macro AUC count equally."""
-    return metrics["balanced_accuracy"] + (metrics["macro_auc"] or 0.0)
+    """Model selection on val: balanced accuracy and malignant AUC count equally (the referral advice is a
+    threshold on malignancy risk, so how well that risk ranks lesions matters as much as the top class)."""
+    return metrics["balanced_accuracy"] + (metrics["malignant_auc"] or 0.0)
 
 
 def train_val_split(dataset: Dataset, seed: int, log=lambda msg: None) -> tuple[Dataset, Dataset]:
