@@ -371,6 +371,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DiagnosisClassEnum": "predictions.models.DiagnosisClass",
         "PredictionStatusEnum": "predictions.models.PredictionStatus",
+        "HeatmapStatusEnum": "predictions.models.HeatmapStatus",
         "DeliveryStatusEnum": "predictions.models.DeliveryStatus",
         "WebhookEventEnum": "predictions.models.WebhookEvent",
         "VerdictEnum": "predictions.models.Verdict",
