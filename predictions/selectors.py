@@ -11,10 +11,12 @@ from django.db import models
 from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
+from mlcore import CLASS_NAMES, CLASSES
 
 from .interpretation import REVIEW_STANDING_ORDER
 from .models import (
-    AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review, Role,
+    AuditEvent, Clinic, HeatmapStatus, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review,
+    Role,
 )
 
 M = TypeVar("M", bound=models.Model)
@@ -207,6 +209,36 @@ def prediction_get(*, user, pk) -> Prediction:
     """One prediction with its image, lesion, patient and clinic, or 404 outside the user's clinics."""
     return object_get_for_user(
         Prediction.objects.select_related("image__lesion__patient__clinic", "image__uploaded_by"), user=user, pk=pk)
+
+
+@dataclass(frozen=True)
+class ClassHeatmap:
+    """One class whose evidence a prediction's viewer can show: the top class's heatmap (the prediction's own
+    file) or a PredictionHeatmap, with its state: pending, stored or unavailable."""
+
+    class_code: str
+    class_name: str
+    status: str
+    error: str
+    is_top: bool
+    is_concern: bool
+
+
+def prediction_class_heatmaps(*, prediction: Prediction) -> list[ClassHeatmap]:
+    """The prediction's heatmaps per class, top class first, then the class of concern, then the rest; uses
+    `prediction.class_heatmaps` as prefetched when it is. Empty until the prediction has a result."""
+    if prediction.status != PredictionStatus.SUCCEEDED:
+        return []
+    concern = prediction.concern_class
+    # The top class's file is the prediction's own: shown whenever it is there (as the viewer always did).
+    top_status = HeatmapStatus.STORED if prediction.heatmap else prediction.heatmap_status
+    found = [ClassHeatmap(prediction.top_class, CLASS_NAMES[prediction.top_class], top_status,
+                          prediction.heatmap_error, is_top=True, is_concern=False)]
+    others = sorted(prediction.class_heatmaps.all(),
+                    key=lambda h: (h.class_code != concern, CLASSES.index(h.class_code)))
+    found += [ClassHeatmap(h.class_code, CLASS_NAMES[h.class_code], h.status, h.error, is_top=False,
+                           is_concern=h.class_code == concern) for h in others]
+    return found
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from . import inference, services
-from .models import Prediction
+from .models import Prediction, PredictionHeatmap
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +108,16 @@ def prediction_heatmap_task(self, prediction_ids: list[int]) -> None:
     """
     try:
         predictions = services.prediction_heatmaps_claim(prediction_ids=prediction_ids)
-        by_version: dict[str, list[Prediction]] = {}
+        class_heatmaps = services.prediction_class_heatmaps_claim(prediction_ids=prediction_ids)
+        by_version: dict[str, tuple[list[Prediction], list[PredictionHeatmap]]] = {}
         for prediction in predictions:
-            by_version.setdefault(prediction.model_version, []).append(prediction)
+            by_version.setdefault(prediction.model_version, ([], []))[0].append(prediction)
+        for heatmap in class_heatmaps:
+            by_version.setdefault(heatmap.prediction.model_version, ([], []))[1].append(heatmap)
         # Each heatmap comes from the model version that made the prediction, active or not.
-        for version, group in by_version.items():
-            services.prediction_heatmaps_store(predictions=group, classifier=inference.classifier_get(version))
+        for version, (group, classes) in by_version.items():
+            services.prediction_heatmaps_store(predictions=group, class_heatmaps=classes,
+                                               classifier=inference.classifier_get(version))
     except Exception as exc:
         logger.warning("heatmaps of predictions %s failed: %r", prediction_ids, exc)
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), priority=HEATMAP_PRIORITY,

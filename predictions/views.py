@@ -43,5 +43,18 @@ def prediction_heatmap(request: HttpRequest, prediction_id: int) -> FileResponse
 
 
 @require_GET
+@login_required
+def prediction_class_heatmap(request: HttpRequest, prediction_id: int, class_code: str) -> FileResponse:
+    """The prediction's evidence for a class other than its top one, once the worker has drawn it."""
+    prediction = object_get_for_user(Prediction.objects.select_related("image__lesion__patient__clinic"),
+                                     user=request.user, pk=prediction_id)
+    heatmap = prediction.class_heatmaps.filter(class_code=class_code).first()
+    response = private_file_response(heatmap.file if heatmap else None, "image/png")  # none yet: 404, no record
+    audit_access_record(actor=request.user, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
+                        target=prediction, via="portal", data={"class": class_code})
+    return response
+
+
+@require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")

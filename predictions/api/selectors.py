@@ -59,13 +59,14 @@ def api_prediction_list(*, user) -> QuerySet[Prediction]:
     # The representation needs the image's lesion and patient ids, not the patient's or clinic's rows;
     # the audit record of the list needs each row's clinic id.
     return _with_reviewed(prediction_list(user=user).select_related(None).select_related("image__lesion")
+                          .prefetch_related("class_heatmaps")
                           .annotate(clinic_id=F(f"{Prediction.CLINIC_PATH}_id")))
 
 
 def api_prediction_get(*, user, pk) -> Prediction:
     # With the clinic, which the audit record of the read names.
-    return object_get_for_user(_with_reviewed(Prediction.objects.select_related("image__lesion__patient__clinic")),
-                               user=user, pk=pk)
+    return object_get_for_user(_with_reviewed(Prediction.objects.select_related("image__lesion__patient__clinic")
+                                              .prefetch_related("class_heatmaps")), user=user, pk=pk)
 
 
 def api_review_list(*, user) -> QuerySet[Review]:

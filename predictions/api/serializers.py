@@ -19,7 +19,7 @@ from ..models import (
 )
 from ..interpretation import prediction_interpret
 from ..models.records import BodyView, Laterality
-from ..selectors import scoped
+from ..selectors import prediction_class_heatmaps, scoped
 
 
 _SENTINEL = 987654321
@@ -151,6 +151,33 @@ class PredictionSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "url", "status", "model_version", "top_class", "malignancy_risk", "queued_at", "finished_at"]
 
 
+class ClassHeatmapSerializer(serializers.Serializer):
+    class_code = serializers.ChoiceField(choices=DiagnosisClass.choices)
+    class_name = serializers.CharField()
+    status = serializers.ChoiceField(choices=HeatmapStatus.choices,
+                                     help_text="pending until the worker has drawn it, stored, or unavailable.")
+    url = serializers.URLField(allow_null=True, help_text="The PNG, once stored.")
+    error = serializers.CharField(help_text="Why there is no heatmap, when unavailable.")
+    top_class = serializers.BooleanField()
+    class_of_concern = serializers.BooleanField()
+
+
+class ClassHeatmapRequestSerializer(serializers.Serializer):
+    class_code = serializers.ChoiceField(choices=DiagnosisClass.choices,
+                                         help_text="The class whose evidence the heatmap shows.")
+
+
+def class_heatmap_representation(context, prediction, heatmap) -> dict:
+    if heatmap.status != HeatmapStatus.STORED:
+        url = None
+    elif heatmap.is_top:
+        url = api_url(context, "prediction-heatmap", prediction.pk)
+    else:
+        url = f'{api_url(context, "prediction-heatmaps", prediction.pk)}/{heatmap.class_code}'
+    return {"class_code": heatmap.class_code, "class_name": heatmap.class_name, "status": heatmap.status,
+            "url": url, "error": heatmap.error, "top_class": heatmap.is_top, "class_of_concern": heatmap.is_concern}
+
+
 class PredictionSerializer(serializers.Serializer):
     """A prediction with its reading: classes ranked with names, risk band, and whether to doubt it.
 
@@ -199,6 +226,11 @@ class PredictionSerializer(serializers.Serializer):
         help_text="After success: pending until drawn, stored (see heatmap_url), or unavailable once its "
                   "attempts ran out (heatmap_error says why).")
     heatmap_error = serializers.CharField(read_only=True)
+    heatmaps = serializers.SerializerMethodField(
+        help_text="The heatmap per class: the top class's and the class of concern's (the likeliest malignant "
+                  "class, when it is not the top one) are drawn by the worker; others on request "
+                  "(POST heatmaps_url). `url` is set once a heatmap is stored.")
+    heatmaps_url = LinkField("prediction-heatmaps")
     reviewed = serializers.SerializerMethodField()
     fhir_url = LinkField("image-fhir", lookup="image_id")
 
@@ -257,6 +289,11 @@ class PredictionSerializer(serializers.Serializer):
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_heatmap_url(self, obj) -> str | None:
         return api_url(self.context, "prediction-heatmap", obj.pk) if obj.heatmap else None
+
+    @extend_schema_field(ClassHeatmapSerializer(many=True))
+    def get_heatmaps(self, obj) -> list[dict]:
+        return [class_heatmap_representation(self.context, obj, heatmap)
+                for heatmap in prediction_class_heatmaps(prediction=obj)]
 
     def get_reviewed(self, obj) -> bool:
         return bool(getattr(obj, "is_reviewed", False))

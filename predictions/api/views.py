@@ -14,10 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import Clinic, Lesion, LesionImage, Role, WebhookDelivery
-from ..selectors import clinic_list, clinic_list_with_role
+from ..models import HeatmapStatus
+from ..selectors import clinic_list, clinic_list_with_role, prediction_class_heatmaps
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
 from ..services.audit import audit_access_record, audit_list_access_record
 from ..services.lesion_updates import lesion_update
+from ..services.predictions import prediction_class_heatmap_request
 from ..services.prediction_requests import prediction_request
 from ..services.records import WRITERS
 from ..services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update
@@ -29,11 +31,12 @@ from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
 from .parsers import JSONParser
 from .serializers import (
-    ClinicSerializer, ErrorSerializer, ImageSerializer, ImageUploadResultSerializer, ImageUploadSerializer,
+    ClassHeatmapRequestSerializer, ClassHeatmapSerializer, ClinicSerializer, ErrorSerializer, ImageSerializer,
+    ImageUploadResultSerializer, ImageUploadSerializer,
     LesionCreateSerializer, LesionSerializer, LesionUpdateSerializer, PatientCreateSerializer, PatientSerializer,
     PatientUpdateSerializer, PredictionSerializer, ReviewCreateSerializer, ReviewSerializer, WebhookDeliverySerializer,
     WebhookEndpointCreatedSerializer, WebhookEndpointCreateSerializer, WebhookEndpointSerializer,
-    WebhookEndpointUpdateSerializer, api_url,
+    WebhookEndpointUpdateSerializer, api_url, class_heatmap_representation,
 )
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -381,6 +384,61 @@ class PredictionHeatmapView(PrivateFileView):
         response = self.file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
         _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
                      target=prediction)
+        return response
+
+
+class PredictionHeatmapsView(APIView):
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(summary="The prediction's heatmaps per class",
+                   description="The top class's and the class of concern's are drawn by the worker after the "
+                               "result; others once requested (POST).",
+                   responses={200: ClassHeatmapSerializer(many=True), **_errors(401, 404)})
+    def get(self, request, pk):
+        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="prediction.view",
+                     target=prediction, data={"heatmaps": True})
+        return Response(_class_heatmaps(request, prediction))
+
+    @extend_schema(summary="Ask the worker for the heatmap of another class",
+                   description="Queues the Grad-CAM heatmap for `class_code` (**202**; it is drawn by the worker, "
+                               "never in the request) or answers **200** when it is stored, pending already, or "
+                               "the top class's. Poll GET until its `url` is set.",
+                   request=ClassHeatmapRequestSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={202: ClassHeatmapSerializer(many=True), 200: ClassHeatmapSerializer(many=True),
+                              **_errors(400, 401, 403, 404)})
+    @idempotent
+    def post(self, request, pk):
+        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        serializer = ClassHeatmapRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        class_code = serializer.validated_data["class_code"]
+        before = {h.class_code: h.status for h in prediction_class_heatmaps(prediction=prediction)}
+        prediction_class_heatmap_request(actor=request.user, prediction=prediction, class_code=class_code, via="api")
+        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        queued = before.get(class_code) in (None, HeatmapStatus.UNAVAILABLE)
+        return Response(_class_heatmaps(request, prediction),
+                        status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK)
+
+
+def _class_heatmaps(request, prediction) -> list[dict]:
+    return [class_heatmap_representation({"request": request}, prediction, heatmap)
+            for heatmap in prediction_class_heatmaps(prediction=prediction)]
+
+
+class PredictionClassHeatmapView(PrivateFileView):
+    @extend_schema(summary="The prediction's heatmap for one class (Grad-CAM over the model's input)",
+                   responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)})
+    def get(self, request, pk, class_code):
+        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        if class_code == prediction.top_class:
+            file = prediction.heatmap
+        else:
+            heatmap = next((h for h in prediction.class_heatmaps.all() if h.class_code == class_code), None)
+            file = heatmap.file if heatmap else None
+        response = self.file_response(file, "image/png")  # none stored: 404, and no record
+        _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
+                     target=prediction, data={"class": class_code})
         return response
 
 

@@ -5,7 +5,9 @@ helper in selectors.py uses it, so no query of patient data forgets the clinic.
 """
 from .audit import AuditEvent
 from .clinics import Clinic, Membership, Role
-from .predictions import DiagnosisClass, HeatmapStatus, Prediction, PredictionStatus, WorkerHeartbeat
+from .predictions import (
+    DiagnosisClass, HeatmapStatus, Prediction, PredictionHeatmap, PredictionStatus, WorkerHeartbeat,
+)
 from .queue import ReviewCase, ReviewCaseReason, ReviewCaseState, ReviewReason
 from .records import Lesion, LesionImage, Patient, Sex, Site
 from .registry import ModelVersion
@@ -13,7 +15,8 @@ from .reviews import Review, Verdict
 
 __all__ = [
     "AuditEvent", "Clinic", "Membership", "Role", "Patient", "Lesion", "LesionImage", "Sex", "Site",
-    "DiagnosisClass", "HeatmapStatus", "Prediction", "PredictionStatus", "Review", "Verdict", "WorkerHeartbeat",
+    "DiagnosisClass", "HeatmapStatus", "Prediction", "PredictionHeatmap", "PredictionStatus", "Review", "Verdict",
+    "WorkerHeartbeat",
     "ModelVersion", "ReviewCase", "ReviewCaseReason", "ReviewCaseState", "ReviewReason",
 ]
 

@@ -1,7 +1,7 @@
 import uuid
 
 from django.db import models
-from mlcore import CLASS_NAMES, CLASSES
+from mlcore import CLASS_NAMES, CLASSES, MALIGNANT_CLASSES
 
 from .records import LesionImage
 
@@ -114,3 +114,54 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"Prediction {self.pk} of image {self.image_id} by {self.model_version}: {self.status}"
+
+    @property
+    def concern_class(self) -> str | None:
+        """The malignant class with the highest probability when it is not the top class (the evidence a
+        clinician asks for beside the top class's); None before a result, or when the top class is it."""
+        probabilities = self.probabilities or {}
+        malignant = [c for c in MALIGNANT_CLASSES if c in probabilities]
+        if not malignant:
+            return None
+        concern = max(malignant, key=lambda c: probabilities[c])
+        return None if concern == self.top_class else concern
+
+
+def class_heatmap_name(prediction_id: int, class_code: str) -> str:
+    """The one storage name of a prediction's heatmap for a class other than its top class (see heatmap_name)."""
+    key = f"skinclinic-heatmap-{prediction_id}-{class_code}"
+    return f"heatmaps/{uuid.uuid5(uuid.NAMESPACE_OID, key).hex}.png"
+
+
+class PredictionHeatmap(models.Model):
+    """The Grad-CAM evidence of one prediction for a class other than its top class (whose heatmap is the
+    prediction's own `heatmap`): the class of concern, drawn with the top class, or one a clinician asked for.
+
+    Drawn by the worker on the same track as the top class's: pending, then stored or unavailable.
+    """
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="class_heatmaps")
+    class_code = models.CharField(max_length=8, choices=DiagnosisClass.choices)
+    file = models.FileField(upload_to=heatmap_path, max_length=255, blank=True)
+    status = models.CharField(max_length=16, choices=HeatmapStatus.choices, default=HeatmapStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why there is no heatmap, in words for a clinician.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prediction", "class_code"]
+        constraints = [
+            models.UniqueConstraint(fields=["prediction", "class_code"], name="prediction_heatmap_one_per_class"),
+            models.CheckConstraint(condition=models.Q(status__in=HeatmapStatus.values),
+                                   name="prediction_heatmap_class_status_valid"),
+            models.CheckConstraint(condition=~models.Q(status=HeatmapStatus.STORED) | ~models.Q(file=""),
+                                   name="prediction_heatmap_class_stored_has_file"),
+        ]
+        indexes = [models.Index(fields=["status", "queued_at"], name="prediction_heatmap_class_queue",
+                                condition=models.Q(status="pending"))]
+
+    CLINIC_PATH = "prediction__image__lesion__patient__clinic"
+
+    def __str__(self) -> str:
+        return f"heatmap of prediction {self.prediction_id} for {self.class_code}"

@@ -23,5 +23,7 @@ urlpatterns = [
     path("predictions/<int:prediction_id>/badge/", views.prediction_badge, name="prediction-badge"),
     path("predictions/<int:prediction_id>/viewer/", views.prediction_viewer, name="prediction-viewer"),
     path("predictions/<int:prediction_id>/retry/", views.prediction_retry, name="prediction-retry"),
+    path("predictions/<int:prediction_id>/heatmaps/", views.prediction_heatmap_request,
+         name="prediction-heatmap-request"),
     path("predictions/<int:prediction_id>/review/", views.prediction_review, name="prediction-review"),
 ]

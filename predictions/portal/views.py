@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from mlcore import CLASS_NAMES, CLASSES
 
 from .. import selectors, services
 from ..models import HeatmapStatus, Lesion, Patient, PredictionStatus, Role
@@ -286,8 +287,25 @@ def _heatmap_state(prediction) -> str:
     return "pending" if prediction.heatmap_status == HeatmapStatus.PENDING else "none"
 
 
+def _class_heatmap_url(prediction, heatmap) -> str:
+    if heatmap.is_top:
+        return reverse("predictions:prediction-heatmap", args=[prediction.pk])
+    return reverse("predictions:prediction-class-heatmap", args=[prediction.pk, heatmap.class_code])
+
+
 def _viewer_context(prediction) -> dict:
-    return {"prediction": prediction, "image": prediction.image, "heatmap_state": _heatmap_state(prediction),
+    heatmaps = selectors.prediction_class_heatmaps(prediction=prediction)
+    shown = [(h, _class_heatmap_url(prediction, h)) for h in heatmaps if h.status == HeatmapStatus.STORED]
+    asked = {h.class_code for h in heatmaps}
+    state = _heatmap_state(prediction)
+    computing = [h for h in heatmaps if h.status == HeatmapStatus.PENDING and not h.is_top]
+    return {"prediction": prediction, "image": prediction.image, "heatmap_state": state,
+            # The viewer asks again while any heatmap, the top class's or another's, is being drawn.
+            "heatmap_poll": state == "pending" or bool(computing),
+            "heatmaps_shown": shown, "heatmaps_computing": computing,
+            "heatmaps_unavailable": [h for h in heatmaps if h.status == HeatmapStatus.UNAVAILABLE and not h.is_top],
+            "heatmap_requestable": [(c, CLASS_NAMES[c]) for c in CLASSES if c not in asked]
+            if prediction.status == PredictionStatus.SUCCEEDED else [],
             "poll_seconds": settings.SKINCLINIC_STATUS_POLL_SECONDS}
 
 
@@ -358,6 +376,23 @@ def prediction_retry(request: HttpRequest, prediction_id: int) -> HttpResponse:
     else:
         messages.success(request, "The prediction is queued again.")
     return redirect(_next_or(request, reverse("portal:prediction-detail", args=[prediction.pk])))
+
+
+@portal_view
+@require_POST
+def prediction_heatmap_request(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    """Ask the worker for the evidence for another class; the viewer shows it being drawn, then the class."""
+    prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
+    class_code = request.POST.get("class_code", "")
+    try:
+        services.prediction_class_heatmap_request(actor=request.user, prediction=prediction, class_code=class_code,
+                                                  via="portal")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"The heatmap for {CLASS_NAMES[class_code]} is being computed; it appears here "
+                                  f"when it is ready.")
+    return redirect(reverse("portal:prediction-detail", args=[prediction.pk]) + "#prediction-viewer")
 
 
 @portal_view

@@ -3,6 +3,8 @@ from .audit import audit_record
 from .clinics import clinic_create, membership_create
 from .predictions import (
     prediction_claim,
+    prediction_class_heatmap_request,
+    prediction_class_heatmaps_claim,
     prediction_fail,
     prediction_heatmaps_claim,
     prediction_heatmaps_store,
@@ -23,4 +25,5 @@ __all__ = [
     "prediction_claim", "prediction_run", "prediction_heatmaps_store", "prediction_fail", "prediction_release", "predictions_sweep",
     "predictions_enqueue_on_commit", "review_create", "prediction_heatmaps_claim", "worker_heartbeat",
     "patient_update", "prediction_retry", "image_batch_upload", "ImageBatchResult",
+    "prediction_class_heatmap_request", "prediction_class_heatmaps_claim",
 ]

@@ -15,10 +15,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from mlcore import CLASSES
 
 from .. import inference
-from ..models import HeatmapStatus, Prediction, PredictionStatus, Role, WorkerHeartbeat
-from ..models.predictions import heatmap_name
+from ..models import HeatmapStatus, Prediction, PredictionHeatmap, PredictionStatus, Role, WorkerHeartbeat
+from ..models.predictions import class_heatmap_name, heatmap_name
 from ..selectors import clinic_role_require
 from .audit import AuditEntry, audit_record, audit_records
 from .files import file_save_at
@@ -169,24 +170,82 @@ def prediction_heatmaps_claim(*, prediction_ids: Sequence[int]) -> list[Predicti
                                         heatmap_status=HeatmapStatus.PENDING)
     _heatmaps_give_up(pending.filter(heatmap_attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
     # Marked as just sent, so the sweep leaves it alone while this attempt runs.
-    pending.update(heatmap_attempts=F("heatmap_attempts") + 1, heatmap_queued_at=timezone.now())
-    return list(pending.select_related("image").order_by("id"))
+    now = timezone.now()
+    pending.update(heatmap_attempts=F("heatmap_attempts") + 1, heatmap_queued_at=now)
+    claimed = list(pending.select_related("image").order_by("id"))
+    # The class of concern's evidence is drawn with the top class's, in the same pass of the model.
+    concerns = [PredictionHeatmap(prediction=p, class_code=p.concern_class, queued_at=now)
+                for p in claimed if p.concern_class]
+    PredictionHeatmap.objects.bulk_create(concerns, ignore_conflicts=True)
+    return claimed
 
 
-def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier) -> list[Prediction]:
-    """Compute and store the Grad-CAM heatmap of succeeded predictions whose heatmap is pending.
+@transaction.atomic
+def prediction_class_heatmaps_claim(*, prediction_ids: Sequence[int]) -> list[PredictionHeatmap]:
+    """Take the pending heatmaps for other classes than the top one of the succeeded predictions among
+    `prediction_ids`, counting an attempt for each; those out of attempts are marked unavailable."""
+    pending = PredictionHeatmap.objects.filter(prediction_id__in=list(prediction_ids), status=HeatmapStatus.PENDING,
+                                               prediction__status=SUCCEEDED)
+    _class_heatmaps_give_up(pending.filter(attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
+    ids = list(pending.values_list("id", flat=True))
+    PredictionHeatmap.objects.filter(id__in=ids).update(attempts=F("attempts") + 1, queued_at=timezone.now())
+    return list(PredictionHeatmap.objects.filter(id__in=ids).select_related("prediction__image").order_by("id"))
 
-    The model is run again on the same input (it is deterministic), and a heatmap is kept only when it
-    explains the stored top class; otherwise the heatmap is marked unavailable. Each heatmap is written
-    under its prediction's one name, in the transaction that records it, so a retry replaces a file
+
+def _class_heatmaps_give_up(pending, *, reason: str | None = None) -> int:
+    reason = reason or "This heatmap could not be drawn: every attempt failed. The result itself is complete."
+    return pending.update(status=HeatmapStatus.UNAVAILABLE, error=reason)
+
+
+@transaction.atomic
+def prediction_class_heatmap_request(*, actor, prediction: Prediction, class_code: str,
+                                     via: str = "portal") -> PredictionHeatmap | None:
+    """Ask the worker for the prediction's evidence for `class_code`, drawn after commit; returns its row
+    (pending, or as it stands when it was already asked for), or None for the top class (the prediction's
+    own heatmap). A heatmap given up on is asked for again with fresh attempts. Raises ValidationError for
+    an unknown class or a prediction without a result."""
+    clinic = _clinic_of(prediction)
+    clinic_role_require(user=actor, clinic=clinic, roles=tuple(Role.values))
+    if class_code not in CLASSES:
+        raise ValidationError(f"Unknown class {class_code!r}; one of {', '.join(CLASSES)}.")
+    if prediction.status != SUCCEEDED:
+        raise ValidationError("Only a finished result has heatmaps.")
+    if class_code == prediction.top_class:
+        return None
+    now = timezone.now()
+    heatmap, created = PredictionHeatmap.objects.get_or_create(prediction=prediction, class_code=class_code,
+                                                               defaults={"queued_at": now})
+    if not created and heatmap.status == HeatmapStatus.UNAVAILABLE:
+        PredictionHeatmap.objects.filter(id=heatmap.id, status=HeatmapStatus.UNAVAILABLE).update(
+            status=HeatmapStatus.PENDING, attempts=0, error="", queued_at=now)
+        heatmap.refresh_from_db()
+    elif not created:
+        return heatmap
+    audit_record(actor=actor, clinic=clinic, action="heatmap.request", target=prediction,
+                 data={"class": class_code, "via": via})
+    _heatmaps_enqueue_on_commit([prediction.id])
+    return heatmap
+
+
+def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier,
+                              class_heatmaps: Sequence[PredictionHeatmap] = ()) -> list[Prediction]:
+    """Compute and store the Grad-CAM heatmaps of succeeded predictions whose heatmap is pending, and the
+    pending `class_heatmaps` (for other classes), in one call of the model.
+
+    The model is run again on the same input (it is deterministic), and a heatmap is kept only when the
+    rerun gives the stored top class; otherwise the heatmap is marked unavailable. Each heatmap is written
+    under its one name, in the transaction that records it, so a retry replaces a file
     instead of adding one and a failed commit removes it. Returns the predictions that got a heatmap.
     """
     pending = [p for p in predictions if p.status == SUCCEEDED and p.heatmap_status == HeatmapStatus.PENDING]
-    if not pending:
+    wanted = [h for h in class_heatmaps if h.status == HeatmapStatus.PENDING and h.prediction.status == SUCCEEDED]
+    if not pending and not wanted:
         return []
-    results = classifier.predict([_read_input(p) for p in pending], heatmap=True)
+    inputs = {p.id: _read_input(p) for p in [*pending, *(h.prediction for h in wanted)]}
+    results = classifier.predict([inputs[p.id] for p in pending] + [inputs[h.prediction_id] for h in wanted],
+                                 heatmap=True, heatmap_classes=[None] * len(pending) + [h.class_code for h in wanted])
     stored = []
-    for prediction, result in zip(pending, results, strict=True):
+    for prediction, result in zip(pending, results[:len(pending)], strict=True):
         if not result.heatmap_png or result.top_class != prediction.top_class:
             logger.warning("no heatmap for prediction %s: the rerun gave %s, the stored result %s",
                            prediction.id, result.top_class, prediction.top_class)
@@ -203,7 +262,26 @@ def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier) 
                                                                heatmap_error="")
         prediction.heatmap_status = HeatmapStatus.STORED
         stored.append(prediction)
+    for heatmap, result in zip(wanted, results[len(pending):], strict=True):
+        _class_heatmap_store(heatmap, result)
     return stored
+
+
+def _class_heatmap_store(heatmap: PredictionHeatmap, result) -> None:
+    if not result.heatmap_png or result.top_class != heatmap.prediction.top_class:
+        logger.warning("no %s heatmap for prediction %s: the rerun gave %s, the stored result %s",
+                       heatmap.class_code, heatmap.prediction_id, result.top_class, heatmap.prediction.top_class)
+        _class_heatmaps_give_up(PredictionHeatmap.objects.filter(id=heatmap.id, status=HeatmapStatus.PENDING),
+                                reason="The model's explanation did not match the stored result.")
+        return
+    with transaction.atomic():
+        if not PredictionHeatmap.objects.select_for_update().filter(id=heatmap.id,
+                                                                    status=HeatmapStatus.PENDING).exists():
+            return
+        name = file_save_at(heatmap.file, class_heatmap_name(heatmap.prediction_id, heatmap.class_code),
+                            result.heatmap_png)
+        PredictionHeatmap.objects.filter(id=heatmap.id).update(file=name, status=HeatmapStatus.STORED, error="")
+    heatmap.status = HeatmapStatus.STORED
 
 
 def _heatmaps_give_up(pending, *, reason: str | None = None) -> int:
@@ -358,6 +436,13 @@ def prediction_heatmaps_sweep(*, now: datetime.datetime) -> list[int]:
     _heatmaps_give_up(stale.filter(heatmap_attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
     ids = list(stale.values_list("id", flat=True))
     Prediction.objects.filter(id__in=ids).update(heatmap_queued_at=now)
+    stale_classes = PredictionHeatmap.objects.filter(status=HeatmapStatus.PENDING, prediction__status=SUCCEEDED).filter(
+        Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True))
+    _class_heatmaps_give_up(stale_classes.filter(attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
+    class_ids = list(stale_classes.values_list("id", flat=True))
+    PredictionHeatmap.objects.filter(id__in=class_ids).update(queued_at=now)
+    ids = sorted(set(ids) | set(
+        PredictionHeatmap.objects.filter(id__in=class_ids).values_list("prediction_id", flat=True)))
     _heatmaps_enqueue_on_commit(ids)
     return ids
 

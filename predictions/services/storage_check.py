@@ -14,10 +14,10 @@ from django.core.files.storage import Storage, default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import HeatmapStatus, LesionImage, Prediction
+from ..models import HeatmapStatus, LesionImage, Prediction, PredictionHeatmap
 from .audit import audit_record
 
-# Where the app writes (models.records.lesion_image_path, models.predictions.heatmap_name).
+# Where the app writes (models.records.lesion_image_path, models.predictions.heatmap_name, class_heatmap_name).
 STORED_FOLDERS = ("lesion-images", "heatmaps")
 # A file younger than this may belong to an upload whose transaction has not committed yet: never removed.
 ORPHAN_GRACE = datetime.timedelta(hours=1)
@@ -29,13 +29,17 @@ class StorageReport:
     young_orphans: list[str] = field(default_factory=list)  # named by no record yet, within the grace period
     missing_images: list[int] = field(default_factory=list)  # LesionImage ids whose photograph is gone
     missing_heatmaps: list[int] = field(default_factory=list)  # Prediction ids whose stored heatmap is gone
+    # PredictionHeatmap ids (the evidence for other classes than the top one) whose stored file is gone
+    missing_class_heatmaps: list[int] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     heatmaps_requeued: list[int] = field(default_factory=list)
+    class_heatmaps_requeued: list[int] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         unresolved = set(self.orphan_files) - set(self.removed)
-        return not (unresolved or self.missing_images or set(self.missing_heatmaps) - set(self.heatmaps_requeued))
+        return not (unresolved or self.missing_images or set(self.missing_heatmaps) - set(self.heatmaps_requeued)
+                    or set(self.missing_class_heatmaps) - set(self.class_heatmaps_requeued))
 
 
 def _listed(storage: Storage, folder: str) -> set[str]:
@@ -61,13 +65,16 @@ def storage_check(*, remove: bool = False, now: datetime.datetime | None = None,
     stored = set().union(*(_listed(storage, folder) for folder in STORED_FOLDERS))
     images = dict(LesionImage.objects.values_list("file", "id"))
     heatmaps = dict(Prediction.objects.exclude(heatmap="").values_list("heatmap", "id"))
+    class_heatmaps = dict(PredictionHeatmap.objects.exclude(file="").values_list("file", "id"))
     report = StorageReport()
-    for name in sorted(stored - images.keys() - heatmaps.keys()):
+    for name in sorted(stored - images.keys() - heatmaps.keys() - class_heatmaps.keys()):
         young = storage.get_modified_time(name) > now - ORPHAN_GRACE
         (report.young_orphans if young else report.orphan_files).append(name)
     report.missing_images = sorted(pk for name, pk in images.items() if name not in stored and not storage.exists(name))
     report.missing_heatmaps = sorted(pk for name, pk in heatmaps.items()
                                      if name not in stored and not storage.exists(name))
+    report.missing_class_heatmaps = sorted(pk for name, pk in class_heatmaps.items()
+                                           if name not in stored and not storage.exists(name))
     if remove:
         _repair(report, storage)
     return report
@@ -82,7 +89,12 @@ def _repair(report: StorageReport, storage: Storage) -> None:
         Prediction.objects.filter(id__in=report.missing_heatmaps).update(
             heatmap="", heatmap_status=HeatmapStatus.PENDING, heatmap_attempts=0, heatmap_queued_at=None)
         report.heatmaps_requeued = list(report.missing_heatmaps)
-    if report.removed or report.heatmaps_requeued:
+    if report.missing_class_heatmaps:
+        PredictionHeatmap.objects.filter(id__in=report.missing_class_heatmaps).update(
+            file="", status=HeatmapStatus.PENDING, attempts=0, queued_at=None)
+        report.class_heatmaps_requeued = list(report.missing_class_heatmaps)
+    if report.removed or report.heatmaps_requeued or report.class_heatmaps_requeued:
         # System-wide: an orphan names no record, so no clinic; its name is all that is known of it.
         audit_record(actor=None, clinic=None, action="storage.repair", target_type="storage", target_id="default",
-                     data={"removed_files": report.removed, "heatmaps_requeued": report.heatmaps_requeued})
+                     data={"removed_files": report.removed, "heatmaps_requeued": report.heatmaps_requeued,
+                           "class_heatmaps_requeued": report.class_heatmaps_requeued})

@@ -27,7 +27,19 @@
   document.addEventListener("change", function (event) {
     var target = event.target;
     if (target.matches("[data-heatmap-toggle]")) applyOpacity(viewerOf(target));
+    if (target.matches("[data-heatmap-class]")) showClass(viewerOf(target), target);
   });
+
+  // The overlay shows the evidence for the class chosen; each option's value is that class's heatmap URL.
+  function showClass(viewer, select) {
+    var heatmap = viewer.querySelector("[data-heatmap]");
+    var option = select.options[select.selectedIndex];
+    if (!heatmap || !option) return;
+    heatmap.src = option.value;
+    heatmap.alt = "Heatmap of the areas that weighed most for " + option.getAttribute("data-class-name");
+    var shown = viewer.querySelector("[data-heatmap-class-shown]");
+    if (shown) shown.textContent = option.getAttribute("data-class-name");
+  }
 
   function initViewers(root) {
     root.querySelectorAll("[data-viewer]").forEach(function (viewer) {

@@ -57,3 +57,32 @@ def test_the_comparison_zooms_and_pans_both_photographs_together(page, records, 
     screenshot(page, "comparison-zoomed")
     page.locator("#comparison").get_by_role("button", name="Reset").click()
     assert [stage.evaluate("el => el.panzoom.getScale()") for stage in (first, second)] == [pytest.approx(1)] * 2
+
+
+def test_the_viewer_switches_the_heatmap_to_the_class_of_concern(page, records, screenshot):
+    from django.core.files.base import ContentFile
+
+    from predictions.models import PredictionHeatmap
+
+    from .test_phone_layout import _heatmap_png
+
+    refer = records["refer"]
+    concern = PredictionHeatmap(prediction=refer, class_code=refer.concern_class)
+    concern.file.save("concern.png", ContentFile(_heatmap_png()), save=False)
+    concern.status = "stored"
+    concern.save()
+    sign_in(page, "dr.clinician")
+    page.goto(f"/predictions/{refer.pk}/")
+    switch = page.get_by_label("Evidence for", exact=True)
+    assert switch.locator("option").all_inner_texts() == ["Melanocytic nevus (top class)",
+                                                          "Melanoma (class of concern)"]
+    switch.select_option(label="Melanoma (class of concern)")
+    heatmap = page.locator("img[data-heatmap]")
+    assert heatmap.get_attribute("src") == f"/predictions/{refer.pk}/heatmap/mel"
+    assert page.locator("[data-heatmap-class-shown]").inner_text() == "Melanoma"
+    for _ in range(50):  # polled from here: a string predicate polled in the page would need eval, which CSP forbids
+        if heatmap.evaluate("img => img.complete && img.naturalWidth > 0"):
+            break
+        page.wait_for_timeout(100)
+    assert heatmap.evaluate("img => img.naturalWidth") == 384  # the class of concern's heatmap, served
+    screenshot(page, "result-class-of-concern")

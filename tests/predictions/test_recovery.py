@@ -9,7 +9,7 @@ from django.test import TestCase
 from django.utils import timezone
 
 from predictions.models import HeatmapStatus, Prediction, PredictionStatus, WorkerHeartbeat
-from predictions.models.predictions import heatmap_name
+from predictions.models.predictions import class_heatmap_name, heatmap_name
 from predictions.tasks import prediction_heatmap_task, prediction_run_task, predictions_sweep_task
 
 from .conftest import stored_files
@@ -100,7 +100,8 @@ def test_a_retried_heatmap_replaces_the_file_an_earlier_attempt_left_instead_of_
     leftover.write_bytes(b"half a PNG from an attempt that crashed")
     prediction_heatmap_task.apply(args=[[prediction.pk]])
     prediction_heatmap_task.apply(args=[[prediction.pk]])
-    assert stored_files(media_root / "heatmaps") == [leftover]
+    concern = media_root / class_heatmap_name(prediction.pk, prediction.concern_class)
+    assert stored_files(media_root / "heatmaps") == sorted([leftover, concern])
     assert leftover.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -6,7 +6,9 @@ from django.test import TestCase
 from django.utils import timezone
 
 from predictions import inference
-from predictions.models import AuditEvent, Prediction, PredictionStatus
+from mlcore import MALIGNANT_CLASSES
+
+from predictions.models import AuditEvent, HeatmapStatus, Prediction, PredictionStatus
 from predictions.tasks import prediction_heatmap_task, prediction_run_task, predictions_sweep_task
 
 from .conftest import stored_files
@@ -50,21 +52,29 @@ def test_a_queued_prediction_is_classified_and_its_result_stored(fake_classifier
     assert successes(prediction) == 1
 
 
-def test_the_heatmap_follows_the_result_in_a_second_task(fake_classifier, media_root):
+def test_the_heatmaps_of_the_top_class_and_the_class_of_concern_follow_the_result_in_one_pass(
+        fake_classifier, media_root):
     prediction = PredictionFactory()
     run(prediction)
     prediction.refresh_from_db()
     assert prediction.heatmap.name and (media_root / prediction.heatmap.name).read_bytes()[:4] == b"\x89PNG"
-    assert (fake_classifier.batches, fake_classifier.heatmap_batches) == ([1], [1])
+    concern = max(MALIGNANT_CLASSES, key=lambda c: prediction.probabilities[c])
+    assert concern != prediction.top_class
+    [evidence] = prediction.class_heatmaps.all()
+    assert (evidence.class_code, evidence.status) == (concern, HeatmapStatus.STORED)
+    assert (media_root / evidence.file.name).read_bytes()[:4] == b"\x89PNG"
+    assert evidence.file.name != prediction.heatmap.name
+    # One call of the model draws both: the top class's and the class of concern's.
+    assert (fake_classifier.batches, fake_classifier.heatmap_batches) == ([1], [2])
 
 
-def test_a_repeated_heatmap_task_stores_one_heatmap(fake_classifier, media_root):
+def test_a_repeated_heatmap_task_stores_each_heatmap_once(fake_classifier, media_root):
     prediction = PredictionFactory()
     run(prediction)
     prediction_heatmap_task.apply(args=[[prediction.pk]])
     prediction.refresh_from_db()
-    assert len(stored_files(media_root / "heatmaps")) == 1
-    assert fake_classifier.heatmap_batches == [1]
+    assert len(stored_files(media_root / "heatmaps")) == 2  # the top class's and the class of concern's
+    assert fake_classifier.heatmap_batches == [2]
 
 
 def test_a_redelivered_task_for_a_finished_prediction_does_nothing(fake_classifier):
@@ -272,7 +282,8 @@ def test_stored_heatmaps_are_the_only_files_a_run_adds(fake_classifier, media_ro
     run(prediction)
     added = set(stored_files(media_root)) - before
     prediction.refresh_from_db()
-    assert added == {media_root / prediction.heatmap.name}
+    assert added == {media_root / prediction.heatmap.name} | {media_root / h.file.name
+                                                              for h in prediction.class_heatmaps.all()}
 
 
 def test_storing_a_batch_takes_the_same_queries_whatever_its_size(fake_classifier, settings, monkeypatch):

@@ -25,8 +25,12 @@ class Command(BaseCommand):
         for pk in report.missing_heatmaps:
             state = "requeued" if pk in report.heatmaps_requeued else "missing"
             self.stdout.write(f"{state}: the heatmap of prediction {pk}")
+        for pk in report.missing_class_heatmaps:
+            state = "requeued" if pk in report.class_heatmaps_requeued else "missing"
+            self.stdout.write(f"{state}: the class heatmap {pk}")
         summary = (f"{len(report.orphan_files)} orphan file(s), {len(report.removed)} removed; "
-                   f"{len(report.missing_images)} image(s) and {len(report.missing_heatmaps)} heatmap(s) missing "
+                   f"{len(report.missing_images)} image(s) and "
+                   f"{len(report.missing_heatmaps) + len(report.missing_class_heatmaps)} heatmap(s) missing "
                    f"their file")
         if not report.clean:
             raise CommandError(summary + ("" if remove else "; run with --remove to remove the orphans"))
