@@ -126,16 +126,24 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
 
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    # A long run can be interrupted: Keras' BackupAndRestore keeps the model, optimizer and epoch after each
-    # epoch, and progress.json the per-epoch val figures and the best epoch, so the same command resumes.
+    # A long run can be interrupted: after each epoch the model and optimizer go to resume/epoch-N.weights.h5,
+    # then progress.json (the per-epoch val figures, the best epoch and N) is replaced atomically. progress.json
+    # is the commit point: a kill at any moment leaves the last committed epoch intact, so the same command
+    # resumes from it.
     backup_dir = out / "resume"
     progress_file = backup_dir / "progress.json"
     state = json.loads(progress_file.read_text()) if progress_file.is_file() else {}
+    if not (backup_dir / state.get("checkpoint", "-")).is_file():
+        state = {}  # nothing committed yet: start over
     history: list[dict] = state.get("history", [])
     best = state.get("best", {"score": -1e9, "epoch": 0})
     seconds_before = state.get("seconds", 0)
-    if history:
-        log(f"resuming after epoch {history[-1]['epoch']} (best so far: epoch {best['epoch']})")
+    initial_epoch = 0
+    if state:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(backup_dir / state["checkpoint"])
+        initial_epoch = state["epoch"]
+        log(f"resuming after epoch {initial_epoch} (best so far: epoch {best['epoch']})")
 
     class SelectOnVal(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -149,13 +157,19 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
             log(json.dumps(row))
             if score > best["score"]:
                 best.update(score=score, epoch=epoch + 1)
-                model.save_weights(out / WEIGHTS_FILE)
+                _save_weights_atomically(model, out / WEIGHTS_FILE)
             backup_dir.mkdir(exist_ok=True)
-            progress_file.write_text(json.dumps({
-                "history": history, "best": best, "seconds": seconds_before + round(time.monotonic() - started)}))
+            checkpoint = f"epoch-{epoch + 1}.weights.h5"
+            _save_weights_atomically(model, backup_dir / checkpoint)
+            _write_atomically(progress_file, json.dumps({
+                "history": history, "best": best, "epoch": epoch + 1, "checkpoint": checkpoint,
+                "seconds": seconds_before + round(time.monotonic() - started)}))
+            for old in backup_dir.glob("epoch-*.weights.h5"):
+                if old.name != checkpoint:
+                    old.unlink()
 
-    model.fit(ds, epochs=options.epochs, verbose=(1 if sys.stderr.isatty() else 2) if options.show_progress else 0,
-              callbacks=[SelectOnVal(), keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False)])
+    model.fit(ds, epochs=options.epochs, initial_epoch=initial_epoch,
+              verbose=(1 if sys.stderr.isatty() else 2) if options.show_progress else 0, callbacks=[SelectOnVal()])
     log(f"best epoch {best['epoch']} (score {best['score']:.4f})")
 
     config = {
@@ -184,6 +198,19 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     shutil.rmtree(backup_dir, ignore_errors=True)  # finished: the model directory is what ships
     tf.keras.backend.clear_session()
     return metrics
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def _save_weights_atomically(model, path: Path) -> None:
+    """Keras writes weights in place; a kill mid-write would leave a corrupt file where a good one was."""
+    partial = path.with_name("partial-" + path.name)  # Keras insists on the .weights.h5 suffix
+    model.save_weights(partial)
+    partial.replace(path)
 
 
 def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
