@@ -37,6 +37,7 @@ class PredictionResult:
     heatmap: np.ndarray | None = None  # float32 HxW in [0, 1], the size of the model input
     heatmap_png: bytes | None = None  # the heatmap over the preprocessed image
     heatmap_class: str | None = None  # the class whose evidence the heatmap shows
+    embedding: np.ndarray | None = None  # the pooled embedding (of the image as given): for similar cases
 
     def as_dict(self) -> dict:
         return {
@@ -165,12 +166,16 @@ class Classifier:
     def analyse(self, images: np.ndarray, meta: np.ndarray, source_sizes=None) -> tuple[np.ndarray, list[list[dict]]]:
         """Calibrated probabilities and, per image, the gate's reasons it cannot be assessed (empty: it can;
         always empty for a model without a gate)."""
+        probs, reasons, _ = self._analyse(images, meta, source_sizes)
+        return probs, reasons
+
+    def _analyse(self, images: np.ndarray, meta: np.ndarray, source_sizes=None):
         with self._lock:
             logits, embeddings = self.outputs(images, meta)
         probs = softmax(logits, self.temperature)
         if self.gate is None:
-            return probs, [[] for _ in range(len(images))]
-        return probs, assess(images, source_sizes, self.gate.distances(embeddings), self.gate.threshold)
+            return probs, [[] for _ in range(len(images))], embeddings
+        return probs, assess(images, source_sizes, self.gate.distances(embeddings), self.gate.threshold), embeddings
 
     def prepare(self, items: Sequence[LesionInput]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
         """(images, metadata, source photo sizes) of a batch, through the one preprocessing path."""
@@ -211,8 +216,10 @@ class Classifier:
         if not items:
             return []
         images, meta, sizes = self.prepare(items)
-        probs, reasons = self.analyse(images, meta, sizes)
+        probs, reasons, embeddings = self._analyse(images, meta, sizes)
         results = self.results(probs, reasons)
+        for result, embedding in zip(results, embeddings):
+            result.embedding = embedding  # from the same forward pass: similar cases cost no second one
         if heatmap:
             wanted = [c or r.top_class for c, r in zip(heatmap_classes or [None] * len(results), results)]
             cams = self.heatmaps(images, wanted)

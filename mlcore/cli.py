@@ -1,4 +1,4 @@
-"""The mlcore command line: train, evaluate, predict, bench."""
+"""The mlcore command line: train, evaluate, predict, bench, reference."""
 from __future__ import annotations
 
 import argparse
@@ -133,6 +133,20 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_reference(args) -> int:
+    from .classifier import Classifier
+    from .reference import build_index
+
+    classifier = Classifier.load(args.model)
+    split = None if args.split == "all" else args.split
+    path = build_index(classifier, args.data, args.out, split=split, show_progress=not args.quiet,
+                       log=lambda msg: print(msg, file=sys.stderr))
+    info = json.loads((path / "index.json").read_text())
+    print(json.dumps({"index": str(path), **{k: info[k] for k in ("model_version", "count", "split", "seconds")}},
+                     indent=2))
+    return 0
+
+
 def _image_size(value: str) -> int | tuple[int, int]:
     try:
         parts = [int(v) for v in value.lower().split("x")]
@@ -234,6 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sex", choices=["male", "female"])
     p.add_argument("--site", help="anatomic site (HAM10000 localization)")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("reference", help="build the similar-cases index of a model (embeddings and thumbnails "
+                                         "of a reference set) under OUT/<model version>/")
+    p.add_argument("--data", type=_existing_dir, required=True,
+                   help="reference images in the HAM10000 layout (metadata.csv with dx and dx_type, images/)")
+    p.add_argument("--out", type=Path, default=Path("var/reference"),
+                   help="the reference root the app reads (its REFERENCE_DIR; default var/reference)")
+    p.add_argument("--model", type=Path, help="model directory (default: the shipped model)")
+    p.add_argument("--split", default="train", help="the split to index, or 'all' (default train)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_reference)
 
     p = sub.add_parser("bench", help="inference latency, throughput and memory; prints JSON")
     p.add_argument("--model", type=Path)
