@@ -72,6 +72,9 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 # --- Clinics and patients ----------------------------------------------------------------------------------
 
 class ClinicSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="clinic_id", help_text="The id that the clinic's other endpoints take.")
+    performance_url = LinkField("clinic-performance", lookup="clinic_id",
+                                help_text="The model's real-world performance in the clinic (reviewers, admins).")
     slug = serializers.CharField(source="clinic.slug")
     name = serializers.CharField(source="clinic.name")
     role = serializers.CharField()

@@ -109,7 +109,8 @@ class PrivateFileView(APIView):
 class ClinicListView(APIView):
     @extend_schema(summary="The clinics you belong to, with your role", responses={200: ClinicSerializer(many=True)})
     def get(self, request):
-        return Response(ClinicSerializer(selectors.api_membership_list(user=request.user), many=True).data)
+        memberships = selectors.api_membership_list(user=request.user)
+        return Response(ClinicSerializer(memberships, many=True, context={"request": request}).data)
 
 
 @extend_schema_view(get=extend_schema(summary="List patients", responses={200: PatientSerializer(many=True),

@@ -47,9 +47,18 @@ def test_a_valid_token_acts_as_its_user_and_records_its_use(staff):
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = client.get("/api/v1/clinics")
     assert response.status_code == 200
-    assert response.json() == [{"slug": staff.clinic.slug, "name": staff.clinic.name, "role": "clinician"}]
+    assert response.json() == [{"id": staff.clinic.pk, "slug": staff.clinic.slug, "name": staff.clinic.name,
+                                "role": "clinician",
+                                "performance_url": f"http://testserver/api/v1/clinics/{staff.clinic.pk}/performance"}]
     token.refresh_from_db()
     assert token.last_used_at is not None
+
+
+def test_the_clinic_list_gives_the_id_and_link_that_the_performance_report_takes(staff):
+    client = token_client(staff.reviewer)
+    [clinic] = client.get("/api/v1/clinics").json()
+    assert client.get(f"/api/v1/clinics/{clinic['id']}/performance").status_code == 200
+    assert client.get(clinic["performance_url"]).status_code == 200
 
 
 def test_bearer_is_accepted_as_well_as_token(staff):
