@@ -354,7 +354,9 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 class ReviewCreateSerializer(serializers.Serializer):
     image = ScopedPrimaryKeyRelatedField(queryset=LesionImage.objects.select_related("lesion__patient__clinic"))
-    prediction = ScopedPrimaryKeyRelatedField(queryset=Prediction.objects.all(), required=False, allow_null=True)
+    prediction = ScopedPrimaryKeyRelatedField(
+        queryset=Prediction.objects.all(), required=False, allow_null=True,
+        help_text="The prediction an `agree` agrees with; left out, the image's newest finished prediction.")
     verdict = serializers.ChoiceField(choices=Verdict.choices)
     diagnosis = serializers.ChoiceField(choices=DiagnosisClass.choices, required=False, allow_null=True,
                                         help_text="Needed to override; an agreement takes the prediction's class.")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from ..models import LesionImage, Prediction, PredictionStatus, Review, Role, Verdict
 from ..selectors import clinic_role_require
@@ -16,13 +17,17 @@ def review_create(
 ) -> Review:
     """Record a reviewer's diagnosis of an image.
 
-    AGREE takes the diagnosis from `prediction` (which must have succeeded); OVERRIDE needs `diagnosis`.
+    AGREE takes the diagnosis from `prediction` (which must have succeeded; by default the image's newest
+    finished prediction); OVERRIDE needs `diagnosis`.
     """
     clinic = image.lesion.patient.clinic
     clinic_role_require(user=actor, clinic=clinic, roles=(Role.REVIEWER, Role.ADMIN))
     if prediction is not None and prediction.image_id != image.pk:
         raise ValidationError({"prediction": "The prediction is of another image."})
     if verdict == Verdict.AGREE:
+        if prediction is None:  # the reviewer agrees with what the image shows now
+            prediction = (image.predictions.filter(status=PredictionStatus.SUCCEEDED)
+                          .order_by(F("finished_at").desc(nulls_last=True), "-id").first())
         if prediction is None or prediction.status != PredictionStatus.SUCCEEDED:
             raise ValidationError({"prediction": "Agreeing needs a finished prediction to agree with."})
         if diagnosis not in (None, prediction.top_class):

@@ -190,6 +190,26 @@ def test_the_services_rules_come_back_as_field_errors(api, staff, prediction):
     assert response.status_code == 400 and "prediction" in response.json()["errors"]
 
 
+def test_agreeing_without_naming_a_prediction_agrees_with_the_images_newest_finished_one(api, staff, prediction):
+    from mlcore import CLASSES
+
+    newer = succeeded(PredictionFactory(image=prediction.image, model_version="other:2.0.0"),
+                      probabilities=dict(zip(CLASSES, [0.05, 0.05, 0.05, 0.05, 0.1, 0.65, 0.05])),
+                      finished_at=prediction.finished_at + datetime.timedelta(minutes=5))
+    PredictionFactory(image=prediction.image, model_version="other:3.0.0")  # queued: nothing to agree with yet
+    assert newer.top_class != prediction.top_class
+    response = api("reviewer").post(REVIEWS, {"image": prediction.image_id, "verdict": "agree"})
+    assert response.status_code == 201, response.json()
+    assert (response.json()["prediction"], response.json()["diagnosis"]) == (newer.pk, newer.top_class)
+
+
+def test_agreeing_with_an_image_that_has_no_finished_prediction_is_refused(api, staff):
+    queued = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))
+    response = api("reviewer").post(REVIEWS, {"image": queued.image_id, "verdict": "agree"})
+    assert response.status_code == 400 and "prediction" in response.json()["errors"]
+    assert not Review.objects.exists()
+
+
 @pytest.mark.parametrize("role", ROLES + ["outsider"])
 def test_reviews_list_and_read_by_clinic(api, staff, prediction, role):
     review = Review.objects.create(image=prediction.image, prediction=prediction, verdict="override", diagnosis="nv",

@@ -87,3 +87,8 @@ def test_the_docs_page_loads_its_assets_from_this_server(client):
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/" in html
     assert not re.search(r"https?://(?!testserver)", re.sub(r"https?://(www\.)?w3\.org[^\"']*", "", html)), html
+
+
+def test_the_schema_says_which_prediction_an_agreement_without_one_takes(schema):
+    field = schema["components"]["schemas"]["ReviewCreateRequest"]["properties"]["prediction"]
+    assert "newest finished prediction" in field["description"]
