@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support, roc_auc_score
 
 from .labels import CLASSES, MALIGNANT_CLASSES
 
@@ -51,22 +51,21 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     predicted = probs.argmax(axis=1)
-    n_classes = len(CLASSES)
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
+    indices = list(range(len(CLASSES)))
+    confusion = confusion_matrix(labels, predicted, labels=indices)
+    # A class never predicted has precision 0 (and F1 0), not a warning.
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=indices, zero_division=0)
 
     per_class, recalls, aucs = {}, [], []
     for k, name in enumerate(CLASSES):
-        support = int(confusion[k].sum())
-        tp = int(confusion[k, k])
-        predicted_k = int(confusion[:, k].sum())
-        precision = tp / predicted_k if predicted_k else 0.0
-        recall = tp / support if support else None
-        f1 = (2 * precision * recall / (precision + recall)) if recall and precision else 0.0
+        # Recall is undefined for a class absent from the labels: None, and it does not count towards the mean.
+        class_recall = float(recall[k]) if support[k] else None
         auc = _auc(labels == k, probs[:, k])
-        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "auc": auc, "support": support}
-        if recall is not None:
-            recalls.append(recall)
+        per_class[name] = {"precision": float(precision[k]), "recall": class_recall, "f1": float(f1[k]),
+                           "auc": auc, "support": int(support[k])}
+        if class_recall is not None:
+            recalls.append(class_recall)
         if auc is not None:
             aucs.append(auc)
 
@@ -79,7 +78,7 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
         "melanoma_auc": _auc(labels == CLASSES.index("mel"), probs[:, CLASSES.index("mel")]),
         "malignant_auc": _auc(malignant, malignancy_risk(probs)),
         "ece": expected_calibration_error(labels, probs),
-        "nll": float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)))),
+        "nll": float(log_loss(labels, probs, labels=indices)),
         "per_class": per_class,
         "confusion_matrix": confusion.tolist(),
         "classes": list(CLASSES),

@@ -69,3 +69,22 @@ def test_temperature_scaling_recovers_the_temperature_that_generated_the_labels(
     overconfident = expected_calibration_error(labels, softmax(logits))
     calibrated = expected_calibration_error(labels, softmax(logits, fit_temperature(logits, labels)))
     assert calibrated < overconfident / 3
+
+
+def test_nll_is_the_mean_negative_log_probability_of_the_true_class():
+    labels = np.array([NV, MEL, BCC])
+    probs = one_hot_probs([NV, NV, BCC], [0.8, 0.7, 0.5])
+    # true-class probabilities: 0.8, (1 - 0.7) / 6, 0.5
+    expected = -np.mean(np.log([0.8, 0.3 / 6, 0.5]))
+    assert compute_metrics(labels, probs)["nll"] == pytest.approx(expected)
+
+
+def test_a_class_never_predicted_has_zero_precision_and_f1_and_one_never_present_has_no_recall():
+    labels = np.array([NV, NV, MEL])
+    metrics = compute_metrics(labels, one_hot_probs([NV, NV, NV], [0.9] * 3))
+    mel = metrics["per_class"]["mel"]
+    assert mel["precision"] == 0.0 and mel["recall"] == 0.0 and mel["f1"] == 0.0 and mel["support"] == 1
+    assert metrics["per_class"]["nv"]["precision"] == pytest.approx(2 / 3)
+    assert metrics["per_class"]["bcc"]["recall"] is None
+    assert metrics["balanced_accuracy"] == pytest.approx((1.0 + 0.0) / 2)
+    assert all(isinstance(n, int) for row in metrics["confusion_matrix"] for n in row)
