@@ -239,7 +239,8 @@ def _after_upload(request: HttpRequest, result) -> HttpResponse:
                      f"{'them' if fresh != 1 else 'it'} now.")
     if again:
         parts.append(f"{again} file{'s were' if again != 1 else ' was'} already stored for this lesion.")
-    messages.success(request, " ".join(parts))
+    # "Looking at it now" stops being true when the result arrives: the result page drops a message so tagged.
+    messages.success(request, " ".join(parts), extra_tags="until-result" if fresh else "")
     if len(stored) == 1:
         prediction = selectors.prediction_list(user=request.user, image=stored[0].image).order_by("-queued_at").first()
         if prediction is not None:

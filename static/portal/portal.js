@@ -324,4 +324,17 @@
   });
   // Content that htmx swaps in (a finished result) gets the same enhancements.
   document.addEventListener("htmx:load", function (event) { init(event.target); });
+
+  // An upload's "the model is looking at it now" speaks of a result still to come: once the polled result
+  // panel arrives finished, the message goes (the server leaves it out of a page that is already finished).
+  document.addEventListener("htmx:afterSettle", function () {
+    var result = document.getElementById("prediction-result");
+    var status = result && result.getAttribute("data-status");
+    if (status !== "succeeded" && status !== "failed") return;
+    document.querySelectorAll("[data-until-result]").forEach(function (message) {
+      var list = message.parentNode;
+      message.remove();
+      if (list && !list.querySelector("li")) list.remove();
+    });
+  });
 })();
