@@ -253,6 +253,10 @@ SKINCLINIC_AUDIT_CHECKPOINT_PATH = env.str("AUDIT_CHECKPOINT_PATH",
 # --- Inference ------------------------------------------------------------------------------------------
 # The model directory the workers load (empty: the model shipped in mlcore).
 SKINCLINIC_MODEL_DIR = env.str("MODEL_DIR", default="") or None
+# Where `python -m mlcore reference` writes each model's similar-cases index (REFERENCE_DIR/<model version>/),
+# read by the workers (the neighbours) and the web (their thumbnails). Outside the repository: HAM10000 is
+# not redistributed with the code.
+SKINCLINIC_REFERENCE_DIR = env.str("REFERENCE_DIR", default=str(VAR_DIR / "reference"))
 # A worker claims up to this many queued predictions and runs them through the model as one batch.
 SKINCLINIC_PREDICTION_BATCH_SIZE = env.int("PREDICTION_BATCH_SIZE", default=32)
 # Attempts (kept on each Prediction row) before a prediction is marked failed for good.

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from . import governance, views
+from . import governance, similar, views
 
 app_name = "api"
 
@@ -24,6 +24,10 @@ urlpatterns = [
     path("v1/predictions/<int:pk>/heatmaps", views.PredictionHeatmapsView.as_view(), name="prediction-heatmaps"),
     path("v1/predictions/<int:pk>/heatmaps/<str:class_code>", views.PredictionClassHeatmapView.as_view(),
          name="prediction-class-heatmap"),
+    path("v1/predictions/<int:pk>/similar-cases", similar.PredictionSimilarCasesView.as_view(),
+         name="prediction-similar-cases"),
+    path("v1/predictions/<int:pk>/similar-cases/<int:rank>/thumbnail",
+         similar.PredictionSimilarCaseThumbnailView.as_view(), name="prediction-similar-case-thumbnail"),
     path("v1/reviews", views.ReviewListView.as_view(), name="review-list"),
     path("v1/reviews/<int:pk>", views.ReviewDetailView.as_view(), name="review-detail"),
     path("v1/webhooks", views.WebhookListView.as_view(), name="webhook-list"),

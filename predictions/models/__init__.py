@@ -30,3 +30,8 @@ __all__ += [
     "ApiToken", "IdempotencyRecord", "AttemptOutcome", "DeliveryError", "DeliveryStatus", "WebhookAttempt",
     "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
 ]
+
+# The reference cases most similar to a prediction's image (the public reference set, no patient data).
+from .similar_cases import Confirmation, SimilarCase  # noqa: E402
+
+__all__ += ["Confirmation", "SimilarCase"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import lesion_views, views
+from . import lesion_views, similar_views, views
 
 app_name = "portal"
 
@@ -26,4 +26,6 @@ urlpatterns = [
     path("predictions/<int:prediction_id>/heatmaps/", views.prediction_heatmap_request,
          name="prediction-heatmap-request"),
     path("predictions/<int:prediction_id>/review/", views.prediction_review, name="prediction-review"),
+    path("predictions/<int:prediction_id>/similar/<int:rank>.jpg", similar_views.similar_case_thumbnail_file,
+         name="prediction-similar-thumbnail"),
 ]

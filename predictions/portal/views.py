@@ -34,6 +34,7 @@ from .forms import (
     form_add_service_errors,
 )
 from ..interpretation import prediction_interpret, review_standing
+from ..selectors_similar_cases import similar_cases_panel
 
 WRITERS = (Role.CLINICIAN, Role.ADMIN)
 REVIEWERS = (Role.REVIEWER, Role.ADMIN)
@@ -321,6 +322,7 @@ def _prediction_context(request: HttpRequest, prediction, review_form: ReviewFor
         "reading": prediction_interpret(prediction, with_operating_point=True),
         "is_final": prediction.status in FINAL_STATUSES,
         "reviews": reviews, "standing_review": review_standing(reviews),
+        "similar": similar_cases_panel(prediction=prediction),
         "other_predictions": selectors.prediction_list(user=request.user, image=prediction.image)
         .exclude(pk=prediction.pk).order_by("-queued_at"),
         "can_review": can_review, "can_retry": role in WRITERS, "review_form": review_form,

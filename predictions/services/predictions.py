@@ -24,6 +24,7 @@ from ..selectors import clinic_role_require
 from .audit import AuditEntry, audit_record, audit_records
 from .files import file_save_at
 from .governance import review_cases_triage
+from .similar_cases import similar_cases_find, similar_cases_store
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +143,15 @@ def prediction_run(*, predictions: Sequence[Prediction], classifier, claimant: s
                 outcomes.extend(classifier.predict([item]))
             except ImageError as exc:
                 outcomes.append(exc)
-    return _store_outcomes(predictions, outcomes, claimant=claimant)
+    # The reference cases nearest each image, from the embedding the classification already computed.
+    similar = similar_cases_find(outcomes=outcomes, classifier=classifier)
+    return _store_outcomes(predictions, outcomes, claimant=claimant,
+                           similar={p.id: cases for p, cases in zip(predictions, similar)})
 
 
 @transaction.atomic
-def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, claimant: str) -> list[Prediction]:
+def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, claimant: str,
+                    similar: dict[int, list | None] | None = None) -> list[Prediction]:
     finishes = []
     for prediction, outcome in zip(predictions, outcomes, strict=True):
         if isinstance(outcome, Exception):
@@ -155,6 +160,7 @@ def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, cl
         else:
             finishes.append((prediction, _succeeded_fields(outcome)))
     finished = _finish(finishes, claimant=claimant)
+    similar_cases_store(predictions=[p for p in finished if p.status == SUCCEEDED], neighbours=similar or {})
     _heatmaps_enqueue_on_commit([p.id for p in finished if p.status == SUCCEEDED])
     return list(predictions)
 
