@@ -39,6 +39,32 @@ def test_a_prediction_carries_its_reading_timings_and_links(api, staff, predicti
     assert body["reviewed"] is False
 
 
+def test_a_predictions_representation_is_what_its_declared_fields_give(staff, prediction, rf):
+    """The serializer builds its dict directly (for speed): the same keys, in order, and values as DRF's own
+    walk over the declared fields, which the schema describes."""
+    from rest_framework import serializers
+    from rest_framework.request import Request
+
+    from predictions.api.selectors import api_prediction_get
+    from predictions.api.serializers import PredictionSerializer
+    from predictions.models import PredictionHeatmap
+
+    prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG heat"), save=True)
+    PredictionHeatmap.objects.create(prediction=prediction, class_code="bcc", status="pending")
+    Review.objects.create(image=prediction.image, prediction=prediction, verdict="agree", diagnosis="mel",
+                          reviewer=staff.reviewer)
+    queued = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))
+    failed = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed", error="unreadable",
+                               attempts=3)
+    context = {"request": Request(rf.get("/"))}
+    for one in (prediction, queued, failed):
+        one = api_prediction_get(user=staff.clinician, pk=one.pk)
+        fast = PredictionSerializer(one, context=context).data
+        walked = serializers.Serializer.to_representation(PredictionSerializer(one, context=context), one)
+        assert list(fast) == list(walked) == list(PredictionSerializer().fields)
+        assert dict(fast) == dict(walked)
+
+
 def test_a_spread_out_result_is_flagged_uncertain(api, prediction):
     from mlcore import CLASSES
 
