@@ -69,8 +69,9 @@ def _clinic_for(user, slug: str | None, roles: tuple[str, ...]) -> Clinic:
     raise PermissionDenied("You have no role in any clinic that allows this.")
 
 
-def _record_read(request, *, clinic, action: str, target, data: dict | None = None) -> None:
-    audit_access_record(actor=request.user, clinic=clinic, action=action, target=target, via="api", data=data)
+def _record_read(request, *, action: str, target, clinic=None, clinic_id=None, data: dict | None = None) -> None:
+    audit_access_record(actor=request.user, clinic=clinic, clinic_id=clinic_id, action=action, target=target,
+                        via="api", data=data)
 
 
 class AuditedListMixin:
@@ -372,7 +373,7 @@ class PredictionDetailView(generics.GenericAPIView):
                    responses={200: PredictionSerializer, **_errors(401, 404)})
     def get(self, request, pk):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
-        _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="prediction.view",
+        _record_read(request, clinic_id=prediction.clinic_id, action="prediction.view",
                      target=prediction)
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
@@ -383,7 +384,7 @@ class PredictionHeatmapView(PrivateFileView):
     def get(self, request, pk):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
         response = self.file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
-        _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
+        _record_read(request, clinic_id=prediction.clinic_id, action="heatmap.download",
                      target=prediction)
         return response
 
@@ -397,7 +398,7 @@ class PredictionHeatmapsView(APIView):
                    responses={200: ClassHeatmapSerializer(many=True), **_errors(401, 404)})
     def get(self, request, pk):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
-        _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="prediction.view",
+        _record_read(request, clinic_id=prediction.clinic_id, action="prediction.view",
                      target=prediction, data={"heatmaps": True})
         return Response(_class_heatmaps(request, prediction))
 
@@ -438,7 +439,7 @@ class PredictionClassHeatmapView(PrivateFileView):
             heatmap = next((h for h in prediction.class_heatmaps.all() if h.class_code == class_code), None)
             file = heatmap.file if heatmap else None
         response = self.file_response(file, "image/png")  # none stored: 404, and no record
-        _record_read(request, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
+        _record_read(request, clinic_id=prediction.clinic_id, action="heatmap.download",
                      target=prediction, data={"class": class_code})
         return response
 

@@ -59,7 +59,7 @@ def _lock_chain_head() -> str:
 @dataclass(frozen=True)
 class AuditEntry:
     """What one audit record says; `target` is the object acted on, or for something that is not one row
-    (a list page, an export of many) `target_type` and `target_id`."""
+    (a list page, an export of many) `target_type` and `target_id`. `clinic_id` may stand for `clinic`."""
 
     actor: object
     clinic: Clinic | None
@@ -68,6 +68,7 @@ class AuditEntry:
     data: dict | None = None
     target_type: str | None = None
     target_id: str | None = None
+    clinic_id: int | None = None
 
 
 def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
@@ -85,7 +86,7 @@ def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
         for entry in entries:
             actor, target = entry.actor, entry.target
             event = AuditEvent(
-                clinic=entry.clinic,
+                clinic_id=entry.clinic.pk if entry.clinic is not None else entry.clinic_id,
                 actor=actor if actor is not None and actor.is_authenticated else None,
                 action=entry.action,
                 target_type=target._meta.label_lower if target is not None else (entry.target_type or ""),
@@ -117,15 +118,19 @@ def audit_record(
 
 
 def audit_access_record(
-    *, actor, clinic: Clinic, action: str, target: models.Model, via: str, data: dict | None = None,
+    *, actor, clinic: Clinic | None = None, action: str, target: models.Model, via: str, data: dict | None = None,
+    clinic_id: int | None = None,
 ) -> AuditEvent:
     """Record that `actor` saw or took patient data: a page, an API read, a download or an export.
+    The clinic is `clinic`, or `clinic_id` (a read that did not load the clinic's row).
 
     Call it once the object was found in the actor's clinics (so another clinic's id, a 404, leaves no
     record) and before the response goes out. `via` says which door it came through ("portal", "api").
     A read has no transaction of its own: audit_record's is the record's.
     """
-    return audit_record(actor=actor, clinic=clinic, action=action, target=target, data={"via": via, **(data or {})})
+    [event] = audit_records([AuditEntry(actor=actor, clinic=clinic, clinic_id=clinic_id, action=action,
+                                        target=target, data={"via": via, **(data or {})})])
+    return event
 
 
 def audit_list_access_record(
@@ -144,9 +149,8 @@ def audit_list_access_record(
             ids.append(row.pk)
     if not by_clinic:
         return []
-    clinics = Clinic.objects.in_bulk(list(by_clinic))
     # One insert: a page across clinics is recorded whole or not at all.
     return audit_records([
-        AuditEntry(actor=actor, clinic=clinics[clinic_id], action=action, target_type=target_type, target_id="",
-                   data={"via": via, "shown": rows})
+        AuditEntry(actor=actor, clinic=None, clinic_id=clinic_id, action=action, target_type=target_type,
+                   target_id="", data={"via": via, "shown": rows})
         for clinic_id, rows in sorted(by_clinic.items())])

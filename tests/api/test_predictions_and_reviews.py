@@ -167,16 +167,16 @@ def test_listing_predictions_costs_the_same_queries_for_one_or_fifty(api, staff,
     client = api("clinician")
     client.get(PREDICTIONS)  # the token's first use is recorded once; later calls only read it
     succeeded(PredictionFactory(image=LesionImageFactory(lesion=staff.lesion)))
-    # Token, count, page, the page's heatmaps per class, the page's clinic, then the list's audit record (one:
+    # Token, count, page, the page's heatmaps per class, then the list's audit record (one:
     # the page is one clinic's).
-    with django_assert_num_queries(5 + audit_write_queries()) as one:
+    with django_assert_num_queries(4 + audit_write_queries()) as one:
         assert client.get(PREDICTIONS).json()["count"] == 1
     for _ in range(49):
         succeeded(PredictionFactory(image=LesionImageFactory(lesion=staff.lesion)))
     with django_assert_num_queries(len(one.captured_queries)):
         assert len(client.get(PREDICTIONS).json()["results"]) == 50
     one_id = staff.lesion.images.first().predictions.first().pk
-    # Token, the prediction with its image, lesion, patient and clinic, its heatmaps per class, then the read's
+    # Token, the prediction with its image, lesion and clinic id, its heatmaps per class, then the read's
     # audit record.
     with django_assert_num_queries(3 + audit_write_queries()):
         assert client.get(f"{PREDICTIONS}/{one_id}").status_code == 200
