@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
+from django.db import IntegrityError, transaction
+
 from ..models import Confirmation, Prediction, SimilarCase
 from ..references import reference_index_get
 
@@ -36,11 +38,18 @@ def similar_cases_store(*, predictions: Sequence[Prediction], neighbours: dict[i
     """Store the neighbours of succeeded predictions (inside the transaction that stores their results);
     returns how many rows were written."""
     ids = [p.id for p in predictions if neighbours.get(p.id)]
-    SimilarCase.objects.filter(prediction_id__in=ids).delete()  # a result stored again replaces its cases
     rows = [SimilarCase(prediction_id=prediction_id, rank=n.rank, reference_id=n.case.image_id, dx=n.case.dx,
                         dx_type=n.case.dx_type if n.case.dx_type in Confirmation.values else "",
                         age=n.case.age, sex=(n.case.sex or "")[:16], site=(n.case.site or "")[:32],
                         similarity=n.similarity)
-            for prediction_id in ids for n in neighbours[prediction_id] or []]
-    SimilarCase.objects.bulk_create(rows)
+            for prediction_id in ids for n in neighbours[prediction_id] or []
+            if len(n.case.image_id) <= SimilarCase._meta.get_field("reference_id").max_length]
+    try:
+        # In a savepoint: a reference set the table cannot hold costs the cases, never the results.
+        with transaction.atomic():
+            SimilarCase.objects.filter(prediction_id__in=ids).delete()  # a result stored again replaces its cases
+            SimilarCase.objects.bulk_create(rows)
+    except IntegrityError:
+        logger.exception("the similar cases of predictions %s could not be stored", ids)
+        return 0
     return len(rows)

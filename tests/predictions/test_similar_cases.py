@@ -207,3 +207,23 @@ def test_the_schema_documents_the_similar_cases(client):
     assert "/api/v1/predictions/{id}/similar-cases/{rank}/thumbnail" in schema["paths"]
     case = schema["components"]["schemas"]["SimilarCase"]["properties"]
     assert {"diagnosis", "confirmed_by", "similarity", "thumbnail"} <= set(case)
+
+
+def test_cases_the_table_cannot_hold_are_dropped_and_the_results_transaction_goes_on(staff):
+    from django.db import transaction
+    from mlcore.reference import Neighbour, ReferenceCase
+
+    from predictions.services.similar_cases import similar_cases_store
+
+    prediction = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))
+    fine = ReferenceCase(image_id="ISIC_0000001", dx="mel", dx_type="histo")
+    with transaction.atomic():
+        # A similarity out of range (no index gives one) breaks a constraint: the savepoint takes it back.
+        assert similar_cases_store(predictions=[prediction], neighbours={prediction.id: [
+            Neighbour(case=fine, similarity=0.9, rank=1), Neighbour(case=fine, similarity=2.0, rank=2)]}) == 0
+        assert similar_cases_store(predictions=[prediction], neighbours={prediction.id: [
+            Neighbour(case=ReferenceCase(image_id="X" * 65, dx="nv", dx_type="histo"), similarity=0.8, rank=1),
+            Neighbour(case=ReferenceCase(image_id="ISIC_2", dx="nv", dx_type="dermoscopy"), similarity=0.7, rank=2),
+        ]}) == 1
+    [case] = prediction.similar_cases.all()
+    assert (case.reference_id, case.dx_type, case.confirmed_by) == ("ISIC_2", "", "not stated")
