@@ -2,12 +2,22 @@
 belongs to the services, which check clinic roles and write the audit trail."""
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .admin_governance import (
     AuditedViewsMixin, FileViewsMixin, images_rerun, predictions_rerun_action, probabilities_html,
 )
-from .models import AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, Review
+from .interpretation import Recommendation, recommendation_of
+from .models import AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review
+
+ADVICE = {Recommendation.REFER: "Refer", Recommendation.ROUTINE: "Routine",
+          Recommendation.CANNOT_ASSESS: "Cannot assess", Recommendation.NONE: "No threshold"}
+
+
+# The lists of records (predictions, audit events) need the page's width: with Django's navigation sidebar beside
+# the filters, a 1280 px screen left them about 620 px and cut their columns. The index and breadcrumbs remain.
+admin.site.enable_nav_sidebar = False
 
 
 class ReadOnlyAdmin(AuditedViewsMixin, admin.ModelAdmin):
@@ -85,15 +95,55 @@ class LesionImageAdmin(FileViewsMixin, ReadOnlyAdmin):
 
 @admin.register(Prediction)
 class PredictionAdmin(FileViewsMixin, ReadOnlyAdmin):
-    list_display = ["id", "image", "model_version", "status", "top_class", "malignancy_risk", "attempts",
-                    "queued_at", "finished_at"]
+    # Short columns an operator scans (whose, what state, what verdict), so the list fits a laptop's width;
+    # the full record (probabilities, timings, claim, error) is one click away.
+    list_display = ["id", "clinic", "patient_mrn", "status", "advice", "risk", "top", "version", "finished"]
+    list_display_links = ["id"]
     list_filter = ["status", "model_version", "top_class", "image__lesion__patient__clinic"]
-    list_select_related = ["image"]
+    list_select_related = ["image__lesion__patient__clinic"]
     exclude = ["heatmap", "probabilities"]
     readonly_fields = ["probability_table", "heatmap_preview"]
     search_fields = ["image__lesion__patient__mrn", "image__lesion__patient__full_name", "model_version", "=image__id"]
     actions = [predictions_rerun_action]
     file_views = {"heatmap": ("heatmap", "image/png")}
+
+    @admin.display(description="Clinic", ordering="image__lesion__patient__clinic__name")
+    def clinic(self, obj):
+        return obj.image.lesion.patient.clinic.name
+
+    @admin.display(description="MRN", ordering="image__lesion__patient__mrn")
+    def patient_mrn(self, obj):
+        return obj.image.lesion.patient.mrn
+
+    @admin.display(description="Advice")
+    def advice(self, obj):
+        if obj.status != PredictionStatus.SUCCEEDED:
+            return "—"
+        return ADVICE[recommendation_of(risk=obj.malignancy_risk, refer=obj.refer, threshold=obj.referral_threshold,
+                                        assessable=obj.assessable)]
+
+    @admin.display(description="Top class", ordering="top_class")
+    def top(self, obj):
+        # The HAM10000 code (mel, nv...) keeps the column narrow; the class's name shows on hover.
+        return format_html('<span title="{}">{}</span>', obj.get_top_class_display(), obj.top_class) if obj.top_class \
+            else "—"
+
+    @admin.display(description="Risk", ordering="malignancy_risk")
+    def risk(self, obj):
+        return "—" if obj.malignancy_risk is None else f"{obj.malignancy_risk:.0%}"
+
+    @admin.display(description="Version", ordering="model_version")
+    def version(self, obj):
+        # "name:version" is long and the same for every row of a site; the version tells them apart.
+        name, _, version = obj.model_version.rpartition(":")
+        return format_html('<span title="{}">{}</span>', obj.model_version, version or obj.model_version)
+
+    @admin.display(description="Finished", ordering="finished_at")
+    def finished(self, obj):
+        if not obj.finished_at:
+            return "—"
+        finished = timezone.localtime(obj.finished_at)
+        return format_html('<span title="{}">{}</span>', f"{finished:%Y-%m-%d %H:%M:%S %Z}", f"{finished:%d %b %H:%M}")
 
     @admin.display(description="Probabilities")
     def probability_table(self, obj):

@@ -21,6 +21,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "API token"
         ordering = ["user_id", "-created_at", "-id"]
         constraints = [models.CheckConstraint(condition=models.Q(key_hash__regex=r"^[0-9a-f]{64}$"),
                                               name="api_token_key_hash_hex")]

@@ -76,6 +76,7 @@ class WebhookDelivery(models.Model):
     CLINIC_PATH = "endpoint__clinic"
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_unique_event"),
