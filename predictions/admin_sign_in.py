@@ -4,6 +4,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
 
+from . import permissions
 from .services.sign_in import sign_in_unlock
 
 
@@ -38,4 +39,4 @@ class SignInLockoutAdmin(admin.ModelAdmin):
 
     def get_actions(self, request):
         # Admin actions need some permission; the action itself is for superusers (operators) only.
-        return super().get_actions(request) if request.user.is_superuser else {}
+        return super().get_actions(request) if permissions.can(request.user, "sign_in.unlock") else {}

@@ -6,17 +6,16 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from mlcore import CLASS_NAMES, CLASSES
 
+from . import permissions
 from .interpretation import REVIEW_STANDING_ORDER
 from .models import (
     AuditEvent, Clinic, HeatmapStatus, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review,
-    Role,
 )
 
 M = TypeVar("M", bound=models.Model)
@@ -47,21 +46,6 @@ def object_get_for_user(queryset: QuerySet[M] | type[M], *, user, pk) -> M:
         return scoped(queryset, user=user).get(pk=pk)
     except (queryset.model.DoesNotExist, ValueError, TypeError):
         raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.")
-
-
-def clinic_role_get(*, user, clinic: Clinic) -> str | None:
-    if not user.is_authenticated:
-        return None
-    return Membership.objects.filter(user=user, clinic=clinic).values_list("role", flat=True).first()
-
-
-def clinic_role_require(*, user, clinic: Clinic, roles: tuple[str, ...]) -> str:
-    """The user's role in the clinic, or PermissionDenied when it is not one of `roles`."""
-    role = clinic_role_get(user=user, clinic=clinic)
-    if role not in roles:
-        allowed = " or ".join(Role(r).label.lower() for r in roles)
-        raise PermissionDenied(f"Only a {allowed} of {clinic} may do this.")
-    return role
 
 
 def patient_list(*, user, clinic: Clinic | None = None) -> QuerySet[Patient]:
@@ -102,18 +86,11 @@ def review_list(*, user, image: LesionImage | None = None) -> QuerySet[Review]:
 
 def audit_event_list(*, user, clinic: Clinic) -> QuerySet[AuditEvent]:
     """A clinic's audit trail, for its reviewers and administrators (PermissionDenied for anyone else)."""
-    clinic_role_require(user=user, clinic=clinic, roles=(Role.REVIEWER, Role.ADMIN))
+    permissions.require(user, "governance.view", clinic)
     return AuditEvent.objects.filter(clinic=clinic).select_related("actor")
 
 
 # --- Summaries for the portal's pages -------------------------------------------------------------------------
-def clinic_list_with_role(*, user, roles: tuple[str, ...]) -> QuerySet[Clinic]:
-    """The clinics where the user holds one of `roles`."""
-    if not user.is_authenticated:
-        return Clinic.objects.none()
-    return Clinic.objects.filter(memberships__user=user, memberships__role__in=roles).distinct()
-
-
 def _images_newest_first(queryset: QuerySet[LesionImage]) -> QuerySet[LesionImage]:
     # An image without a capture date counts as taken on its upload day.
     return queryset.annotate(taken_on=Coalesce("captured_at", TruncDate("uploaded_at"))).order_by(

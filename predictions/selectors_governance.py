@@ -12,45 +12,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from mlcore import CLASSES
 
+from . import permissions
 from .models import (
-    AuditEvent, Clinic, LesionImage, Membership, ModelVersion, Prediction, PredictionStatus, Review, ReviewCase,
-    ReviewCaseReason, Role,
+    AuditEvent, Clinic, LesionImage, ModelVersion, Prediction, PredictionStatus, Review, ReviewCase, ReviewCaseReason,
 )
 from .models.audit import GENESIS_HASH, AuditCheckpoint, AuditCheckpointError, audit_chain_keys
 from .interpretation import risk_band
-from .selectors import audit_event_list, clinic_role_get, object_get_for_user, scoped
+from .selectors import audit_event_list, object_get_for_user, scoped
 
-REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)
 MELANOMA = "mel"
 AGE_BANDS = (("0-29", 0, 29), ("30-44", 30, 44), ("45-59", 45, 59), ("60-74", 60, 74), ("75+", 75, 200))
-
-
-def governance_require(*, user, clinic: Clinic) -> str:
-    """The user's role in the clinic if it is reviewer or admin; PermissionDenied for other members.
-
-    Call it after the clinic itself was found through object_get_for_user (404 for another clinic's).
-    """
-    role = clinic_role_get(user=user, clinic=clinic)
-    if role not in REVIEW_ROLES:
-        raise PermissionDenied(f"Only a reviewer or administrator of {clinic} may see this.")
-    return role
 
 
 def governance_clinic_get(*, user, pk) -> Clinic:
     """A clinic the user reviews or administers: 404 for another clinic's, 403 for a clinician of it."""
     clinic = object_get_for_user(Clinic, user=user, pk=pk)
-    governance_require(user=user, clinic=clinic)
+    permissions.require(user, "governance.view", clinic)
     return clinic
-
-
-def governance_clinic_list(*, user) -> QuerySet[Clinic]:
-    if not user.is_authenticated:
-        return Clinic.objects.none()
-    return Clinic.objects.filter(memberships__user=user, memberships__role__in=REVIEW_ROLES).distinct()
 
 
 # --- Review queue -----------------------------------------------------------------------------------------------
@@ -59,7 +40,8 @@ def review_case_list(
     assignee=None, open_only: bool = False,
 ) -> QuerySet[ReviewCase]:
     """Cases in the clinics the user reviews, most urgent first (priority, then oldest), reasons prefetched."""
-    cases = (ReviewCase.objects.filter(image__lesion__patient__clinic__in=governance_clinic_list(user=user))
+    reviewed = permissions.clinics_where(user, "governance.view")
+    cases = (ReviewCase.objects.filter(image__lesion__patient__clinic__in=reviewed)
              .select_related("image__lesion__patient__clinic", "prediction", "assignee")
              .prefetch_related(Prefetch("reasons", queryset=ReviewCaseReason.objects.order_by("-priority", "id")))
              .order_by("-priority", "opened_at", "id"))
@@ -81,7 +63,7 @@ def review_case_get(*, user, pk) -> ReviewCase:
     case = object_get_for_user(
         ReviewCase.objects.select_related("image__lesion__patient__clinic", "prediction", "assignee", "review"),
         user=user, pk=pk)
-    governance_require(user=user, clinic=case.image.lesion.patient.clinic)
+    permissions.require(user, "governance.view", case.image.lesion.patient.clinic)
     return case
 
 
@@ -89,7 +71,7 @@ def reviewer_list(*, clinic: Clinic):
     """The users who may be assigned a case of the clinic (its reviewers and administrators)."""
     from django.contrib.auth import get_user_model
 
-    user_ids = Membership.objects.filter(clinic=clinic, role__in=REVIEW_ROLES).values("user_id")
+    user_ids = permissions.members_with("review_case.assignee", clinic).values("user_id")
     return get_user_model().objects.filter(id__in=user_ids).order_by("username")
 
 
@@ -376,7 +358,7 @@ def performance_report(
     """How each model version's succeeded predictions compare with the clinic's reviewed diagnoses:
     confusion matrix, per-class recall, melanoma sensitivity and agreement rate, overall and by sex,
     age band and anatomic site (from the image's metadata at capture)."""
-    governance_require(user=user, clinic=clinic)
+    permissions.require(user, "governance.view", clinic)
     reviews = scoped(Review.objects.filter(image__lesion__patient__clinic=clinic), user=user)
     reference = _reference_diagnoses(reviews, histopathology_only=histopathology_only)
     predictions = scoped(Prediction.objects.filter(image__lesion__patient__clinic=clinic,

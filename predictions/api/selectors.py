@@ -6,15 +6,11 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 
-from .. import inference
+from .. import inference, permissions
 from ..models import (
-    Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review, Role, WebhookDelivery,
-    WebhookEndpoint,
+    Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review, WebhookDelivery, WebhookEndpoint,
 )
-from ..selectors import (
-    clinic_list_with_role, lesion_image_list, lesion_list, object_get_for_user, patient_list, prediction_list,
-    clinic_role_require, review_list,
-)
+from ..selectors import lesion_image_list, lesion_list, object_get_for_user, patient_list, prediction_list, review_list
 
 
 def _with_reviewed(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
@@ -107,14 +103,14 @@ def api_image_report_get(*, user, pk) -> ImageReport:
 
 def webhook_endpoint_list(*, user) -> QuerySet[WebhookEndpoint]:
     """The endpoints of the clinics the user administers (webhooks are for administrators only)."""
-    clinics = clinic_list_with_role(user=user, roles=(Role.ADMIN,))
+    clinics = permissions.clinics_where(user, "clinic.administer")
     return WebhookEndpoint.objects.filter(clinic__in=clinics.values("id")).select_related("clinic")
 
 
 def webhook_endpoint_get(*, user, pk) -> WebhookEndpoint:
     """An endpoint of the user's clinics (404 for another clinic's), for its administrators (403 otherwise)."""
     endpoint = object_get_for_user(WebhookEndpoint.objects.select_related("clinic"), user=user, pk=pk)
-    clinic_role_require(user=user, clinic=endpoint.clinic, roles=(Role.ADMIN,))
+    permissions.require(user, "clinic.administer", endpoint.clinic)
     return endpoint
 
 

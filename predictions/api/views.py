@@ -13,15 +13,15 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import Clinic, Lesion, LesionImage, Role, WebhookDelivery
+from .. import permissions
+from ..models import Clinic, Lesion, LesionImage, WebhookDelivery
 from ..models import HeatmapStatus
-from ..selectors import clinic_list, clinic_list_with_role, prediction_class_heatmaps
+from ..selectors import clinic_list, prediction_class_heatmaps
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
 from ..services.audit import audit_access_record, audit_list_access_record
 from ..services.lesion_updates import lesion_update
 from ..services.predictions import prediction_class_heatmap_request
 from ..services.prediction_requests import prediction_request
-from ..services.records import WRITERS
 from ..services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update
 from ..views import private_file_response
 from . import selectors
@@ -54,14 +54,15 @@ def _valid(serializer_class, request, **kwargs) -> dict:
     return serializer.validated_data
 
 
-def _clinic_for(user, slug: str | None, roles: tuple[str, ...]) -> Clinic:
-    """The clinic a create request is for: the one named by slug, or the only one where the user may act."""
+def _clinic_for(user, slug: str | None, permission: str) -> Clinic:
+    """The clinic a create request is for: the one named by slug, or the only one where the user holds
+    `permission` (a right of predictions.permissions)."""
     if slug:
         clinic = clinic_list(user=user).filter(slug=slug).first()
         if clinic is None:
             raise ValidationError({"clinic": ["No clinic of yours has this slug."]})
         return clinic
-    clinics = list(clinic_list_with_role(user=user, roles=roles)[:2])
+    clinics = list(permissions.clinics_where(user, permission)[:2])
     if len(clinics) == 1:
         return clinics[0]
     if clinics:
@@ -131,7 +132,7 @@ class PatientListView(AuditedListMixin, generics.ListAPIView):
     @idempotent
     def post(self, request):
         data = _valid(PatientCreateSerializer, request)
-        clinic = _clinic_for(request.user, data.pop("clinic", None), WRITERS)
+        clinic = _clinic_for(request.user, data.pop("clinic", None), "record.write")
         try:
             patient = patient_create(actor=request.user, clinic=clinic, **data)
         except DjangoValidationError as exc:
@@ -501,7 +502,7 @@ class WebhookListView(generics.ListAPIView):
     @idempotent
     def post(self, request):
         data = _valid(WebhookEndpointCreateSerializer, request)
-        clinic = _clinic_for(request.user, data.get("clinic"), (Role.ADMIN,))
+        clinic = _clinic_for(request.user, data.get("clinic"), "clinic.administer")
         endpoint = webhook_endpoint_create(actor=request.user, clinic=clinic, url=data["target_url"],
                                            events=data["events"], description=data["description"])
         body = WebhookEndpointCreatedSerializer(endpoint, context={"request": request}).data

@@ -10,7 +10,7 @@ import functools
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from .. import permissions
 from .. import selectors_governance as governance
 from ..models import ReviewCaseState
 from ..services.audit import audit_record
@@ -41,7 +42,7 @@ def _record_access(request: HttpRequest, *, clinic, action: str, data: dict) -> 
 @require_GET
 @governance_view
 def index(request: HttpRequest) -> HttpResponse:
-    clinics = list(governance.governance_clinic_list(user=request.user))
+    clinics = list(permissions.clinics_where(request.user, "governance.view"))
     if len(clinics) == 1:
         return redirect("governance:queue", clinic_id=clinics[0].pk)
     return render(request, "governance/index.html", {"clinics": clinics})
@@ -171,6 +172,5 @@ def performance_json(request: HttpRequest, clinic_id: int) -> JsonResponse:
 @require_GET
 @governance_view
 def model_versions(request: HttpRequest) -> HttpResponse:
-    if not governance.governance_clinic_list(user=request.user).exists() and not request.user.is_superuser:
-        raise PermissionDenied("Only reviewers, clinic administrators and operators see the model registry.")
+    permissions.require(request.user, "model_registry.view")
     return render(request, "governance/models.html", {"versions": governance.model_version_list()})

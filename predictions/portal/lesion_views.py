@@ -9,14 +9,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import selectors, services
+from .. import permissions, selectors, services
 from ..models import Lesion
 from ..services.lesion_updates import lesion_archive, lesion_merge, lesion_restore, lesion_update
 from .body_map import body_map_svg
 from .forms import form_add_service_errors
 from .lesion_forms import LesionForm, LesionMergeForm
 from .reports import lesion_report_pdf
-from .views import _patient_get, _record_view, _require_writer, portal_view
+from .views import _patient_get, _record_view, portal_view
 
 
 def _lesion_get(request: HttpRequest, lesion_id: int) -> Lesion:
@@ -49,7 +49,7 @@ def _lesion_name(lesion: Lesion) -> str:
 def lesion_create(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Start following a lesion: its label, site, side and a point on the body map (clicked, or typed)."""
     patient = _patient_get(request, patient_id)
-    _require_writer(request, patient.clinic)
+    permissions.require(request.user, "record.write", patient.clinic)
     form = LesionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -66,7 +66,7 @@ def lesion_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def lesion_edit(request: HttpRequest, lesion_id: int) -> HttpResponse:
     lesion = _lesion_get(request, lesion_id)
-    _require_writer(request, lesion.patient.clinic)
+    permissions.require(request.user, "record.write", lesion.patient.clinic)
     initial = {name: getattr(lesion, name) for name in LesionForm.base_fields}
     form = LesionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -84,7 +84,7 @@ def lesion_edit(request: HttpRequest, lesion_id: int) -> HttpResponse:
 @require_POST
 def lesion_archive_view(request: HttpRequest, lesion_id: int) -> HttpResponse:
     lesion = _lesion_get(request, lesion_id)
-    _require_writer(request, lesion.patient.clinic)
+    permissions.require(request.user, "record.write", lesion.patient.clinic)
     try:
         lesion_archive(actor=request.user, lesion=lesion)
     except ValidationError as exc:
@@ -99,7 +99,7 @@ def lesion_archive_view(request: HttpRequest, lesion_id: int) -> HttpResponse:
 @require_POST
 def lesion_restore_view(request: HttpRequest, lesion_id: int) -> HttpResponse:
     lesion = _lesion_get(request, lesion_id)
-    _require_writer(request, lesion.patient.clinic)
+    permissions.require(request.user, "record.write", lesion.patient.clinic)
     try:
         lesion_restore(actor=request.user, lesion=lesion)
     except ValidationError as exc:
@@ -114,7 +114,7 @@ def lesion_restore_view(request: HttpRequest, lesion_id: int) -> HttpResponse:
 def lesion_merge_view(request: HttpRequest, lesion_id: int) -> HttpResponse:
     """Merge two records of the same lesion (one photographed twice as "new"): this one into another."""
     lesion = _lesion_get(request, lesion_id)
-    _require_writer(request, lesion.patient.clinic)
+    permissions.require(request.user, "record.write", lesion.patient.clinic)
     others = (selectors.lesion_list(user=request.user, patient=lesion.patient)
               .filter(archived_at__isnull=True).exclude(pk=lesion.pk).order_by("id"))
     form = LesionMergeForm(request.POST or None, lesions=others)

@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
@@ -22,8 +22,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from mlcore import CLASS_NAMES, CLASSES
 
-from .. import selectors, services
-from ..models import HeatmapStatus, Lesion, Patient, PredictionStatus, Role
+from .. import permissions, selectors, services
+from ..models import HeatmapStatus, Lesion, Patient, PredictionStatus
 from ..services.audit import audit_access_record, audit_list_access_record
 from .forms import (
     NEW_LESION,
@@ -36,8 +36,6 @@ from .forms import (
 from ..interpretation import prediction_interpret, review_standing
 from ..selectors_similar_cases import similar_cases_panel
 
-WRITERS = (Role.CLINICIAN, Role.ADMIN)
-REVIEWERS = (Role.REVIEWER, Role.ADMIN)
 PATIENTS_PER_PAGE = 25
 FINAL_STATUSES = (PredictionStatus.SUCCEEDED, PredictionStatus.FAILED)
 
@@ -63,15 +61,6 @@ def portal_view(view):
     return wrapper
 
 
-def _role(request: HttpRequest, clinic) -> str | None:
-    return selectors.clinic_role_get(user=request.user, clinic=clinic)
-
-
-def _require_writer(request: HttpRequest, clinic) -> None:
-    if _role(request, clinic) not in WRITERS:
-        raise PermissionDenied("Only a clinician or a clinic administrator may do this.")
-
-
 def _record_view(request: HttpRequest, *, clinic, action: str, target, data: dict | None = None) -> None:
     audit_access_record(actor=request.user, clinic=clinic, action=action, target=target, via="portal", data=data)
 
@@ -85,7 +74,7 @@ def _record_list(request: HttpRequest, *, action: str, target_type: str, shown) 
 @portal_view
 def dashboard(request: HttpRequest) -> HttpResponse:
     board = selectors.dashboard_get(user=request.user)
-    writable = set(selectors.clinic_list_with_role(user=request.user, roles=WRITERS).values_list("id", flat=True))
+    writable = set(permissions.clinics_where(request.user, "record.write").values_list("id", flat=True))
     predictions = board.in_progress + board.failed + board.high_risk_unreviewed
     _record_list(request, action="dashboard.view", target_type="dashboard",
                  shown=[(image.lesion.patient.clinic_id, image) for image in board.recent_images]
@@ -104,7 +93,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     # Iterating the page fetches its rows once; the template shows the same list.
     _record_list(request, action="patient.list", target_type="predictions.patient",
                  shown=[(patient.clinic_id, patient) for patient in page])
-    can_create = selectors.clinic_list_with_role(user=request.user, roles=WRITERS).exists()
+    can_create = permissions.can(request.user, "record.write")
     return render(request, "portal/patients/list.html",
                   {"search": search, "query": query, "page": page, "can_create": can_create})
 
@@ -112,9 +101,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @portal_view
 @require_http_methods(["GET", "POST"])
 def patient_create(request: HttpRequest) -> HttpResponse:
-    clinics = selectors.clinic_list_with_role(user=request.user, roles=WRITERS)
-    if not clinics.exists():
-        raise PermissionDenied("Only a clinician or a clinic administrator may register patients.")
+    permissions.require(request.user, "record.write")
+    clinics = permissions.clinics_where(request.user, "record.write")
     form = PatientForm(request.POST or None, clinics=clinics)
     if request.method == "POST" and form.is_valid():
         try:
@@ -139,14 +127,14 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     _record_view(request, clinic=patient.clinic, action="patient.view", target=patient)
     return render(request, "portal/patients/detail.html", {
         "patient": patient, "lesions": lesions, "archived_lesions": archived,
-        "can_write": _role(request, patient.clinic) in WRITERS})
+        "can_write": permissions.can(request.user, "record.write", patient.clinic)})
 
 
 @portal_view
 @require_http_methods(["GET", "POST"])
 def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient_get(request, patient_id)
-    _require_writer(request, patient.clinic)
+    permissions.require(request.user, "record.write", patient.clinic)
     initial = {name: getattr(patient, name) for name in ("mrn", "full_name", "date_of_birth", "sex")}
     form = PatientForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -168,7 +156,7 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient_get(request, patient_id)
-    _require_writer(request, patient.clinic)
+    permissions.require(request.user, "record.write", patient.clinic)
     # An archived lesion takes no new images: follow it again first.
     lesions = list(selectors.lesion_list(user=request.user, patient=patient).filter(archived_at__isnull=True)
                    .order_by("id"))
@@ -274,7 +262,7 @@ def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
         "lesion": lesion, "patient": lesion.patient, "images": images, "comparison": comparison,
         "lesion_review": review_standing(review for image in images for review in image.reviews.all()),
         "comparison_error": comparison_error, "chosen": set(chosen),
-        "can_write": _role(request, lesion.patient.clinic) in WRITERS})
+        "can_write": permissions.can(request.user, "record.write", lesion.patient.clinic)})
 
 
 # --- Prediction ----------------------------------------------------------------------------------------------
@@ -312,8 +300,8 @@ def _viewer_context(prediction) -> dict:
 
 
 def _prediction_context(request: HttpRequest, prediction, review_form: ReviewForm | None = None) -> dict:
-    role = _role(request, prediction.image.lesion.patient.clinic)
-    can_review = role in REVIEWERS
+    rights = permissions.rights(request.user, prediction.image.lesion.patient.clinic)
+    can_review = "review.create" in rights
     if can_review and review_form is None:
         review_form = ReviewForm(prediction=prediction)
     reviews = list(selectors.review_list(user=request.user, image=prediction.image).order_by("created_at", "id"))
@@ -325,7 +313,7 @@ def _prediction_context(request: HttpRequest, prediction, review_form: ReviewFor
         "similar": similar_cases_panel(prediction=prediction),
         "other_predictions": selectors.prediction_list(user=request.user, image=prediction.image)
         .exclude(pk=prediction.pk).order_by("-queued_at"),
-        "can_review": can_review, "can_retry": role in WRITERS, "review_form": review_form,
+        "can_review": can_review, "can_retry": "record.write" in rights, "review_form": review_form,
     }
 
 
@@ -402,8 +390,7 @@ def prediction_heatmap_request(request: HttpRequest, prediction_id: int) -> Http
 @require_POST
 def prediction_review(request: HttpRequest, prediction_id: int) -> HttpResponse:
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
-    if _role(request, prediction.image.lesion.patient.clinic) not in REVIEWERS:
-        raise PermissionDenied("Only a reviewer or a clinic administrator may review.")
+    permissions.require(request.user, "review.create", prediction.image.lesion.patient.clinic)
     form = ReviewForm(request.POST, prediction=prediction)
     if form.is_valid():
         data = form.cleaned_data

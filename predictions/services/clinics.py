@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from ..models import Clinic, Membership, Role
-from ..selectors import clinic_role_require
+from .. import permissions
+from ..models import Clinic, Membership
 from .audit import audit_record
 
 
@@ -21,7 +21,7 @@ def clinic_create(*, name: str, slug: str, actor=None) -> Clinic:
 def membership_create(*, clinic: Clinic, user, role: str, actor=None) -> Membership:
     """Give a user a role in a clinic. `actor` None is the system; otherwise it must be the clinic's admin."""
     if actor is not None:
-        clinic_role_require(user=actor, clinic=clinic, roles=(Role.ADMIN,))
+        permissions.require(actor, "clinic.administer", clinic)
     membership = Membership(clinic=clinic, user=user, role=role)
     membership.full_clean()
     membership.save()

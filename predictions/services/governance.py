@@ -10,17 +10,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from .. import permissions
 from ..models import (
     Clinic, LesionImage, ModelVersion, Prediction, PredictionStatus, Review, ReviewCase, ReviewCaseReason,
     ReviewCaseState, ReviewReason,
 )
-from ..selectors import clinic_role_get
-from ..selectors_governance import REVIEW_ROLES, VersionDiff, prediction_pair_diff, prediction_version_diff
+from ..selectors_governance import VersionDiff, prediction_pair_diff, prediction_version_diff
 from ..validators import notes_max_length
 from .audit import AuditEntry, audit_record, audit_records
 
@@ -29,14 +29,6 @@ OPEN_STATES = (ReviewCaseState.NEW, ReviewCaseState.IN_REVIEW)
 
 def _clinic_of(image: LesionImage) -> Clinic:
     return image.lesion.patient.clinic
-
-
-def _case_manager_require(*, actor, clinic: Clinic) -> None:
-    """Reviewers and administrators of the clinic work its queue; operators (superusers) may too, from the admin."""
-    if actor is not None and actor.is_authenticated and actor.is_superuser:
-        return
-    if clinic_role_get(user=actor, clinic=clinic) not in REVIEW_ROLES:
-        raise PermissionDenied(f"Only a reviewer or administrator of {clinic} may work its review queue.")
 
 
 # --- Triage -----------------------------------------------------------------------------------------------------
@@ -202,10 +194,10 @@ def review_case_assign(*, actor, case: ReviewCase, assignee) -> ReviewCase:
     from its assignee with `assignee` None (state: new)."""
     case = _locked(case)
     clinic = _clinic_of(case.image)
-    _case_manager_require(actor=actor, clinic=clinic)
+    permissions.require(actor, "review_case.work", clinic)
     if case.state == ReviewCaseState.DONE:
         raise ValidationError({"state": "The case is done; it cannot be assigned."})
-    if assignee is not None and clinic_role_get(user=assignee, clinic=clinic) not in REVIEW_ROLES:
+    if assignee is not None and not permissions.can(assignee, "review_case.assignee", clinic):
         raise ValidationError({"assignee": f"{assignee} is not a reviewer or administrator of {clinic}."})
     previous = case.assignee
     case.assignee = assignee
@@ -225,7 +217,7 @@ def review_case_close(*, actor, case: ReviewCase, resolution: str = "", review: 
     (a failed image re-photographed, a duplicate)."""
     case = _locked(case)
     clinic = _clinic_of(case.image)
-    _case_manager_require(actor=actor, clinic=clinic)
+    permissions.require(actor, "review_case.work", clinic)
     if case.state == ReviewCaseState.DONE:
         raise ValidationError({"state": "The case is already done."})
     if review is not None and review.image_id != case.image_id:
@@ -310,8 +302,7 @@ def predictions_rerun(
     """
     from .predictions import prediction_release, prediction_run
 
-    if actor is not None and not (actor.is_authenticated and actor.is_superuser):
-        raise PermissionDenied("Only an operator (superuser) may re-run stored images.")
+    permissions.require(actor, "images.rerun")
     target = model_version.identifier
     if classifier.version != target:
         raise ValidationError(f"The classifier is {classifier.version}, not {target}.")
@@ -368,7 +359,7 @@ def predictions_rerun_enqueue(*, actor, images: Iterable[LesionImage]) -> RerunQ
     outcome = RerunQueued(model_version=target)
     for image in images:
         clinic = _clinic_of(image)
-        _case_manager_require(actor=actor, clinic=clinic)
+        permissions.require(actor, "review_case.work", clinic)
         prediction = Prediction.objects.select_for_update().filter(image=image, model_version=target).first()
         if prediction is None:
             prediction = Prediction.objects.create(image=image, model_version=target, status=PredictionStatus.QUEUED,

@@ -6,10 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from .. import permissions
 from ..models import Lesion, LesionImage
-from ..selectors import clinic_role_require
 from .audit import audit_record
-from .records import WRITERS
 
 LESION_EDITABLE_FIELDS = ("site", "label", "notes", "laterality", "body_view", "body_x", "body_y")
 
@@ -17,7 +16,7 @@ LESION_EDITABLE_FIELDS = ("site", "label", "notes", "laterality", "body_view", "
 @transaction.atomic
 def lesion_update(*, actor, lesion: Lesion, **changes) -> Lesion:
     """Change any of LESION_EDITABLE_FIELDS; raises ValidationError for bad values and leaves the row as it was."""
-    clinic_role_require(user=actor, clinic=lesion.patient.clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", lesion.patient.clinic)
     unknown = set(changes) - set(LESION_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"lesion_update() cannot change {', '.join(sorted(unknown))}")
@@ -50,7 +49,7 @@ def lesion_archive(*, actor, lesion: Lesion) -> Lesion:
     """Stop following a lesion (excised, resolved, recorded twice): it leaves the patient's lists and map, and
     keeps its images, results and reviews."""
     lesion = _locked(lesion)
-    clinic_role_require(user=actor, clinic=lesion.patient.clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", lesion.patient.clinic)
     if lesion.archived_at is not None:
         raise ValidationError("The lesion is already archived.")
     lesion.archived_at, lesion.archived_by = timezone.now(), actor
@@ -63,7 +62,7 @@ def lesion_archive(*, actor, lesion: Lesion) -> Lesion:
 def lesion_restore(*, actor, lesion: Lesion) -> Lesion:
     """Follow an archived lesion again (not one merged into another: its images have moved)."""
     lesion = _locked(lesion)
-    clinic_role_require(user=actor, clinic=lesion.patient.clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", lesion.patient.clinic)
     if lesion.merged_into_id is not None:
         raise ValidationError("The lesion was merged into another; its images are there now.")
     if lesion.archived_at is None:
@@ -88,7 +87,7 @@ def lesion_merge(*, actor, source: Lesion, target: Lesion) -> Lesion:
     locked = {lesion.pk: lesion for lesion in Lesion.objects.select_for_update(of=("self",))
               .select_related("patient__clinic").filter(pk__in=[source.pk, target.pk]).order_by("pk")}
     source, target = locked[source.pk], locked[target.pk]
-    clinic_role_require(user=actor, clinic=source.patient.clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", source.patient.clinic)
     if source.patient_id != target.patient_id:
         raise ValidationError({"target": "Only two lesions of the same patient can be merged."})
     if source.archived_at is not None or target.archived_at is not None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from .. import inference
+from .. import inference, permissions
 from ..models import LesionImage, Prediction, PredictionStatus
-from ..selectors import clinic_role_require
 from .audit import audit_record
 from .predictions import prediction_retry, predictions_enqueue_on_commit
-from .records import WRITERS
 
 
 @transaction.atomic
@@ -20,7 +18,7 @@ def prediction_request(*, actor, image: LesionImage) -> tuple[Prediction, bool]:
     with a fresh budget of attempts (`prediction_retry`): asking again is how a clinician retries.
     """
     clinic = image.lesion.patient.clinic
-    clinic_role_require(user=actor, clinic=clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", clinic)
     prediction, created = Prediction.objects.get_or_create(
         image=image, model_version=inference.model_version(),
         defaults={"status": PredictionStatus.QUEUED, "queued_at": timezone.now()})

@@ -17,10 +17,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from mlcore import CLASSES
 
-from .. import inference
-from ..models import HeatmapStatus, Prediction, PredictionHeatmap, PredictionStatus, Role, WorkerHeartbeat
+from .. import inference, permissions
+from ..models import HeatmapStatus, Prediction, PredictionHeatmap, PredictionStatus, WorkerHeartbeat
 from ..models.predictions import class_heatmap_name, heatmap_name
-from ..selectors import clinic_role_require
 from .audit import AuditEntry, audit_record, audit_records
 from .files import file_save_at
 from .governance import review_cases_triage
@@ -211,7 +210,7 @@ def prediction_class_heatmap_request(*, actor, prediction: Prediction, class_cod
     own heatmap). A heatmap given up on is asked for again with fresh attempts. Raises ValidationError for
     an unknown class or a prediction without a result."""
     clinic = _clinic_of(prediction)
-    clinic_role_require(user=actor, clinic=clinic, roles=tuple(Role.values))
+    permissions.require(actor, "record.view", clinic)
     if class_code not in CLASSES:
         raise ValidationError(f"Unknown class {class_code!r}; one of {', '.join(CLASSES)}.")
     if prediction.status != SUCCEEDED:
@@ -461,7 +460,7 @@ def prediction_retry(*, actor, prediction: Prediction) -> Prediction:
     claims another version's work); anything else raises ValidationError.
     """
     clinic = _clinic_of(prediction)
-    clinic_role_require(user=actor, clinic=clinic, roles=(Role.CLINICIAN, Role.ADMIN))
+    permissions.require(actor, "record.write", clinic)
     if prediction.model_version != inference.model_version():
         raise ValidationError(f"This prediction was made by {prediction.model_version}, which the workers no "
                               f"longer run; upload the image again to classify it with the current model.")

@@ -5,11 +5,9 @@ import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ..models import Clinic, Lesion, Patient, Role, Sex, Site
-from ..selectors import clinic_role_require
+from .. import permissions
+from ..models import Clinic, Lesion, Patient, Sex, Site
 from .audit import audit_record
-
-WRITERS = (Role.CLINICIAN, Role.ADMIN)
 
 
 @transaction.atomic
@@ -18,7 +16,7 @@ def patient_create(
     sex: str = Sex.UNKNOWN,
 ) -> Patient:
     """Register a patient in a clinic. Raises ValidationError for a duplicate MRN or bad fields."""
-    clinic_role_require(user=actor, clinic=clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", clinic)
     patient = Patient(clinic=clinic, mrn=mrn.strip(), full_name=full_name.strip(), date_of_birth=date_of_birth,
                       sex=sex, created_by=actor)
     patient.full_clean()
@@ -32,7 +30,7 @@ def lesion_create(*, actor, patient: Patient, site: str = Site.UNKNOWN, label: s
                   laterality: str = "", body_view: str = "", body_x: float | None = None,
                   body_y: float | None = None) -> Lesion:
     """Start following a lesion of a patient, optionally with its side and a point on the body map."""
-    clinic_role_require(user=actor, clinic=patient.clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", patient.clinic)
     lesion = Lesion(patient=patient, site=site, label=label.strip(), notes=notes, laterality=laterality,
                     body_view=body_view, body_x=body_x, body_y=body_y, created_by=actor)
     lesion.full_clean()
@@ -51,7 +49,7 @@ def patient_update(*, actor, patient: Patient, **changes) -> Patient:
 
     Raises ValidationError for a duplicate MRN or bad fields, and leaves the row as it was.
     """
-    clinic_role_require(user=actor, clinic=patient.clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", patient.clinic)
     unknown = set(changes) - set(PATIENT_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"patient_update() cannot change {', '.join(sorted(unknown))}")

@@ -8,18 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from .. import permissions
 from ..models import ModelVersion, Prediction, PredictionStatus
 from .audit import audit_record
 from .predictions import predictions_enqueue_on_commit
-
-
-def _require_operator(actor) -> None:
-    if actor is not None and not (actor.is_authenticated and actor.is_superuser):
-        raise PermissionDenied("Only an operator (superuser) may change the model registry.")
 
 
 def model_dir_resolve(model_version: ModelVersion) -> Path:
@@ -61,7 +57,7 @@ def model_version_register(*, actor, model_dir: str | Path | None = None, activa
     """
     from mlcore.modeldir import SHIPPED_MODEL_DIR
 
-    _require_operator(actor)
+    permissions.require(actor, "model_registry.change")
     path = Path(model_dir).resolve() if model_dir else SHIPPED_MODEL_DIR
     found = _read_model_dir(path)
     config = found["config"]
@@ -98,7 +94,7 @@ def model_version_activate(*, actor, model_version: ModelVersion) -> ModelVersio
     Predictions still queued for another version have no result yet; they move to the new version (or,
     where the image already has one, are failed as superseded) and are sent to the workers again.
     """
-    _require_operator(actor)
+    permissions.require(actor, "model_registry.change")
     from mlcore.modeldir import weights_checksum
 
     # Lock the registry so two activations cannot both find "no other active version".

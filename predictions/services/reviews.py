@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from ..models import LesionImage, Prediction, PredictionStatus, Review, Role, Verdict
-from ..selectors import clinic_role_require
+from .. import permissions
+from ..models import LesionImage, Prediction, PredictionStatus, Review, Verdict
 from .audit import audit_record
 from .governance import review_cases_resolve
 
@@ -21,7 +21,7 @@ def review_create(
     finished prediction); OVERRIDE needs `diagnosis`.
     """
     clinic = image.lesion.patient.clinic
-    clinic_role_require(user=actor, clinic=clinic, roles=(Role.REVIEWER, Role.ADMIN))
+    permissions.require(actor, "review.create", clinic)
     if prediction is not None and prediction.image_id != image.pk:
         raise ValidationError({"prediction": "The prediction is of another image."})
     if verdict == Verdict.AGREE:

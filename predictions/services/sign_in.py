@@ -21,6 +21,7 @@ from django.db.models import Sum
 from django.dispatch import receiver
 from django.utils import timezone
 
+from .. import permissions
 from ..models import AuditEvent
 from ..models.audit import audit_chain_keys
 from .audit import audit_record
@@ -76,6 +77,7 @@ def _sign_in_failed(sender, credentials: dict, request=None, **kwargs) -> None:
 def sign_in_unlock(*, actor, username: str | None = None, ip_address: str | None = None) -> int:
     """Lift the lockout of an account and/or an address before its cool-off ends; returns the failure
     records cleared (0: nothing was locked). Operators only (the command and the admin site)."""
+    permissions.require(actor, "sign_in.unlock")
     if not username and not ip_address:
         raise ValueError("Name an account, an address or both.")
     cleared = 0

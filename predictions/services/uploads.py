@@ -13,13 +13,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .. import inference
+from .. import inference, permissions
 from ..models import Lesion, LesionImage, Prediction, PredictionStatus, Site
-from ..selectors import clinic_role_require
 from .audit import audit_record
 from .files import file_save
 from .predictions import predictions_enqueue_on_commit
-from .records import WRITERS
 
 # Pillow decoders tried, by the format names Pillow reports.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP")
@@ -135,7 +133,7 @@ def image_upload(
     """
     patient = lesion.patient
     clinic = patient.clinic
-    clinic_role_require(user=actor, clinic=clinic, roles=WRITERS)
+    permissions.require(actor, "record.write", clinic)
     if lesion.archived_at is not None:
         raise ValidationError({"lesion": "The lesion is archived; follow it again before adding images."})
     data = _read_limited(file)

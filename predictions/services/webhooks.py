@@ -26,12 +26,12 @@ from django.urls import reverse
 from django.utils import timezone
 from mlcore import CLASS_NAMES
 
+from .. import permissions
 from ..models import (
-    AttemptOutcome, AuditEvent, Clinic, DeliveryError, DeliveryStatus, Prediction, Review, Role, WebhookAttempt,
+    AttemptOutcome, AuditEvent, Clinic, DeliveryError, DeliveryStatus, Prediction, Review, WebhookAttempt,
     WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
 from ..models.webhooks import AUDIT_ACTION_EVENTS
-from ..selectors import clinic_role_require
 from .audit import audit_record
 from .webhook_targets import PublicAddressAdapter, WebhookTargetRefused, webhook_target_check
 
@@ -61,7 +61,7 @@ def _validate_endpoint(url: str, events: Sequence[str]) -> None:
 def webhook_endpoint_create(*, actor, clinic: Clinic, url: str, events: Sequence[str], description: str = ""
                             ) -> WebhookEndpoint:
     """Register an endpoint for a clinic (its administrators only), with a new random signing secret."""
-    clinic_role_require(user=actor, clinic=clinic, roles=(Role.ADMIN,))
+    permissions.require(actor, "clinic.administer", clinic)
     _validate_endpoint(url, events)
     endpoint = WebhookEndpoint(clinic=clinic, url=url, events=sorted(set(events)), description=description,
                                secret="whsec_" + secrets.token_urlsafe(32), created_by=actor)
@@ -77,7 +77,7 @@ def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None
                             events: Sequence[str] | None = None, description: str | None = None,
                             is_active: bool | None = None) -> WebhookEndpoint:
     """Change an endpoint's URL, events, description or whether it is active."""
-    clinic_role_require(user=actor, clinic=endpoint.clinic, roles=(Role.ADMIN,))
+    permissions.require(actor, "clinic.administer", endpoint.clinic)
     changes = {name: value for name, value in
                {"url": url, "events": sorted(set(events)) if events is not None else None,
                 "description": description, "is_active": is_active}.items() if value is not None}
@@ -94,7 +94,7 @@ def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None
 @transaction.atomic
 def webhook_endpoint_delete(*, actor, endpoint: WebhookEndpoint) -> None:
     """Remove an endpoint with its delivery log."""
-    clinic_role_require(user=actor, clinic=endpoint.clinic, roles=(Role.ADMIN,))
+    permissions.require(actor, "clinic.administer", endpoint.clinic)
     audit_record(actor=actor, clinic=endpoint.clinic, action="webhook.delete", target=endpoint,
                  data={"url": endpoint.url})
     endpoint.delete()
