@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import permissions
 from .. import selectors_governance as governance
 from ..models import ReviewCaseState
+from ..selectors_served_model import model_served_get
 from ..services.audit import audit_record
 from ..services.governance import review_case_assign, review_case_close
 from . import charts
@@ -173,4 +174,5 @@ def performance_json(request: HttpRequest, clinic_id: int) -> JsonResponse:
 @governance_view
 def model_versions(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "model_registry.view")
-    return render(request, "governance/models.html", {"versions": governance.model_version_list()})
+    return render(request, "governance/models.html", {"versions": governance.model_version_list(),
+                                                      "served": model_served_get()})
