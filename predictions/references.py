@@ -7,6 +7,7 @@ cases) and serves the thumbnails of cases stored with a prediction.
 """
 from __future__ import annotations
 
+import enum
 import re
 import shlex
 import threading
@@ -20,7 +21,7 @@ _lock = threading.Lock()
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class IndexStatus:
+class IndexStatus(enum.StrEnum):
     READY = "ready"
     MISSING = "missing"
     MISMATCHED = "mismatched"
@@ -29,7 +30,7 @@ class IndexStatus:
 
 @dataclass(frozen=True)
 class IndexState:
-    status: str  # one of IndexStatus
+    status: IndexStatus
     message: str  # for a clinician or an administrator, in words
     build_command: str
     built_at: str | None = None

@@ -1,6 +1,7 @@
 """Reads for the similar reference cases of a prediction: the stored cases, or why there are none."""
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from .models import Prediction, PredictionStatus, SimilarCase
 from .references import IndexStatus, reference_index_state, reference_thumbnail_path
 
 
-class PanelStatus:
+class PanelStatus(enum.StrEnum):
     SHOWN = "shown"  # the cases are stored with the result
     NOT_READY = "not_ready"  # no result yet
     NOT_ASSESSABLE = "not_assessable"  # the model refused the image: nothing to compare it with
@@ -20,7 +21,7 @@ class PanelStatus:
 
 @dataclass(frozen=True)
 class SimilarCasesPanel:
-    status: str  # one of PanelStatus
+    status: PanelStatus
     message: str  # why there are no cases, in words; empty when they are shown
     build_command: str = ""  # how to build the index, when that is what is missing
     cases: list[SimilarCase] = field(default_factory=list)

@@ -37,8 +37,7 @@ class SimilarCaseSerializer(serializers.ModelSerializer):
 
 class SimilarCasesSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=[PanelStatus.SHOWN, PanelStatus.NOT_READY, PanelStatus.NOT_ASSESSABLE, PanelStatus.NO_INDEX,
-                 PanelStatus.BEFORE_INDEX],
+        choices=[status.value for status in PanelStatus],
         help_text="shown: the cases are listed; not_ready: no result yet; not_assessable: the model refused the "
                   "image; no_index: no usable reference index for the prediction's model (see build_command); "
                   "before_index: the result was computed before the index was built.")
