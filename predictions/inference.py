@@ -9,26 +9,25 @@ import functools
 import logging
 import os
 import threading
+from pathlib import Path
 
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 _classifier = None
-_resolved: str | None = None  # the version model_version() last returned in this process
 _lock = threading.Lock()
 
 
 def classifier_get(version: str | None = None):
     """The process's classifier (mlcore.Classifier) for a model version, loaded on first use.
 
-    `version` None means the version this process last resolved with `model_version()` (a task claims
-    predictions for that version and then asks for the classifier: both must agree even if another
-    version is activated in between), or else the active one. Asking for another version than the
-    loaded one replaces it: a worker holds one model at a time.
+    `version` None means the active one; a task that claimed predictions for a version passes that version,
+    so that both agree even if another version is activated in between. Asking for another version than
+    the loaded one replaces it: a worker holds one model at a time.
     """
     global _classifier
-    version = version or _resolved or model_version()
+    version = version or model_version()
     if _classifier is None or _classifier.version != version:
         with _lock:
             if _classifier is None or _classifier.version != version:
@@ -57,24 +56,27 @@ def model_version() -> str:
 
     Read without loading TensorFlow. Must equal `Classifier.version`; tests/predictions/integration checks it.
     """
-    global _resolved
     from .models import ModelVersion
 
     active = ModelVersion.objects.filter(is_active=True).values_list("identifier", flat=True).first()
-    _resolved = active or _configured_version(settings.SKINCLINIC_MODEL_DIR)
-    return _resolved
+    return active or _configured_version(settings.SKINCLINIC_MODEL_DIR)
 
 
-def _model_dir_of(version: str):
+def configured_model_dir() -> Path:
+    """The model directory MODEL_DIR names, else the one shipped in mlcore (what runs while the registry is empty)."""
     from mlcore.modeldir import SHIPPED_MODEL_DIR
 
+    return Path(settings.SKINCLINIC_MODEL_DIR) if settings.SKINCLINIC_MODEL_DIR else SHIPPED_MODEL_DIR
+
+
+def _model_dir_of(version: str) -> Path:
     from .models import ModelVersion
 
-    registered = ModelVersion.objects.filter(identifier=version).values_list("model_dir", flat=True).first()
+    registered = ModelVersion.objects.filter(identifier=version).only("model_dir").first()
     if registered is not None:
-        return registered or SHIPPED_MODEL_DIR
+        return registered.files_dir
     if version == _configured_version(settings.SKINCLINIC_MODEL_DIR):
-        return settings.SKINCLINIC_MODEL_DIR or SHIPPED_MODEL_DIR
+        return configured_model_dir()
     from mlcore import ModelError
 
     raise ModelError(f"model version {version} is neither registered nor the configured model")

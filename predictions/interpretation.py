@@ -170,10 +170,12 @@ def model_config_cache_clear() -> None:
 
 def _configured_config(model_version: str) -> dict | None:
     from mlcore.errors import ModelError
-    from mlcore.modeldir import SHIPPED_MODEL_DIR, read_config
+    from mlcore.modeldir import read_config
+
+    from .inference import configured_model_dir
 
     try:
-        config = read_config(settings.SKINCLINIC_MODEL_DIR or SHIPPED_MODEL_DIR)
+        config = read_config(configured_model_dir())
     except ModelError:
         return None
     return config if f'{config.get("name")}:{config.get("version")}' == model_version else None

@@ -75,15 +75,18 @@ def prediction_run_task(self, prediction_id: int) -> None:
     """Run the prediction, batched with others waiting for the same model; a no-op if already handled."""
     claimant = self.request.id
     try:
+        # The classifier must be the version claimed for, even if another one is activated meanwhile.
+        version = inference.model_version()
         predictions = services.prediction_claim(
-            prediction_id=prediction_id, claimant=claimant, model_version=inference.model_version(),
+            prediction_id=prediction_id, claimant=claimant, model_version=version,
             limit=settings.SKINCLINIC_PREDICTION_BATCH_SIZE, worker=WORKER_NAME)
     except DatabaseError as exc:  # nothing claimed; the sweep resends if these retries run out
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), max_retries=5)
     if not predictions:
         return
     try:
-        services.prediction_run(predictions=predictions, classifier=inference.classifier_get(), claimant=claimant)
+        services.prediction_run(predictions=predictions, classifier=inference.classifier_get(version),
+                                claimant=claimant)
     except Exception as exc:
         # Storage, database, model loading, a time limit: worth another attempt while attempts remain.
         logger.warning("predictions %s failed transiently: %r", [p.id for p in predictions], exc)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.db import models
 
@@ -45,6 +47,13 @@ class ModelVersion(models.Model):
     def save(self, *args, **kwargs):
         self.identifier = f"{self.name}:{self.version}"
         super().save(*args, **kwargs)
+
+    @property
+    def files_dir(self) -> Path:
+        """Where the version's files are: `model_dir`, or the model shipped in mlcore when that is empty."""
+        from mlcore.modeldir import SHIPPED_MODEL_DIR
+
+        return Path(self.model_dir) if self.model_dir else SHIPPED_MODEL_DIR
 
     def metric(self, key: str):
         """One headline val metric (balanced_accuracy, melanoma_auc, ...) or None."""

@@ -18,13 +18,6 @@ from .audit import audit_record
 from .predictions import predictions_enqueue_on_commit
 
 
-def model_dir_resolve(model_version: ModelVersion) -> Path:
-    """Where the version's files are (the shipped model when `model_dir` is empty)."""
-    from mlcore.modeldir import SHIPPED_MODEL_DIR
-
-    return Path(model_version.model_dir) if model_version.model_dir else SHIPPED_MODEL_DIR
-
-
 def _read_model_dir(model_dir: Path) -> dict:
     from mlcore.errors import ModelError
     from mlcore.modeldir import CARD_FILE, METRICS_FILE, read_config, weights_checksum
@@ -102,7 +95,7 @@ def model_version_activate(*, actor, model_version: ModelVersion) -> ModelVersio
     model_version = next((row for row in rows if row.pk == model_version.pk), None)
     if model_version is None:
         raise ValidationError("That model version is not registered.")
-    path = model_dir_resolve(model_version)
+    path = model_version.files_dir
     try:
         on_disk = weights_checksum(path)
     except OSError as exc:

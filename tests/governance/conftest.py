@@ -23,9 +23,8 @@ def media_root(settings, tmp_path) -> Path:
 
 @pytest.fixture(autouse=True)
 def fresh_inference(monkeypatch):
-    """No classifier or resolved version leaks between tests through the inference module's globals."""
+    """No classifier leaks between tests through the inference module's global."""
     monkeypatch.setattr(inference, "_classifier", None)
-    monkeypatch.setattr(inference, "_resolved", None)
 
 
 @pytest.fixture

@@ -219,6 +219,15 @@ def test_an_empty_registry_falls_back_to_the_configured_model(settings, two_mode
     assert inference.classifier_get().version == inference.model_version()
 
 
+def test_a_versions_files_are_its_registered_directory_or_else_the_shipped_model(operator, two_model_dirs):
+    from mlcore.modeldir import SHIPPED_MODEL_DIR
+
+    registered, _ = model_version_register(actor=operator, model_dir=two_model_dirs[0])
+    assert registered.files_dir == Path(two_model_dirs[0]).resolve()
+    assert inference.classifier_get(registered.identifier).version == registered.identifier
+    assert ModelVersion(model_dir="").files_dir == SHIPPED_MODEL_DIR
+
+
 def test_the_sweep_moves_work_left_queued_for_a_version_no_longer_active(staff, django_capture_on_commit_callbacks):
     from predictions.tasks import predictions_sweep_task
     from tests.predictions.factories import PredictionFactory

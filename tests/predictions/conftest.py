@@ -23,8 +23,6 @@ def fake_classifier(monkeypatch) -> ColourClassifier:
     classifier = ColourClassifier()
     monkeypatch.setattr(inference, "_classifier", classifier)
     monkeypatch.setattr(inference, "model_version", lambda: classifier.version)
-    # Forget the version an earlier test resolved for real (integration tests do), or the seam loads it.
-    monkeypatch.setattr(inference, "_resolved", None)
     return classifier
 
 

@@ -219,7 +219,7 @@ def test_a_model_that_cannot_be_loaded_counts_as_a_transient_failure(monkeypatch
     settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS = 2
     prediction = PredictionFactory()
 
-    def no_model():
+    def no_model(version=None):
         from mlcore import ModelError
 
         raise ModelError("mlcore/shipped: not a model directory")
