@@ -1,3 +1,4 @@
+import datetime
 import uuid
 
 from django.conf import settings
@@ -13,6 +14,13 @@ from .clinics import Clinic
 Sex = models.TextChoices("Sex", [(s.upper(), s) for s in SEXES])
 # The HAM10000 `localization` vocabulary: what the model was trained on.
 Site = models.TextChoices("Site", [(s.upper().replace(" ", "_"), s) for s in SITES])
+
+
+def age_on(date_of_birth: datetime.date | None, on: datetime.date) -> int | None:
+    """Whole years from a date of birth to `on` (None without a date of birth)."""
+    if date_of_birth is None:
+        return None
+    return on.year - date_of_birth.year - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))
 
 
 class Patient(models.Model):

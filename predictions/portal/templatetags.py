@@ -4,6 +4,7 @@ from django.utils import timezone
 from mlcore import CLASS_NAMES
 
 from ..interpretation import prediction_interpret, result_summary, review_standing, risk_band
+from ..models.records import age_on
 
 register = template.Library()
 
@@ -74,5 +75,4 @@ def age(date_of_birth):
     """Whole years from a date of birth to today."""
     if not date_of_birth:
         return ""
-    today = timezone.localdate()
-    return today.year - date_of_birth.year - ((today.month, today.day) < (date_of_birth.month, date_of_birth.day))
+    return age_on(date_of_birth, timezone.localdate())

@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .. import inference, permissions
 from ..models import Lesion, LesionImage, Prediction, PredictionStatus, Site
+from ..models.records import age_on
 from .audit import audit_record
 from .files import file_save
 from .predictions import predictions_enqueue_on_commit
@@ -113,12 +114,6 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _age_at(date_of_birth: datetime.date | None, on: datetime.date) -> int | None:
-    if date_of_birth is None:
-        return None
-    return on.year - date_of_birth.year - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))
-
-
 @transaction.atomic
 def image_upload(
     *, actor, lesion: Lesion, file: File, captured_at: datetime.date | None = None, age: int | None = None,
@@ -150,7 +145,7 @@ def image_upload(
             "The capture date is before the patient's date of birth.", code="before_birth")})
     encoded = _reencode(data)
     if age is None:
-        age = _age_at(patient.date_of_birth, captured_at or timezone.localdate())
+        age = age_on(patient.date_of_birth, captured_at or timezone.localdate())
     image = LesionImage(
         lesion=lesion, sha256=digest, width=encoded.width, height=encoded.height, format=encoded.format,
         size_bytes=len(encoded.data), captured_at=captured_at, uploaded_by=actor, age=age,
