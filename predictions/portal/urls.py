@@ -1,11 +1,15 @@
 from django.urls import path
 
-from . import lesion_views, similar_views, views
+from . import lesion_views, similar_views, token_views, views
 
 app_name = "portal"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("api-tokens/", token_views.api_token_clinics, name="api-tokens"),
+    path("clinics/<int:clinic_id>/api-tokens/", token_views.api_token_list, name="api-token-list"),
+    path("clinics/<int:clinic_id>/api-tokens/<int:token_id>/revoke/", token_views.api_token_revoke,
+         name="api-token-revoke"),
     path("patients/", views.patient_list, name="patient-list"),
     path("patients/new/", views.patient_create, name="patient-create"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient-detail"),

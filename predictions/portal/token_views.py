@@ -1,0 +1,77 @@
+"""The portal's API token pages: a clinic administrator makes tokens (the key shown once, on the page the form
+leads to) and revokes them (at once). Same rules as views.py: the clinic through `object_get_for_user`
+(404 for another clinic's), the right from `permissions` (403 for other roles), every write through a service
+that checks both again and writes the audit record."""
+from __future__ import annotations
+
+import datetime
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .. import permissions, selectors
+from ..models import Clinic
+from ..selectors_api_tokens import api_token_list_for_clinic, api_token_owner_list
+from ..services.api_tokens import api_token_create_for_clinic, api_token_revoke_for_clinic
+from .forms import form_add_service_errors
+from .token_forms import ApiTokenForm
+from .views import portal_view
+
+NEW_KEY = "portal_new_api_token"  # the session entry holding a new token's key until the next page shows it
+
+
+def _clinic_get(request: HttpRequest, clinic_id: int) -> Clinic:
+    clinic = selectors.object_get_for_user(Clinic, user=request.user, pk=clinic_id)
+    permissions.require(request.user, "clinic.administer", clinic)
+    return clinic
+
+
+@portal_view
+def api_token_clinics(request: HttpRequest) -> HttpResponse:
+    """The clinics whose tokens the user manages: straight to the one, or a choice between several."""
+    clinics = list(permissions.clinics_where(request.user, "clinic.administer").order_by("name"))
+    if not clinics:
+        raise PermissionDenied("Only a clinic administrator manages API tokens.")
+    if len(clinics) == 1:
+        return redirect("portal:api-token-list", clinic_id=clinics[0].pk)
+    return render(request, "portal/api_tokens/clinics.html", {"clinics": clinics})
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def api_token_list(request: HttpRequest, clinic_id: int) -> HttpResponse:
+    clinic = _clinic_get(request, clinic_id)
+    owners = api_token_owner_list(actor=request.user, clinic=clinic)
+    form = ApiTokenForm(request.POST or None, owners=owners, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        days = data["expires_in_days"]
+        try:
+            token, key = api_token_create_for_clinic(
+                actor=request.user, clinic=clinic, user=data["user"], name=data["name"],
+                expires_at=timezone.now() + datetime.timedelta(days=days) if days else None)
+        except ValidationError as exc:
+            form_add_service_errors(form, exc)
+        else:
+            # Redirect, so that reloading the page cannot make a second token; the key waits for the next page in
+            # the server-side session (never a cookie), which shows it once and forgets it.
+            request.session[NEW_KEY] = {"token": token.pk, "key": key}
+            return redirect("portal:api-token-list", clinic_id=clinic.pk)
+    tokens = list(api_token_list_for_clinic(actor=request.user, clinic=clinic))
+    new = request.session.pop(NEW_KEY, None)
+    created = next(({"token": t, "key": new["key"]} for t in tokens if new and t.pk == new.get("token")), None)
+    return render(request, "portal/api_tokens/list.html", {
+        "clinic": clinic, "form": form, "created": created, "now": timezone.now(), "tokens": tokens})
+
+
+@portal_view
+@require_POST
+def api_token_revoke(request: HttpRequest, clinic_id: int, token_id: int) -> HttpResponse:
+    clinic = _clinic_get(request, clinic_id)
+    token = api_token_revoke_for_clinic(actor=request.user, clinic=clinic, token_id=token_id)
+    messages.success(request, f"The token “{token.name}” ({token.prefix}…) is revoked: it no longer works.")
+    return redirect("portal:api-token-list", clinic_id=clinic.pk)
