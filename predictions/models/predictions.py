@@ -115,6 +115,13 @@ class Prediction(models.Model):
     def __str__(self) -> str:
         return f"Prediction {self.pk} of image {self.image_id} by {self.model_version}: {self.status}"
 
+    @staticmethod
+    def retry_fields(now) -> dict:
+        """The fields that queue a failed prediction again with a fresh budget of attempts (a clinician's retry,
+        an operator's re-run alike)."""
+        return {"status": PredictionStatus.QUEUED, "error": "", "attempts": 0, "claimed_by": "", "queued_at": now,
+                "started_at": None, "finished_at": None}
+
     @property
     def concern_class(self) -> str | None:
         """The malignant class with the highest probability when it is not the top class (the evidence a

@@ -368,8 +368,7 @@ def predictions_rerun_enqueue(*, actor, images: Iterable[LesionImage]) -> RerunQ
             action = "prediction.rerun"
         elif prediction.status == PredictionStatus.FAILED:
             Prediction.objects.filter(pk=prediction.pk, status=PredictionStatus.FAILED).update(
-                status=PredictionStatus.QUEUED, attempts=0, error="", queued_at=timezone.now(), started_at=None,
-                finished_at=None, claimed_by="")
+                **Prediction.retry_fields(timezone.now()))
             outcome.retried.append(prediction.pk)
             action = "prediction.retry"
         else:

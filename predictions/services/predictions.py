@@ -466,8 +466,7 @@ def prediction_retry(*, actor, prediction: Prediction) -> Prediction:
                               f"longer run; upload the image again to classify it with the current model.")
     previous_error = prediction.error
     now = timezone.now()
-    fields = {"status": QUEUED, "error": "", "attempts": 0, "claimed_by": "", "queued_at": now,
-              "started_at": None, "finished_at": None}
+    fields = Prediction.retry_fields(now)
     if not Prediction.objects.filter(id=prediction.id, status=FAILED).update(**fields):
         raise ValidationError("Only a failed prediction can be retried; this one is already queued or done.")
     for name, value in fields.items():
