@@ -45,17 +45,18 @@ def reference_dir(model_version: str) -> Path:
 
 def reference_build_command(model_version: str) -> str:
     """The command that builds this model version's index where the app looks for it."""
+    from mlcore import ModelError
+    from mlcore.modeldir import SHIPPED_MODEL_DIR
+
     from . import inference
 
     parts = ["python", "-m", "mlcore", "reference", "--data", "/path/to/HAM10000",
              "--out", str(settings.SKINCLINIC_REFERENCE_DIR)]
     try:
         model_dir = inference._model_dir_of(model_version)  # the worker's own lookup of a version's files
-    except Exception:  # a version neither registered nor configured: name it, the operator knows where it is
+    except ModelError:  # a version neither registered nor configured: name it, the operator knows where it is
         model_dir = f"<directory of {model_version}>"
-    from mlcore.modeldir import SHIPPED_MODEL_DIR
-
-    if model_dir and Path(model_dir) != SHIPPED_MODEL_DIR:
+    if Path(model_dir) != SHIPPED_MODEL_DIR:
         parts += ["--model", str(model_dir)]
     return shlex.join(parts)
 

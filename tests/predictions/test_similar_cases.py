@@ -227,3 +227,18 @@ def test_cases_the_table_cannot_hold_are_dropped_and_the_results_transaction_goe
         ]}) == 1
     [case] = prediction.similar_cases.all()
     assert (case.reference_id, case.dx_type, case.confirmed_by) == ("ISIC_2", "", "not stated")
+
+
+def test_the_build_command_names_the_model_directory_of_a_registered_model_and_the_reference_dir(settings,
+                                                                                               tmp_path):
+    from predictions.models import ModelVersion
+    from predictions.references import reference_build_command
+
+    settings.SKINCLINIC_REFERENCE_DIR = str(tmp_path / "ref erence")
+    ModelVersion.objects.create(name="skinclinic-ham10000-cnn", version="9.0.0", checksum="a" * 64,
+                                model_dir="/srv/models/9.0.0")
+    assert reference_build_command("skinclinic-ham10000-cnn:9.0.0") == (
+        f"python -m mlcore reference --data /path/to/HAM10000 --out '{tmp_path / 'ref erence'}' "
+        f"--model /srv/models/9.0.0")
+    assert reference_build_command("skinclinic-ham10000-cnn:2.0.0") == (
+        f"python -m mlcore reference --data /path/to/HAM10000 --out '{tmp_path / 'ref erence'}'")
