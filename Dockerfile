@@ -19,9 +19,9 @@ RUN pip install -r requirements.txt
 
 COPY . .
 RUN useradd --create-home --uid 10001 skinclinic \
-    && mkdir -p /app/var /app/media /app/audit \
+    && mkdir -p /app/var /app/media /app/audit /app/reference \
     && SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
-    && chown -R skinclinic /app/var /app/media /app/audit
+    && chown -R skinclinic /app/var /app/media /app/audit /app/reference
 USER skinclinic
 
 EXPOSE 8000
