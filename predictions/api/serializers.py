@@ -249,6 +249,8 @@ class PredictionSerializer(serializers.Serializer):
                   "class, when it is not the top one) are drawn by the worker; others on request "
                   "(POST heatmaps_url). `url` is set once a heatmap is stored.")
     heatmaps_url = LinkField("prediction-heatmaps")
+    similar_cases_url = LinkField("prediction-similar-cases", help_text="The six reference cases most similar to "
+                                  "the image, found by the worker with the result (for comparison only).")
     reviewed = serializers.SerializerMethodField()
     fhir_url = LinkField("image-fhir", lookup="image_id")
 
@@ -293,6 +295,7 @@ class PredictionSerializer(serializers.Serializer):
             "heatmap_error": obj.heatmap_error,
             "heatmaps": self.get_heatmaps(obj),
             "heatmaps_url": api_url(context, "prediction-heatmaps", obj.pk),
+            "similar_cases_url": api_url(context, "prediction-similar-cases", obj.pk),
             "reviewed": self.get_reviewed(obj),
             "fhir_url": api_url(context, "image-fhir", obj.image_id),
         }

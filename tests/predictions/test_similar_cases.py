@@ -179,7 +179,9 @@ def _api(user) -> APIClient:
 
 def test_the_api_lists_the_cases_with_their_diagnosis_confirmation_and_thumbnail(classified, staff):
     client = _api(staff.reviewer)
-    body = client.get(f"/api/v1/predictions/{classified.pk}/similar-cases").json()
+    link = client.get(f"/api/v1/predictions/{classified.pk}").json()["similar_cases_url"]
+    assert link.endswith(f"/api/v1/predictions/{classified.pk}/similar-cases")
+    body = client.get(link).json()
     assert body["status"] == "shown" and body["message"] == "" and len(body["cases"]) == 6
     stored = list(classified.similar_cases.order_by("rank"))
     for case, row in zip(stored, body["cases"]):
