@@ -43,18 +43,46 @@ def _send_on_commit(send, what: str) -> None:
     transaction.on_commit(robust_send)
 
 
+class _PredictionMessages:
+    """The predictions a transaction queues, sent once it commits as one message per batch that a worker run
+    claims (SKINCLINIC_PREDICTION_BATCH_SIZE): a message per prediction would mostly wake workers for nothing."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+
+    def __call__(self) -> None:
+        from ..tasks import prediction_run_task
+
+        ids = list(dict.fromkeys(self.ids))
+        size = max(1, settings.SKINCLINIC_PREDICTION_BATCH_SIZE)
+        try:
+            for start in range(0, len(ids), size):
+                prediction_run_task.delay(ids[start])  # its run claims the rest of the batch, oldest first
+        except Exception:
+            logger.exception("could not enqueue predictions %s; the sweep will resend them", ids)
+
+
 def predictions_enqueue_on_commit(prediction_ids: Sequence[int]) -> None:
-    """Send one task per prediction once the current transaction commits.
+    """Send the predictions' tasks once the current transaction commits, batched with the others it queues.
 
-    A broker that cannot be reached is logged, not raised: the row is committed as queued and the
-    periodic sweep sends it again.
+    The first call in a transaction registers the send and later calls join it. Django drops a callback
+    only with the savepoint it was registered in, and any later row inside that savepoint goes with it, so
+    joining loses nothing (a row rolled back on its own costs at most a message that claims nothing). A
+    broker that cannot be reached is logged, not raised: the rows are committed as queued and the periodic
+    sweep sends them again.
     """
-    from ..tasks import prediction_run_task
-
     ids = list(prediction_ids)
-    if ids:
-        _send_on_commit(lambda: [prediction_run_task.delay(i) for i in ids],
-                        f"predictions {ids}; the sweep will resend them")
+    if not ids:
+        return
+    connection = transaction.get_connection()
+    pending = next((func for _, func, _ in connection.run_on_commit if isinstance(func, _PredictionMessages)),
+                   None) if connection.in_atomic_block else None
+    if pending is not None:
+        pending.ids.extend(ids)
+        return
+    pending = _PredictionMessages()
+    pending.ids.extend(ids)
+    transaction.on_commit(pending)  # outside a transaction: sent now
 
 
 def _heatmaps_enqueue_on_commit(prediction_ids: Sequence[int]) -> None:
