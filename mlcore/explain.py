@@ -67,7 +67,7 @@ def overlay_png(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45, size: i
     if size:
         picture = picture.resize(_display_size(picture, size), Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=6)  # optimize=True costs ~10x the time
+    picture.save(buffer, format="PNG", compress_level=1)  # level 6 takes ~4x the time for ~20% less
     return buffer.getvalue()
 
 
@@ -78,5 +78,5 @@ def heatmap_png(cam: np.ndarray, size: int | None = 384) -> bytes:
     if size:
         picture = picture.resize(_display_size(picture, size), Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=6)  # optimize=True costs ~10x the time
+    picture.save(buffer, format="PNG", compress_level=1)  # level 6 takes ~4x the time for ~20% less
     return buffer.getvalue()
