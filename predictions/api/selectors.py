@@ -51,21 +51,22 @@ def api_image_get(*, user, pk) -> LesionImage:
     return object_get_for_user(_images(LesionImage.objects.all()), user=user, pk=pk)
 
 
+def _for_representation(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
+    """What a prediction's representation and its read's audit record need besides its own row: the ids of
+    its lesion, patient and clinic (`lesion_id`, `patient_id`, `clinic_id`, columns of the joined tables rather
+    than the image's and lesion's rows, which cost more to select and load than the rest of the read), its
+    heatmaps per class and whether it was reviewed."""
+    return _with_reviewed(predictions.select_related(None).prefetch_related("class_heatmaps").annotate(
+        lesion_id=F("image__lesion_id"), patient_id=F("image__lesion__patient_id"),
+        clinic_id=F(f"{Prediction.CLINIC_PATH}_id")))
+
+
 def api_prediction_list(*, user) -> QuerySet[Prediction]:
-    # The representation needs the image's lesion and patient ids, not the patient's or clinic's rows;
-    # the audit record of the list needs each row's clinic id.
-    return _with_reviewed(prediction_list(user=user).select_related(None).select_related("image__lesion")
-                          .prefetch_related("class_heatmaps")
-                          .annotate(clinic_id=F(f"{Prediction.CLINIC_PATH}_id")))
+    return _for_representation(prediction_list(user=user))
 
 
 def api_prediction_get(*, user, pk) -> Prediction:
-    # The representation needs the image's lesion and patient ids; the read's audit record, the clinic's id
-    # (`clinic_id`): joining the patient's and clinic's rows in as well made the query half again as costly.
-    return object_get_for_user(_with_reviewed(Prediction.objects.select_related("image__lesion")
-                                              .prefetch_related("class_heatmaps")
-                                              .annotate(clinic_id=F(f"{Prediction.CLINIC_PATH}_id"))),
-                               user=user, pk=pk)
+    return object_get_for_user(_for_representation(Prediction.objects.all()), user=user, pk=pk)
 
 
 def api_review_list(*, user) -> QuerySet[Review]:
