@@ -44,6 +44,8 @@ def similar_cases_store(*, predictions: Sequence[Prediction], neighbours: dict[i
                         similarity=n.similarity)
             for prediction_id in ids for n in neighbours[prediction_id] or []
             if len(n.case.image_id) <= SimilarCase._meta.get_field("reference_id").max_length]
+    if not ids:
+        return 0  # no query at all: a batch without an index costs the worker nothing here
     try:
         # In a savepoint: a reference set the table cannot hold costs the cases, never the results.
         with transaction.atomic():
