@@ -1,16 +1,19 @@
 #!/usr/bin/env python
-"""Load-test the REST API on gunicorn over loopback: list predictions (pages of 50) and retrieve one, and
-the health check as the floor of what any request costs on this machine.
+"""Load-test the REST API on gunicorn over loopback: list predictions (pages of 50), retrieve one, upload an
+image (202: stored and queued; no worker runs the model), and the health check as the floor of what any
+request costs on this machine.
 
     .venv/bin/python scripts/bench_api.py                      # PostgreSQL at 127.0.0.1, 16 clients
     .venv/bin/python scripts/bench_api.py --cache-url redis://127.0.0.1:6379/15 --duration 30
 
-It creates (once) a database of one clinic with --predictions finished predictions, makes an API token,
-counts the SQL queries each request makes (in-process, the same code path), starts gunicorn, and drives
+It creates (once) a database of one clinic with --predictions finished predictions (and a clinic for the
+uploads), makes API tokens, counts the SQL queries each request makes (in-process, the same code path),
+starts gunicorn, and drives
 it with --concurrency keep-alive clients for --duration seconds per scenario after a warm-up. It prints
-requests/s, p50/p90/p99 latency, errors, SQL queries per request and the web workers' CPU time per
-request of the web workers and of the PostgreSQL backends serving them (which, unlike requests/s, hardly
-depend on what else the machine is running), and the same as JSON with --json.
+requests/s, p50/p90/p99 latency, errors, SQL queries per request and the CPU time per request of the web
+workers and of the PostgreSQL backends serving them (which, unlike requests/s, hardly depend on what else
+the machine is running), each CPU time also as a ratio to the health check's web CPU in the same run (what
+moves least between machines), and the same as JSON with --json.
 Throttling stays on (its rate is raised so it never refuses); tokens are checked on every request.
 """
 from __future__ import annotations
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +49,8 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread)")
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--only", choices=["list", "retrieve", "health"], help="run one scenario only")
+    parser.add_argument("--only", choices=["list", "retrieve", "upload", "health"], help="run one scenario only")
+    parser.add_argument("--uploads", type=int, default=1500, help="distinct images made for the upload scenario")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     return parser.parse_args()
 
@@ -77,8 +82,9 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def seed(count: int) -> tuple[str, list[int]]:
-    """One clinic with `count` finished predictions (created once); returns a new token key and their ids."""
+def seed(count: int) -> tuple[str, list[int], str, list[int]]:
+    """One clinic with `count` finished predictions (created once), and one for uploads; returns a new token
+    key and the predictions' ids, then a new token key of the uploads' clinic and its lesions' ids."""
     import datetime
 
     import django
@@ -127,10 +133,45 @@ def seed(count: int) -> tuple[str, list[int]]:
         cursor.execute("ANALYZE")  # planner statistics for the rows just made
     _, key = api_token_create(user=user, name=f"bench {now:%Y-%m-%d %H:%M:%S}")
     ids = list(Prediction.objects.filter(image__lesion__patient__clinic=clinic).values_list("id", flat=True))
-    return key, ids
+    # Uploads go to a clinic of their own, so that the predictions they queue never join the lists read above.
+    uploads, _ = Clinic.objects.get_or_create(slug="bench-uploads", defaults={"name": "Benchmark uploads"})
+    uploader, _ = User.objects.get_or_create(username="bench-uploader")
+    Membership.objects.get_or_create(user=uploader, clinic=uploads, defaults={"role": "clinician"})
+    patient, _ = Patient.objects.get_or_create(clinic=uploads, mrn="U-000001",
+                                               defaults={"full_name": "Bench Uploads", "created_by": uploader})
+    lesions = list(patient.lesions.values_list("id", flat=True)) or [
+        lesion.pk for lesion in Lesion.objects.bulk_create(
+            Lesion(patient=patient, site="back", created_by=uploader) for _ in range(50))]
+    _, upload_key = api_token_create(user=uploader, name=f"bench uploads {now:%Y-%m-%d %H:%M:%S}")
+    return key, ids, upload_key, lesions
 
 
-def queries_per_request(key: str, paths: dict[str, str]) -> dict[str, int]:
+def upload_bodies(count: int) -> list[tuple[bytes, str]]:
+    """`count` distinct 600x450 JPEG photographs (HAM10000's size) as multipart bodies with their content type:
+    a blurred disc on a skin tone, each with its own colours and number."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFilter
+
+    rng, run = random.Random(), time.time_ns()  # new images each run: a repeat would be answered 200, not stored
+    bodies = []
+    for n in range(count):
+        skin = (200 + rng.randrange(40), 150 + rng.randrange(40), 120 + rng.randrange(40))
+        image = Image.new("RGB", (600, 450), skin)
+        draw = ImageDraw.Draw(image)
+        x, y, r = 300 + rng.randrange(-80, 80), 225 + rng.randrange(-60, 60), 60 + rng.randrange(60)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(90 + rng.randrange(60), 50 + rng.randrange(40), 40))
+        draw.text((10, 10), f"{run}-{n}", fill=(0, 0, 0))
+        buffer = io.BytesIO()
+        image.filter(ImageFilter.GaussianBlur(3)).save(buffer, "JPEG", quality=90)
+        boundary = f"bench{n:08d}"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"lesion-{n}.jpg\"\r\n"
+                f"Content-Type: image/jpeg\r\n\r\n").encode() + buffer.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+        bodies.append((body, f"multipart/form-data; boundary={boundary}"))
+    return bodies
+
+
+def queries_per_request(key: str, requests: dict[str, Callable]) -> dict[str, int]:
     """SQL statements each request makes, counted in-process on the same views (after one warm-up call)."""
     from django.db import connection
     from django.test import Client
@@ -138,10 +179,13 @@ def queries_per_request(key: str, paths: dict[str, str]) -> dict[str, int]:
 
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     counts = {}
-    for name, path in paths.items():
-        assert client.get(path).status_code == 200, path
+    for name, make in requests.items():
+        method, path, body, content_type = make()
+        send = getattr(client, method.lower())
+        assert send(path, body, content_type=content_type).status_code in (200, 202), path
+        method, path, body, content_type = make()
         with CaptureQueriesContext(connection) as captured:
-            assert client.get(path).status_code == 200
+            assert send(path, body, content_type=content_type).status_code in (200, 202)
         counts[name] = len(captured)
     return counts
 
@@ -204,12 +248,16 @@ class Connection:
         self.port, self.key = port, key
         self.reader = self.writer = None
 
-    async def get(self, path: str) -> int:
+    async def send(self, method: str, path: str, body: bytes = b"", content_type: str = "") -> tuple[int, bytes]:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {self.key}\r\n"
+                f"Accept: application/json\r\n")
+        if body:
+            head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        request = head.encode() + b"\r\n" + body
         for attempt in range(2):
             if self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-            self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {self.key}\r\n"
-                              f"Accept: application/json\r\n\r\n".encode())
+            self.writer.write(request)
             try:
                 head = await self.reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, ConnectionError):
@@ -232,23 +280,24 @@ class Connection:
         self.reader = self.writer = None
 
 
-async def drive(port: int, key: str, paths, concurrency: int, duration: float) -> dict:
-    """Run `concurrency` clients, each sending its next request as soon as the last is answered."""
+async def drive(port: int, key: str, requests, concurrency: int, duration: float) -> dict:
+    """Run `concurrency` clients, each sending its next request (`requests()` makes it) as soon as the last
+    is answered."""
     latencies, failures = [], Counter()
     stop = time.monotonic() + duration
 
     async def client(n: int):
         connection = Connection(port, key)
         while time.monotonic() < stop:
-            path = paths()
+            method, path, payload, content_type = requests()
             started = time.perf_counter()
             try:
-                status, body = await connection.get(path)
+                status, body = await connection.send(method, path, payload, content_type)
             except (OSError, asyncio.IncompleteReadError, ConnectionError) as exc:
                 status, body = 0, repr(exc).encode()
                 connection.close()
             latencies.append(time.perf_counter() - started)
-            if status != 200:
+            if status not in (200, 202):
                 failures[f"{status} {body[:120].decode(errors='replace')}"] += 1
         connection.close()
 
@@ -272,29 +321,39 @@ def main():
     args = parse_args()
     os.environ.update(server_env(args))
     ensure_database(args.database_url)
-    key, ids = seed(args.predictions)
+    key, ids, upload_key, lesions = seed(args.predictions)
     pages = max(1, len(ids) // 50)
+    bodies = iter(upload_bodies(args.uploads) if args.only in (None, "upload") else [])
+
+    def upload():
+        body, content_type = next(bodies, (None, None))
+        if body is None:
+            raise SystemExit(f"all {args.uploads} images were uploaded: run again with more --uploads")
+        return "POST", f"/api/v1/lesions/{random.choice(lesions)}/images", body, content_type
+
+    # name: (token key, a function that makes the next request as (method, path, body, content type))
     scenarios = {
-        "list predictions (page of 50)": lambda: f"/api/v1/predictions?page={random.randint(1, pages)}",
-        "retrieve one prediction": lambda: f"/api/v1/predictions/{random.choice(ids)}",
+        "list predictions (page of 50)": (key, lambda: ("GET", f"/api/v1/predictions?page={random.randint(1, pages)}",
+                                                        b"", "")),
+        "retrieve one prediction": (key, lambda: ("GET", f"/api/v1/predictions/{random.choice(ids)}", b"", "")),
+        "upload an image (202)": (upload_key, upload),
         # The floor under any API request on this machine: the same server, middleware and clients, no
         # authentication, no database, a 2-byte body.
-        "health check (no DB, no auth)": lambda: "/healthz",
+        "health check (no DB, no auth)": (key, lambda: ("GET", "/healthz", b"", "")),
     }
     if args.only:
-        scenarios = {name: paths for name, paths in scenarios.items() if name.startswith(args.only)}
-    queries = queries_per_request(key, {"list predictions (page of 50)": "/api/v1/predictions?page=2",
-                                        "retrieve one prediction": f"/api/v1/predictions/{ids[0]}",
-                                        "health check (no DB, no auth)": "/healthz"})
+        scenarios = {name: scenario for name, scenario in scenarios.items() if name.startswith(args.only)}
+    queries = {name: queries_per_request(scenario_key, {name: make})[name]
+               for name, (scenario_key, make) in scenarios.items()}
     port = args.port or free_port()
     server = start_gunicorn(args, port)
     results = {}
     try:
-        for name, paths in scenarios.items():
-            asyncio.run(drive(port, key, paths, args.concurrency, args.warmup))
+        for name, (scenario_key, make) in scenarios.items():
+            asyncio.run(drive(port, scenario_key, make, args.concurrency, args.warmup))
             web, database = web_pids(server.pid), database_pids(args.database_url)
             web_before, database_before = cpu_seconds(web), cpu_seconds(database)
-            result = asyncio.run(drive(port, key, paths, args.concurrency, args.duration))
+            result = asyncio.run(drive(port, scenario_key, make, args.concurrency, args.duration))
             per_request = 1000 / max(result["requests"], 1)
             results[name] = {**result, "sql_queries_per_request": queries[name],
                              "web_cpu_ms_per_request": round((cpu_seconds(web) - web_before) * per_request, 2),
@@ -304,16 +363,22 @@ def main():
         server.terminate()
         server.wait(timeout=30)
 
+    # Each request's CPU as a multiple of the health check's web CPU in this run: absolute figures move with
+    # the machine (and what else runs on it), the ratios much less.
+    floor = results.get("health check (no DB, no auth)", {}).get("web_cpu_ms_per_request")
+    for r in results.values():
+        r["web_cpu_x_health"] = round(r["web_cpu_ms_per_request"] / floor, 1) if floor else None
+        r["db_cpu_x_health"] = round(r["db_cpu_ms_per_request"] / floor, 1) if floor else None
     load = os.getloadavg()
     print(f"gunicorn {args.worker_class} x{args.workers} workers x{args.threads} threads, {args.concurrency} clients, "
           f"{args.duration:g} s each, {len(ids)} predictions, cache {args.cache_url.split(':')[0]}, "
           f"{os.cpu_count()} CPUs, load average {load[0]:.2f}")
     print(f"{'scenario':32} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'SQL/req':>8} "
-          f"{'CPU ms/req: web':>16} {'db':>5}")
+          f"{'CPU ms/req: web':>16} {'db':>6} {'x health: web':>14} {'db':>5}")
     for name, r in results.items():
         print(f"{name:32} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p90_ms']:>8} {r['p99_ms']:>8} "
               f"{r['errors']:>7} {r['sql_queries_per_request']:>8} {r['web_cpu_ms_per_request']:>16} "
-              f"{r['db_cpu_ms_per_request']:>5}")
+              f"{r['db_cpu_ms_per_request']:>6} {r['web_cpu_x_health'] or '-':>14} {r['db_cpu_x_health'] or '-':>5}")
     if args.json:
         print(json.dumps({"config": vars(args), "load_average": load, "results": results}, indent=2))
 
