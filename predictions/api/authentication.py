@@ -51,4 +51,5 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Token <key>`: a key made in the admin or with `manage.py api_token create`."}
+                "description": "`Token <key>`: a key a clinic administrator makes in the portal (API tokens), an "
+                               "operator in the admin, or `./scripts/manage api_token create`."}
