@@ -5,7 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from predictions.services.api_tokens import api_token_create
-from tests.predictions.conftest import Staff, fake_classifier, media_root, staff, user_without_clinic  # noqa: F401
+from tests.conftest import Staff
 from tests.predictions.factories import LesionImageFactory, PredictionFactory
 from tests.predictions.fakes import ColourClassifier
 
@@ -14,9 +14,9 @@ EVERYONE = ROLES + ["outsider"]
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The factories give every user a password; the production hasher's slowness buys nothing here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def model_behind_the_seam(fake_classifier) -> ColourClassifier:
+    # The API's tests run with the fake classifier (tests/conftest.py); its integration tests make it None.
+    return fake_classifier
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from predictions.models import LesionImage, Prediction
 
-from tests.predictions.faults import database_unreachable, files_under, full_disk, read_only_disk  # noqa: F401
+from tests.predictions.faults import database_unreachable, files_under
 from tests.predictions.images import jpeg_bytes
 
 from .conftest import token_client

@@ -7,6 +7,8 @@ Redis, a real Celery worker with the real model): it reuses the clinical app's i
 """
 from __future__ import annotations
 
+import datetime
+import io
 import os
 import shutil
 from pathlib import Path
@@ -14,12 +16,18 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
+from PIL import Image
 
-from predictions.models import Role
-from predictions.services import clinic_create, membership_create
-# The clinical app's integration fixtures: PostgreSQL + Redis checks and real worker processes.
-from tests.predictions.integration.conftest import real_services, start_worker  # noqa: F401
+from predictions import inference
+from predictions.models import Prediction, ReviewCase, Role
+from predictions.services import (
+    clinic_create, image_upload, lesion_create, membership_create, patient_create, review_create,
+)
+from predictions.services.governance import review_cases_triage
+from tests.predictions.images import jpeg_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -56,12 +64,6 @@ def browser():
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             yield browser
             browser.close()
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
 
 
 @pytest.fixture
@@ -125,3 +127,62 @@ def sign_in(page, username: str, password: str = PASSWORD) -> None:
 def sign_out(page) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/accounts/login/")
+
+
+# --- Records the portal's page tests look at ----------------------------------------------------------------
+TEST_MODEL = "browser-test:2.0"
+PROBABILITIES = {"akiec": 0.03, "bcc": 0.03, "bkl": 0.06, "df": 0.02, "mel": 0.24, "nv": 0.60, "vasc": 0.02}
+
+
+@pytest.fixture
+def test_model_version(monkeypatch):
+    """The app runs a fixed test model version (no model is loaded: the results are written directly)."""
+    monkeypatch.setattr(inference, "model_version", lambda: TEST_MODEL)
+
+
+def _heatmap_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (384, 384), (220, 40, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def records(clinic_staff, test_model_version):
+    """A patient with a long name, a lesion with two photographs: a result to refer (reviewed), one the model
+    could not assess (queued for review), and a failed prediction on another lesion."""
+    clinician, reviewer = clinic_staff["clinician"], clinic_staff["reviewer"]
+    patient = patient_create(actor=clinician, clinic=clinic_staff["clinic"], mrn="PHONE-000123456789",
+                             full_name="Maximiliana Wolfeschlegelsteinhausen-Bergerdorff",
+                             date_of_birth=datetime.date(1959, 3, 2), sex="female")
+    lesion = lesion_create(actor=clinician, patient=patient, site="upper extremity",
+                           label="Pigmented lesion, left forearm, dorsal aspect")
+    images = []
+    for seed, day in ((1, datetime.date(2024, 3, 1)), (2, datetime.date(2025, 2, 1))):
+        image, _ = image_upload(actor=clinician, lesion=lesion,
+                                file=ContentFile(jpeg_bytes(seed=seed, size=(800, 600)), name=f"{seed}.jpg"),
+                                captured_at=day)
+        images.append(image)
+    refer = Prediction.objects.get(image=images[0])
+    Prediction.objects.filter(pk=refer.pk).update(
+        status="succeeded", probabilities=PROBABILITIES, top_class="nv", malignancy_risk=0.30, refer=True,
+        referral_threshold=0.12, assessable=True, started_at=timezone.now(), finished_at=timezone.now())
+    refer.refresh_from_db()
+    refer.heatmap.save("heatmap.png", ContentFile(_heatmap_png()), save=True)
+    refused = Prediction.objects.get(image=images[1])
+    Prediction.objects.filter(pk=refused.pk).update(
+        status="succeeded", probabilities=PROBABILITIES, top_class="nv", malignancy_risk=0.30, refer=False,
+        referral_threshold=0.12, assessable=False, started_at=timezone.now(), finished_at=timezone.now(),
+        assessment_reasons=[{"code": "blur", "message": "The image is out of focus."}])
+    refused.refresh_from_db()
+    review_cases_triage(predictions=[refer, refused])
+    review_create(actor=reviewer, image=images[0], prediction=refer, verdict="override", diagnosis="mel",
+                  histopathology_confirmed=True, notes="Excised; superficial spreading melanoma, Breslow 0.4 mm.")
+    other = lesion_create(actor=clinician, patient=patient, site="back", label="Back")
+    failed_image, _ = image_upload(actor=clinician, lesion=other,
+                                   file=ContentFile(jpeg_bytes(seed=5, size=(640, 480)), name="5.jpg"))
+    Prediction.objects.filter(image=failed_image).update(
+        status="failed", finished_at=timezone.now(),
+        error="Gave up after 3 attempts; the last error: the stored image could not be read (OSError)")
+    assert ReviewCase.objects.filter(image=images[1]).exists()
+    return {"patient": patient, "lesion": lesion, "images": images, "refer": refer, "refused": refused,
+            "clinic": clinic_staff["clinic"]}

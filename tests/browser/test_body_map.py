@@ -4,7 +4,6 @@ from __future__ import annotations
 from predictions.models import Lesion
 
 from .conftest import sign_in
-from .test_phone_layout import records, test_model_version  # noqa: F401  (fixtures)
 
 
 def _click_on_map(page, view: str, x: float, y: float) -> None:

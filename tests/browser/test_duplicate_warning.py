@@ -8,7 +8,7 @@ from predictions.models import LesionImage
 from tests.predictions.images import jpeg_bytes
 
 from .conftest import sign_in
-from .test_phone_layout import PHONE, records, test_model_version  # noqa: F401  (fixtures)
+from .test_phone_layout import PHONE
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, PHONE], ids=["desktop", "phone"])

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from predictions import inference
 from predictions.models import Patient, Prediction, Review
-from tests.predictions.integration.conftest import _unavailable, sample_images
+from tests.integration import _unavailable, sample_images
 
 from .conftest import sign_in, sign_out
 

@@ -2,78 +2,9 @@
 leaves most of the screen to the page. Screenshots go to var/screenshots/phone-*.png."""
 from __future__ import annotations
 
-import datetime
-import io
-
-import pytest
-from django.core.files.base import ContentFile
-from django.utils import timezone
-from PIL import Image
-
-from predictions import inference
-from predictions.models import Prediction, ReviewCase
-from predictions.services import image_upload, lesion_create, patient_create, review_create
-from predictions.services.governance import review_cases_triage
-from tests.predictions.images import jpeg_bytes
-
 from .conftest import sign_in
 
 PHONE = {"width": 390, "height": 844}
-TEST_MODEL = "browser-test:2.0"
-PROBABILITIES = {"akiec": 0.03, "bcc": 0.03, "bkl": 0.06, "df": 0.02, "mel": 0.24, "nv": 0.60, "vasc": 0.02}
-
-
-@pytest.fixture(autouse=True)
-def test_model_version(monkeypatch):
-    monkeypatch.setattr(inference, "model_version", lambda: TEST_MODEL)
-
-
-def _heatmap_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (384, 384), (220, 40, 30)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def records(clinic_staff):
-    """A patient with a long name, a lesion with two photographs: a result to refer (reviewed), one the model
-    could not assess (queued for review), and a failed prediction on another lesion."""
-    clinician, reviewer = clinic_staff["clinician"], clinic_staff["reviewer"]
-    patient = patient_create(actor=clinician, clinic=clinic_staff["clinic"], mrn="PHONE-000123456789",
-                             full_name="Maximiliana Wolfeschlegelsteinhausen-Bergerdorff",
-                             date_of_birth=datetime.date(1959, 3, 2), sex="female")
-    lesion = lesion_create(actor=clinician, patient=patient, site="upper extremity",
-                           label="Pigmented lesion, left forearm, dorsal aspect")
-    images = []
-    for seed, day in ((1, datetime.date(2024, 3, 1)), (2, datetime.date(2025, 2, 1))):
-        image, _ = image_upload(actor=clinician, lesion=lesion,
-                                file=ContentFile(jpeg_bytes(seed=seed, size=(800, 600)), name=f"{seed}.jpg"),
-                                captured_at=day)
-        images.append(image)
-    refer = Prediction.objects.get(image=images[0])
-    Prediction.objects.filter(pk=refer.pk).update(
-        status="succeeded", probabilities=PROBABILITIES, top_class="nv", malignancy_risk=0.30, refer=True,
-        referral_threshold=0.12, assessable=True, started_at=timezone.now(), finished_at=timezone.now())
-    refer.refresh_from_db()
-    refer.heatmap.save("heatmap.png", ContentFile(_heatmap_png()), save=True)
-    refused = Prediction.objects.get(image=images[1])
-    Prediction.objects.filter(pk=refused.pk).update(
-        status="succeeded", probabilities=PROBABILITIES, top_class="nv", malignancy_risk=0.30, refer=False,
-        referral_threshold=0.12, assessable=False, started_at=timezone.now(), finished_at=timezone.now(),
-        assessment_reasons=[{"code": "blur", "message": "The image is out of focus."}])
-    refused.refresh_from_db()
-    review_cases_triage(predictions=[refer, refused])
-    review_create(actor=reviewer, image=images[0], prediction=refer, verdict="override", diagnosis="mel",
-                  histopathology_confirmed=True, notes="Excised; superficial spreading melanoma, Breslow 0.4 mm.")
-    other = lesion_create(actor=clinician, patient=patient, site="back", label="Back")
-    failed_image, _ = image_upload(actor=clinician, lesion=other,
-                                   file=ContentFile(jpeg_bytes(seed=5, size=(640, 480)), name="5.jpg"))
-    Prediction.objects.filter(image=failed_image).update(
-        status="failed", finished_at=timezone.now(),
-        error="Gave up after 3 attempts; the last error: the stored image could not be read (OSError)")
-    assert ReviewCase.objects.filter(image=images[1]).exists()
-    return {"patient": patient, "lesion": lesion, "images": images, "refer": refer, "refused": refused,
-            "clinic": clinic_staff["clinic"]}
 
 
 def _overflow(page) -> list[str]:

@@ -8,7 +8,6 @@ import subprocess
 import pytest
 
 from .conftest import SCREENSHOTS, sign_in
-from .test_phone_layout import records, test_model_version  # noqa: F401  (fixtures)
 
 
 def _pdf_pages_and_text(pdf: bytes) -> tuple[int, str]:

@@ -4,7 +4,6 @@ downloads as a PDF."""
 from __future__ import annotations
 
 from .conftest import sign_in
-from .test_phone_layout import records, test_model_version  # noqa: F401  (fixtures)
 
 
 def test_a_reviewed_result_leads_with_histopathology_then_the_models_referral_with_its_figure(page, records,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from .conftest import sign_in
-from .test_phone_layout import records, test_model_version  # noqa: F401  (fixtures)
 
 
 def _scale(page, selector: str) -> float:
@@ -64,7 +63,7 @@ def test_the_viewer_switches_the_heatmap_to_the_class_of_concern(page, records, 
 
     from predictions.models import PredictionHeatmap
 
-    from .test_phone_layout import _heatmap_png
+    from .conftest import _heatmap_png
 
     refer = records["refer"]
     concern = PredictionHeatmap(prediction=refer, class_code=refer.concern_class)

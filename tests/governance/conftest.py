@@ -9,16 +9,7 @@ from django.contrib.auth import get_user_model
 from mlcore import CLASSES, MALIGNANT_CLASSES, PredictionResult
 
 from predictions import inference
-from tests.predictions.conftest import Staff, staff  # noqa: F401  (fixture)
-
 from tests.mlcore.conftest import TINY_ARCH, write_dataset
-from tests.predictions.fakes import ColourClassifier
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
 
 
 @pytest.fixture(autouse=True)
@@ -27,12 +18,11 @@ def fresh_inference(monkeypatch):
     monkeypatch.setattr(inference, "_classifier", None)
 
 
-@pytest.fixture
-def fake_classifier(monkeypatch) -> ColourClassifier:
-    classifier = ColourClassifier()
-    monkeypatch.setattr(inference, "_classifier", classifier)
-    monkeypatch.setattr(inference, "model_version", lambda: classifier.version)
-    return classifier
+@pytest.fixture(autouse=True)
+def checkpoint_path(settings, tmp_path):
+    """Each test keeps its audit checkpoints in its own file."""
+    settings.SKINCLINIC_AUDIT_CHECKPOINT_PATH = str(tmp_path / "audit" / "checkpoints.jsonl")
+    return tmp_path / "audit" / "checkpoints.jsonl"
 
 
 @pytest.fixture
@@ -85,3 +75,35 @@ def two_model_dirs(tmp_path_factory) -> tuple[Path, Path]:
     else:
         first = _train_tiny(root, seed=1, version="0.0.1-first")
     return first, _train_tiny(root, seed=2, version="0.0.2-second")
+
+
+@pytest.fixture
+def reviewed(staff):
+    """Six reviewed images of V1 (three re-run on V2), and results the figures must leave out."""
+    from predictions.models import Prediction, PredictionStatus
+    from tests.predictions.factories import LesionFactory, LesionImageFactory
+
+    from .helpers import CASES, V1, V2, review, stored_prediction
+
+    images = []
+    for sex, age, site, predicted, diagnosis in CASES:
+        image = LesionImageFactory(lesion=staff.lesion, sex=sex, age=age, site=site)
+        stored_prediction(image=image, version=V1, probabilities={predicted: 0.9})
+        if diagnosis:
+            review(image, diagnosis, staff.reviewer)
+        images.append(image)
+    review(images[5], "mel", staff.reviewer, histopathology=True)
+    review(images[5], "bkl", staff.admin)  # newer, but not confirmed: the histopathology wins
+    # V2 ran on the first three images and agrees with every review.
+    for image, predicted in zip(images[:3], ["mel", "mel", "nv"]):
+        stored_prediction(image=image, version=V2, probabilities={predicted: 0.9})
+    # Left out: an unreviewed result, a failed prediction of a reviewed image, and another clinic's images.
+    stored_prediction(image=LesionImageFactory(lesion=staff.lesion), version=V1, probabilities={"mel": 0.9})
+    failed_image = LesionImageFactory(lesion=staff.lesion)
+    Prediction.objects.create(image=failed_image, model_version=V1, status=PredictionStatus.FAILED,
+                              queued_at=failed_image.uploaded_at, error="unreadable")
+    review(failed_image, "mel", staff.reviewer)
+    other = LesionImageFactory(lesion=LesionFactory(patient__clinic=staff.other_clinic))
+    stored_prediction(image=other, version=V1, probabilities={"nv": 0.9})
+    review(other, "mel", staff.outsider)
+    return images

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from predictions import services
-from predictions.models import Prediction, PredictionStatus
+from predictions.models import Prediction, PredictionStatus, Review
 from tests.predictions.factories import LesionImageFactory, PredictionFactory
 
 from .conftest import ScriptedClassifier, result
@@ -34,3 +34,22 @@ def stored_prediction(*, image, version, probabilities) -> Prediction:
                                      probabilities=r.probabilities, top_class=r.top_class,
                                      malignancy_risk=r.malignancy_risk, queued_at=timezone.now(),
                                      finished_at=timezone.now())
+
+
+# The performance tests' reviewed cases (the `reviewed` fixture in conftest.py stores them).
+V1, V2 = "model:1", "model:2"
+
+# (sex, age, site, predicted by V1, reviewed diagnosis)
+CASES = [
+    ("female", 25, "back", "mel", "mel"),
+    ("female", 50, "face", "nv", "mel"),
+    ("male", 62, "back", "mel", "nv"),
+    ("male", 80, "trunk", "bcc", "bcc"),
+    ("male", None, "back", "nv", "nv"),
+    ("female", 35, "face", "bkl", None),  # reviewed twice: histopathology says mel, a later look says bkl
+]
+
+
+def review(image, diagnosis, reviewer, histopathology=False):
+    return Review.objects.create(image=image, verdict="override", diagnosis=diagnosis, reviewer=reviewer,
+                                 histopathology_confirmed=histopathology)

@@ -5,7 +5,7 @@ from predictions.models import AuditEvent
 from predictions.selectors_governance import performance_report
 from tests.api.conftest import token_client
 
-from .test_performance import V1, reviewed  # noqa: F401  (fixture)
+from .helpers import V1
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from predictions.models.audit import GENESIS_HASH, chain_hash, chain_hmac
 from predictions.selectors_governance import audit_chain_verify, audit_checkpoint_latest
 from predictions.services.audit import audit_record
 
-from .test_audit_trail import checkpoint_path, raw  # noqa: F401  (fixture)
+from .test_audit_trail import raw
 
 pytestmark = pytest.mark.django_db
 

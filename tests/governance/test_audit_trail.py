@@ -24,12 +24,6 @@ def chain() -> list[AuditEvent]:
     return list(AuditEvent.objects.order_by("id"))
 
 
-@pytest.fixture(autouse=True)
-def checkpoint_path(settings, tmp_path):
-    settings.SKINCLINIC_AUDIT_CHECKPOINT_PATH = str(tmp_path / "audit" / "checkpoints.jsonl")
-    return tmp_path / "audit" / "checkpoints.jsonl"
-
-
 def raw(sql: str, params=()) -> None:
     """Write to the table as someone with database access would: past the app, and past the triggers (which the
     database's owner can drop)."""

@@ -5,57 +5,12 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
-from predictions.models import AuditEvent, Prediction, PredictionStatus, Review
+from predictions.models import AuditEvent
 from predictions.selectors_governance import performance_report
-from tests.predictions.factories import LesionFactory, LesionImageFactory
 
-from .helpers import stored_prediction
+from .helpers import V1, V2
 
 pytestmark = pytest.mark.django_db
-
-V1, V2 = "model:1", "model:2"
-
-# (sex, age, site, predicted by V1, reviewed diagnosis)
-CASES = [
-    ("female", 25, "back", "mel", "mel"),
-    ("female", 50, "face", "nv", "mel"),
-    ("male", 62, "back", "mel", "nv"),
-    ("male", 80, "trunk", "bcc", "bcc"),
-    ("male", None, "back", "nv", "nv"),
-    ("female", 35, "face", "bkl", None),  # reviewed twice: histopathology says mel, a later look says bkl
-]
-
-
-def review(image, diagnosis, reviewer, histopathology=False):
-    return Review.objects.create(image=image, verdict="override", diagnosis=diagnosis, reviewer=reviewer,
-                                 histopathology_confirmed=histopathology)
-
-
-@pytest.fixture
-def reviewed(staff):
-    images = []
-    for sex, age, site, predicted, diagnosis in CASES:
-        image = LesionImageFactory(lesion=staff.lesion, sex=sex, age=age, site=site)
-        stored_prediction(image=image, version=V1, probabilities={predicted: 0.9})
-        if diagnosis:
-            review(image, diagnosis, staff.reviewer)
-        images.append(image)
-    review(images[5], "mel", staff.reviewer, histopathology=True)
-    review(images[5], "bkl", staff.admin)  # newer, but not confirmed: the histopathology wins
-    # V2 ran on the first three images and agrees with every review.
-    for image, predicted in zip(images[:3], ["mel", "mel", "nv"]):
-        stored_prediction(image=image, version=V2, probabilities={predicted: 0.9})
-    # Left out: an unreviewed result, a failed prediction of a reviewed image, and another clinic's images.
-    stored_prediction(image=LesionImageFactory(lesion=staff.lesion), version=V1, probabilities={"mel": 0.9})
-    failed_image = LesionImageFactory(lesion=staff.lesion)
-    Prediction.objects.create(image=failed_image, model_version=V1, status=PredictionStatus.FAILED,
-                              queued_at=failed_image.uploaded_at, error="unreadable")
-    review(failed_image, "mel", staff.reviewer)
-    other = LesionImageFactory(lesion=LesionFactory(patient__clinic=staff.other_clinic))
-    stored_prediction(image=other, version=V1, probabilities={"nv": 0.9})
-    review(other, "mel", staff.outsider)
-    return images
-
 
 def figures(report, version):
     return report.figures[version]

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 ROLES = ["clinician", "reviewer", "admin"]
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def records(staff) -> dict:
     first, second = LesionImageFactory(lesion=staff.lesion), LesionImageFactory(lesion=staff.lesion)

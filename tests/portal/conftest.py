@@ -3,7 +3,6 @@ of another clinic, per-test media, and the fake classifier behind the model seam
 import pytest
 from django.utils import timezone
 
-from tests.predictions.conftest import Staff, fake_classifier, media_root, staff, user_without_clinic  # noqa: F401
 from tests.predictions.factories import LesionImageFactory, PredictionFactory
 
 ROLES = ["clinician", "reviewer", "admin"]
@@ -25,9 +24,9 @@ def succeeded(image, probabilities=PROBABILITIES_CONFIDENT_NEVUS, **kwargs):
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The factories hash a password for every user; the default hasher is slow by design.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def model_behind_the_seam(fake_classifier):
+    # The portal's tests run with the fake classifier (tests/conftest.py).
+    return fake_classifier
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from predictions.models import LesionImage
 
-from tests.predictions.faults import database_unreachable, files_under, full_disk  # noqa: F401
+from tests.predictions.faults import database_unreachable, files_under
 from tests.predictions.images import jpeg_bytes
 
 

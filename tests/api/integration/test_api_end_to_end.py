@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from fhir.resources.R4B.bundle import Bundle
 
-from tests.predictions.integration.conftest import sample_images
+from tests.integration import sample_images
 
 from ..conftest import token_client
 from ..receiver import start_receiver

@@ -6,9 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from predictions.models import ModelVersion, PredictionStatus
 from predictions.services import image_upload
 from predictions.services.registry import model_version_activate, model_version_register
-from tests.predictions.integration.conftest import (  # noqa: F401  (fixtures)
-    real_services, sample_images, start_worker, wait_for_predictions,
-)
+from tests.integration import sample_images, wait_for_predictions
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from predictions.models import PredictionStatus
 from predictions.services import image_upload
 
 from ..reference_set import reference_set_build, training_image
-from .conftest import sample_images, wait_for_predictions
+from tests.integration import sample_images, wait_for_predictions
 
 pytestmark = pytest.mark.integration
 

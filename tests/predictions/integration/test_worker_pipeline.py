@@ -13,7 +13,7 @@ from predictions import inference
 from predictions.models import AuditEvent, Prediction, PredictionStatus
 from predictions.services import image_upload, lesion_create
 
-from .conftest import sample_images, wait_for, wait_for_predictions, wait_for_running
+from tests.integration import sample_images, wait_for, wait_for_predictions, wait_for_running
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from predictions.services import image_upload
 from predictions.services.files import FileCommitMarker
 
 from ..conftest import stored_files
-from ..faults import files_under, full_disk  # noqa: F401
+from ..faults import files_under
 from ..factories import LesionFactory
 from ..images import encode, jpeg_bytes, jpeg_with_exif, lesion_picture, png_bomb, truncated_jpeg
 
