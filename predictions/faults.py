@@ -1,4 +1,5 @@
-"""Faults of the services the app stands on (database, broker, storage) and of requests it cannot read.
+"""Faults of the services the app stands on (database, broker, storage) and of requests it cannot read, and the
+typed refusals services raise when a request cannot be honoured (too large, not an image, a duplicate).
 
 One classification, used by the API's exception handler (JSON) and the portal's error pages (HTML), so a
 database outage or a full disk reads the same everywhere: what happened, whether to retry, and when.
@@ -8,7 +9,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, ValidationError
 from django.db import InterfaceError, OperationalError
 
 # How long a client should wait before retrying after a backing service failed (Retry-After, seconds):
@@ -45,6 +46,33 @@ BODY_TOO_LARGE = Fault(413, "too_large", "Too much was sent",
                        "The request body is larger than this server accepts; nothing was saved. Send less at once.")
 BODY_UNREADABLE = Fault(400, "parse_error", "The request could not be read",
                         "The request body cannot be read: it is malformed or too complex. Nothing was saved.")
+
+
+class Refusal(ValidationError):
+    """A service refusing a request, carrying its HTTP meaning (`status`) so that no view decodes error codes.
+
+    Still a ValidationError: a form shows it on its fields like any other. `detail` and `field`, when given,
+    are the wording the API answers with (else the messages themselves). The API's exception handler is the
+    one place that turns a refusal into a response.
+    """
+
+    status = 400
+
+    def __init__(self, message, code=None, params=None, *, detail: str = "", field: str = ""):
+        super().__init__(message, code, params)
+        self.detail, self.field = detail, field
+
+
+class TooLarge(Refusal):
+    status = 413
+
+
+class UnsupportedMedia(Refusal):
+    status = 415
+
+
+class Duplicate(Refusal):
+    status = 409
 
 
 def _service_errors() -> tuple[type[BaseException], ...]:

@@ -7,7 +7,7 @@ from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..faults import Fault, fault_classify
+from ..faults import Fault, Refusal, fault_classify
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 
@@ -30,12 +30,6 @@ class PayloadTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request is too large."
     default_code = "too_large"
-
-
-class UnsupportedFile(ApiError):
-    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-    default_detail = "The file is of a type that is not accepted."
-    default_code = "unsupported_media_type"
 
 
 class UnprocessableEntity(ApiError):
@@ -61,9 +55,16 @@ def django_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
     return {NON_FIELD: list(exc.messages)}
 
 
-def django_error_codes(exc: DjangoValidationError) -> set[str]:
-    errors = exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
-    return {error.code for error_list in errors for error in error_list if error.code}
+class RefusalError(ApiError):
+    """A service's typed refusal (predictions.faults.Refusal) with its HTTP status."""
+
+    def __init__(self, refusal: Refusal):
+        errors = django_errors(refusal)
+        detail = refusal.detail or next(iter(m for messages in errors.values() for m in messages),
+                                        "The request was refused.")
+        self.status_code = refusal.status
+        super().__init__(detail, errors={refusal.field: [refusal.detail]} if refusal.field and refusal.detail
+                         else errors)
 
 
 def _messages(errors) -> list[str]:
@@ -84,7 +85,9 @@ def exception_handler(exc, context):
     A backing service that is down, a full or read-only disk, or a body too large or too complex to read
     is a fault with its own status (503 with Retry-After, 507, 413, 400), never an HTML 500.
     """
-    if isinstance(exc, DjangoValidationError):  # raised by the services
+    if isinstance(exc, Refusal) and exc.status != status.HTTP_400_BAD_REQUEST:  # typed by the service
+        exc = RefusalError(exc)
+    elif isinstance(exc, DjangoValidationError):  # raised by the services
         exc = exceptions.ValidationError(detail=django_errors(exc))
     fault = None if isinstance(exc, exceptions.APIException) else fault_classify(exc)
     if fault is not None:

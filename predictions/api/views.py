@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -25,7 +24,7 @@ from ..services.prediction_requests import prediction_request
 from ..services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update
 from ..views import private_file_response
 from . import selectors
-from .exceptions import Conflict, PayloadTooLarge, UnsupportedFile, django_error_codes, django_errors
+from .exceptions import Conflict, PayloadTooLarge
 from .filters import ImageFilter, LesionFilter, PatientFilter, PredictionFilter, ReviewFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
@@ -91,12 +90,6 @@ class AuditedListMixin:
         return self.get_paginated_response(data) if page is not None else Response(data)
 
 
-def _conflict_on_duplicate(exc: DjangoValidationError, field: str, message: str):
-    if django_error_codes(exc) & {"unique", "unique_together"}:
-        return Conflict(message, errors={field: [message]})
-    return exc
-
-
 class PrivateFileView(APIView):
     """Streams a stored file to members of its clinic; errors stay JSON whatever the Accept header says."""
 
@@ -133,10 +126,7 @@ class PatientListView(AuditedListMixin, generics.ListAPIView):
     def post(self, request):
         data = _valid(PatientCreateSerializer, request)
         clinic = _clinic_for(request.user, data.pop("clinic", None), "record.write")
-        try:
-            patient = patient_create(actor=request.user, clinic=clinic, **data)
-        except DjangoValidationError as exc:
-            raise _conflict_on_duplicate(exc, "mrn", "A patient with this MRN already exists in the clinic.")
+        patient = patient_create(actor=request.user, clinic=clinic, **data)  # a duplicate MRN: 409
         body = PatientSerializer(patient, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
@@ -155,10 +145,7 @@ class PatientDetailView(generics.GenericAPIView):
     def patch(self, request, pk):
         patient = selectors.api_patient_get(user=request.user, pk=pk)
         data = _valid(PatientUpdateSerializer, request, partial=True)
-        try:
-            patient = patient_update(actor=request.user, patient=patient, **data)
-        except DjangoValidationError as exc:
-            raise _conflict_on_duplicate(exc, "mrn", "A patient with this MRN already exists in the clinic.")
+        patient = patient_update(actor=request.user, patient=patient, **data)
         return Response(PatientSerializer(patient, context={"request": request}).data)
 
 
@@ -215,16 +202,6 @@ class LesionDetailView(generics.GenericAPIView):
 
 # --- Images ------------------------------------------------------------------------------------------------
 
-def _upload_error(exc: DjangoValidationError):
-    codes, errors = django_error_codes(exc), django_errors(exc)
-    message = next(iter(m for messages in errors.values() for m in messages), "The file was refused.")
-    if codes & {"too_large", "too_many_pixels"}:
-        return PayloadTooLarge(message, errors=errors)
-    if "not_an_image" in codes:
-        return UnsupportedFile(message, errors=errors)
-    return exc
-
-
 @extend_schema_view(get=extend_schema(summary="List a lesion's images",
                                       responses={200: ImageSerializer(many=True), **_errors(401, 404)}))
 class LesionImageListView(generics.ListAPIView):
@@ -268,10 +245,8 @@ class LesionImageListView(generics.ListAPIView):
     @idempotent
     def post(self, request, pk):
         data = _valid(ImageUploadSerializer, request)
-        try:
-            image, created = image_upload(actor=request.user, lesion=self.lesion, **data)
-        except DjangoValidationError as exc:
-            raise _upload_error(exc)
+        # Too large (413) and not an image (415) are typed refusals of the service: the exception handler answers.
+        image, created = image_upload(actor=request.user, lesion=self.lesion, **data)
         image = selectors.api_image_get(user=request.user, pk=image.pk)
         newest = next(iter(image.predictions.all()), None)
         prediction = selectors.api_prediction_get(user=request.user, pk=newest.pk) if newest else None

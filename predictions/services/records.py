@@ -6,8 +6,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .. import permissions
+from ..faults import Duplicate
 from ..models import Clinic, Lesion, Patient, Sex, Site
 from .audit import audit_record
+
+
+def _conflict_if_duplicate_mrn(exc: ValidationError) -> ValidationError:
+    """A patient's validation error as a Duplicate (409) when it is the clinic's unique MRN, with the same messages."""
+    errors = exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
+    if any(error.code in ("unique", "unique_together") for error_list in errors for error in error_list):
+        return Duplicate(exc.error_dict if hasattr(exc, "error_dict") else exc.error_list, field="mrn",
+                        detail="A patient with this MRN already exists in the clinic.")
+    return exc
 
 
 @transaction.atomic
@@ -19,7 +29,10 @@ def patient_create(
     permissions.require(actor, "record.write", clinic)
     patient = Patient(clinic=clinic, mrn=mrn.strip(), full_name=full_name.strip(), date_of_birth=date_of_birth,
                       sex=sex, created_by=actor)
-    patient.full_clean()
+    try:
+        patient.full_clean()
+    except ValidationError as exc:
+        raise _conflict_if_duplicate_mrn(exc)
     patient.save()
     audit_record(actor=actor, clinic=clinic, action="patient.create", target=patient, data={"mrn": patient.mrn})
     return patient
@@ -64,10 +77,10 @@ def patient_update(*, actor, patient: Patient, **changes) -> Patient:
         setattr(patient, name, value)
     try:
         patient.full_clean()
-    except ValidationError:
+    except ValidationError as exc:
         for name, value in before.items():
             setattr(patient, name, value)
-        raise
+        raise _conflict_if_duplicate_mrn(exc)
     patient.save(update_fields=list(changed))
     audit_record(actor=actor, clinic=patient.clinic, action="patient.update", target=patient,
                  data={"changed": {name: [str(before[name]), str(value)] for name, value in changed.items()}})

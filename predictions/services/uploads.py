@@ -14,6 +14,7 @@ from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .. import inference, permissions
+from ..faults import TooLarge, UnsupportedMedia
 from ..models import Lesion, LesionImage, Prediction, PredictionStatus, Site
 from ..models.records import age_on
 from .audit import audit_record
@@ -33,13 +34,13 @@ class _Encoded:
     height: int
 
 
-def _refuse(message: str, code: str) -> ValidationError:
-    return ValidationError({"file": ValidationError(message, code=code)})
+def _refuse(message: str, code: str, kind: type[ValidationError] = ValidationError) -> ValidationError:
+    return kind({"file": ValidationError(message, code=code)})
 
 
 def _read_limited(file: File) -> bytes:
     limit = settings.SKINCLINIC_MAX_UPLOAD_BYTES
-    too_large = _refuse(f"The file is larger than the {limit // (1024 * 1024)} MB limit.", "too_large")
+    too_large = _refuse(f"The file is larger than the {limit // (1024 * 1024)} MB limit.", "too_large", TooLarge)
     if file.size is not None and file.size > limit:
         raise too_large
     file.seek(0)
@@ -63,7 +64,7 @@ def _reencode(data: bytes) -> _Encoded:
             if probe.width * probe.height > settings.SKINCLINIC_MAX_IMAGE_PIXELS:
                 raise _refuse(
                     f"The image is {probe.width}x{probe.height}: too many pixels to open safely "
-                    f"(the limit is {settings.SKINCLINIC_MAX_IMAGE_PIXELS:,}).", "too_many_pixels")
+                    f"(the limit is {settings.SKINCLINIC_MAX_IMAGE_PIXELS:,}).", "too_many_pixels", TooLarge)
             _check_shape(probe.width, probe.height)
             probe.verify()
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
@@ -73,9 +74,9 @@ def _reencode(data: bytes) -> _Encoded:
     except ValidationError:
         raise
     except UnidentifiedImageError:
-        raise _refuse("The file is not a JPEG, PNG, TIFF or WebP image.", "not_an_image")
+        raise _refuse("The file is not a JPEG, PNG, TIFF or WebP image.", "not_an_image", UnsupportedMedia)
     except Image.DecompressionBombError:
-        raise _refuse("The image has too many pixels to open safely.", "too_many_pixels")
+        raise _refuse("The image has too many pixels to open safely.", "too_many_pixels", TooLarge)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise _refuse(f"The image is damaged or truncated and cannot be read ({exc}).", "corrupt")
 
