@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -13,8 +13,8 @@ from .calibration import softmax
 from .explain import overlay_png
 from .gate import EmbeddingGate, assess
 from .labels import CLASSES, MALIGNANT_CLASSES
-from .modeldir import SHIPPED_MODEL_DIR, WEIGHTS_FILE, member_dirs, read_config, weights_checksum
 from .model import Architecture, input_hw
+from .modeldir import SHIPPED_MODEL_DIR, WEIGHTS_FILE, member_dirs, read_config, weights_checksum
 from .preprocess import LesionInput, encode_metadata, load_image, preprocess_image
 
 _MALIGNANT_IDX = [CLASSES.index(c) for c in MALIGNANT_CLASSES]
@@ -93,7 +93,7 @@ class Classifier:
         self._forward_fn = None
 
     @classmethod
-    def load(cls, model_dir: str | Path | None = None) -> "Classifier":
+    def load(cls, model_dir: str | Path | None = None) -> Classifier:
         """Load a model directory (default: the shipped model). Raises ModelError if it is not one."""
         from .model import build_model
 

@@ -43,7 +43,7 @@ class Dataset:
     records: list[Record]
     problems: list[str] = field(default_factory=list)  # "image_id: reason", one per skipped row
 
-    def split(self, name: str) -> "Dataset":
+    def split(self, name: str) -> Dataset:
         return Dataset([r for r in self.records if r.split == name], list(self.problems))
 
     @property

@@ -87,7 +87,7 @@ class EmbeddingGate:
     threshold: float
 
     @classmethod
-    def fit(cls, train_embeddings: np.ndarray, val_embeddings: np.ndarray, val_quantile: float) -> "EmbeddingGate":
+    def fit(cls, train_embeddings: np.ndarray, val_embeddings: np.ndarray, val_quantile: float) -> EmbeddingGate:
         """Fit on train; the threshold is the distance that `val_quantile` of val's images stay below."""
         from sklearn.covariance import LedoitWolf
 
@@ -105,7 +105,7 @@ class EmbeddingGate:
                  threshold=np.float64(self.threshold))
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> "EmbeddingGate | None":
+    def load(cls, model_dir: str | Path) -> EmbeddingGate | None:
         """The model's gate, or None for a model without one (1.x)."""
         path = Path(model_dir) / GATE_FILE
         if not path.is_file():

@@ -14,7 +14,6 @@ from typing import Union
 from .labels import CLASSES
 from .preprocess import META_FEATURES
 
-
 ImageSize = Union[int, tuple[int, int]]  # a square side, or (height, width)
 
 
@@ -40,7 +39,7 @@ class Architecture:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Architecture":
+    def from_dict(cls, data: dict) -> Architecture:
         data = dict(data)
         if isinstance(data.get("image_size"), (list, tuple)):
             data["image_size"] = tuple(int(v) for v in data["image_size"])

@@ -6,8 +6,8 @@ set is the same on every machine and needs no download.
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont

@@ -15,9 +15,9 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -128,7 +128,7 @@ class ReferenceIndex:
 
     @classmethod
     def load(cls, directory: str | Path, model_version: str | None = None,
-             weights_sha256: str | None = None) -> "ReferenceIndex":
+             weights_sha256: str | None = None) -> ReferenceIndex:
         """Load an index; with `model_version`, refuse (ReferenceIndexMismatch) one built with another model."""
         directory = Path(directory)
         info = cls.read_info(directory)
@@ -255,7 +255,7 @@ def build_index(classifier, data_dir: str | Path, out_root: str | Path, split: s
             "weights_sha256": getattr(classifier, "checksum", None),
             "source": str(data_dir.resolve()), "split": split if dataset.splits else None,
             "count": len(cases), "dimensions": int(matrix.shape[1]),
-            "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "built_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "seconds": round(time.monotonic() - started, 1),
         }
         # index.json last: a reader never sees an index without its embeddings.

@@ -6,7 +6,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,9 @@ from .data import Arrays, Dataset, load_arrays, read_dataset, split_by_lesion
 from .errors import DataError
 from .labels import CLASSES
 from .metrics import compute_metrics
-from .operating_point import operating_point, referral_threshold
 from .model import Architecture
 from .modeldir import METRICS_FILE, WEIGHTS_FILE, read_config, weights_checksum, write_config
+from .operating_point import operating_point, referral_threshold
 
 
 @dataclass
@@ -185,7 +185,7 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
             "train_class_counts": dict(zip(CLASSES, np.bincount(train_arrays.labels, minlength=7).tolist())),
             "command": options.command, "history": history,
             "init_from": {k: v for k, v in parent["training"].items() if k != "history"} if parent else None,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     }
     write_config(out, config)

@@ -6,7 +6,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .admin_governance import (
-    AuditedViewsMixin, FileViewsMixin, images_rerun, predictions_rerun_action, probabilities_html,
+    AuditedViewsMixin,
+    FileViewsMixin,
+    images_rerun,
+    predictions_rerun_action,
+    probabilities_html,
 )
 from .interpretation import Recommendation, recommendation_of
 from .models import AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review
@@ -179,5 +183,5 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def short_hash(self, obj):
         return f"{obj.hash[:12]}…"
 
-from .api import admin as api_admin  # noqa: E402,F401  (registers API tokens and webhooks)
 from . import admin_sign_in  # noqa: E402,F401  (sign-in lockouts and their unlock)
+from .api import admin as api_admin  # noqa: E402,F401  (registers API tokens and webhooks)

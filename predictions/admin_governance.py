@@ -17,6 +17,7 @@ from django.dispatch import receiver
 from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+
 from mlcore import CLASS_NAMES, MALIGNANT_CLASSES
 
 from .models import Clinic, LesionImage, ModelVersion, Prediction, ReviewCase, ReviewCaseReason, ReviewCaseState

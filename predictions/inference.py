@@ -43,6 +43,7 @@ def classifier_get(version: str | None = None):
 def classifier_warm_up() -> None:
     """Load the model and trace its graph once, so the first real task is not the slow one."""
     from PIL import Image
+
     from mlcore import LesionInput
 
     classifier = classifier_get()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
+
 from mlcore import CLASS_NAMES, CLASSES, MALIGNANT_CLASSES
 
 from .models import ModelVersion, Prediction, PredictionStatus, Review

@@ -10,12 +10,22 @@ from django.db import models
 from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
+
 from mlcore import CLASS_NAMES, CLASSES
 
 from . import permissions
 from .interpretation import REVIEW_STANDING_ORDER
 from .models import (
-    AuditEvent, Clinic, HeatmapStatus, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review,
+    AuditEvent,
+    Clinic,
+    HeatmapStatus,
+    Lesion,
+    LesionImage,
+    Membership,
+    Patient,
+    Prediction,
+    PredictionStatus,
+    Review,
 )
 
 M = TypeVar("M", bound=models.Model)

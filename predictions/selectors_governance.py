@@ -13,14 +13,23 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+
 from mlcore import CLASSES
 
 from . import permissions
+from .interpretation import risk_band
 from .models import (
-    AuditEvent, Clinic, LesionImage, ModelVersion, Prediction, PredictionStatus, Review, ReviewCase, ReviewCaseReason,
+    AuditEvent,
+    Clinic,
+    LesionImage,
+    ModelVersion,
+    Prediction,
+    PredictionStatus,
+    Review,
+    ReviewCase,
+    ReviewCaseReason,
 )
 from .models.audit import GENESIS_HASH, AuditCheckpoint, AuditCheckpointError, audit_chain_keys
-from .interpretation import risk_band
 from .selectors import audit_event_list, object_get_for_user, scoped
 
 MELANOMA = "mel"

@@ -95,8 +95,8 @@ def seed(count: int) -> tuple[str, list[int], str, list[int]]:
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
     from django.utils import timezone
-    from mlcore import CLASSES, MALIGNANT_CLASSES
 
+    from mlcore import CLASSES, MALIGNANT_CLASSES
     from predictions.models import Clinic, Lesion, LesionImage, Membership, Patient, Prediction
     from predictions.services.api_tokens import api_token_create
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 import uuid
 
 from django.utils import timezone
+
 from mlcore import CLASS_NAMES, CLASSES, MALIGNANT_CLASSES
 
-from ..models import Prediction, Review, Verdict
 from ..interpretation import prediction_interpret
+from ..models import Prediction, Review, Verdict
 from .selectors import ImageReport
 
 NAMESPACE = "urn:skinclinic"

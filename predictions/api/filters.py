@@ -4,7 +4,16 @@ from __future__ import annotations
 import django_filters as filters
 
 from ..models import (
-    DiagnosisClass, Lesion, LesionImage, Patient, Prediction, PredictionStatus, Review, Sex, Site, Verdict,
+    DiagnosisClass,
+    Lesion,
+    LesionImage,
+    Patient,
+    Prediction,
+    PredictionStatus,
+    Review,
+    Sex,
+    Site,
+    Verdict,
 )
 
 

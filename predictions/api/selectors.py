@@ -8,7 +8,15 @@ from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 
 from .. import inference, permissions
 from ..models import (
-    Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review, WebhookDelivery, WebhookEndpoint,
+    Lesion,
+    LesionImage,
+    Membership,
+    Patient,
+    Prediction,
+    PredictionStatus,
+    Review,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from ..selectors import lesion_image_list, lesion_list, object_get_for_user, patient_list, prediction_list, review_list
 

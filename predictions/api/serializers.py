@@ -11,17 +11,29 @@ from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
-from mlcore import CLASS_NAMES
 from rest_framework import serializers
 
-from ..models import (
-    DiagnosisClass, HeatmapStatus, Lesion, LesionImage, Patient, Prediction, PredictionStatus, Review, Sex, Site,
-    Verdict, WebhookDelivery, WebhookEndpoint, WebhookEvent,
-)
+from mlcore import CLASS_NAMES
+
 from ..interpretation import prediction_interpret
+from ..models import (
+    DiagnosisClass,
+    HeatmapStatus,
+    Lesion,
+    LesionImage,
+    Patient,
+    Prediction,
+    PredictionStatus,
+    Review,
+    Sex,
+    Site,
+    Verdict,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from ..models.records import BodyView, Laterality
 from ..selectors import prediction_class_heatmaps, scoped
-
 
 _SENTINEL = 987654321
 _path_templates: dict[tuple[str, str], str] = {}

@@ -13,14 +13,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import permissions
-from ..models import Clinic, Lesion, LesionImage, WebhookDelivery
-from ..models import HeatmapStatus
+from ..models import Clinic, HeatmapStatus, Lesion, LesionImage, WebhookDelivery
 from ..selectors import clinic_list, prediction_class_heatmaps
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
 from ..services.audit import audit_access_record, audit_list_access_record
 from ..services.lesion_updates import lesion_update
-from ..services.predictions import prediction_class_heatmap_request
 from ..services.prediction_requests import prediction_request
+from ..services.predictions import prediction_class_heatmap_request
 from ..services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update
 from ..views import private_file_response
 from . import selectors
@@ -30,12 +29,29 @@ from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .idempotency import idempotent
 from .parsers import JSONParser
 from .serializers import (
-    ClassHeatmapRequestSerializer, ClassHeatmapSerializer, ClinicSerializer, ErrorSerializer, ImageSerializer,
-    ImageUploadResultSerializer, ImageUploadSerializer,
-    LesionCreateSerializer, LesionSerializer, LesionUpdateSerializer, PatientCreateSerializer, PatientSerializer,
-    PatientUpdateSerializer, PredictionSerializer, ReviewCreateSerializer, ReviewSerializer, WebhookDeliverySerializer,
-    WebhookEndpointCreatedSerializer, WebhookEndpointCreateSerializer, WebhookEndpointSerializer,
-    WebhookEndpointUpdateSerializer, api_url, class_heatmap_representation,
+    ClassHeatmapRequestSerializer,
+    ClassHeatmapSerializer,
+    ClinicSerializer,
+    ErrorSerializer,
+    ImageSerializer,
+    ImageUploadResultSerializer,
+    ImageUploadSerializer,
+    LesionCreateSerializer,
+    LesionSerializer,
+    LesionUpdateSerializer,
+    PatientCreateSerializer,
+    PatientSerializer,
+    PatientUpdateSerializer,
+    PredictionSerializer,
+    ReviewCreateSerializer,
+    ReviewSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointCreatedSerializer,
+    WebhookEndpointCreateSerializer,
+    WebhookEndpointSerializer,
+    WebhookEndpointUpdateSerializer,
+    api_url,
+    class_heatmap_representation,
 )
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(

@@ -3,10 +3,15 @@
 Every model that holds patient data names the path to its clinic in `CLINIC_PATH`; the one scoping
 helper in selectors.py uses it, so no query of patient data forgets the clinic.
 """
-from .audit import AuditEvent
+from .audit import AuditAction, AuditEvent
 from .clinics import Clinic, Membership, Role
 from .predictions import (
-    DiagnosisClass, HeatmapStatus, Prediction, PredictionHeatmap, PredictionStatus, WorkerHeartbeat,
+    DiagnosisClass,
+    HeatmapStatus,
+    Prediction,
+    PredictionHeatmap,
+    PredictionStatus,
+    WorkerHeartbeat,
 )
 from .queue import ReviewCase, ReviewCaseReason, ReviewCaseState, ReviewReason
 from .records import Lesion, LesionImage, Patient, Sex, Site
@@ -14,7 +19,7 @@ from .registry import ModelVersion
 from .reviews import Review, Verdict
 
 __all__ = [
-    "AuditEvent", "Clinic", "Membership", "Role", "Patient", "Lesion", "LesionImage", "Sex", "Site",
+    "AuditAction", "AuditEvent", "Clinic", "Membership", "Role", "Patient", "Lesion", "LesionImage", "Sex", "Site",
     "DiagnosisClass", "HeatmapStatus", "Prediction", "PredictionHeatmap", "PredictionStatus", "Review", "Verdict",
     "WorkerHeartbeat",
     "ModelVersion", "ReviewCase", "ReviewCaseReason", "ReviewCaseState", "ReviewReason",
@@ -23,7 +28,13 @@ __all__ = [
 # The REST API's own records (tokens, idempotent responses) and the clinics' webhooks.
 from .api import ApiToken, IdempotencyRecord  # noqa: E402
 from .webhooks import (  # noqa: E402
-    AttemptOutcome, DeliveryError, DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent,
+    AttemptOutcome,
+    DeliveryError,
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 
 __all__ += [

@@ -5,22 +5,91 @@ import datetime
 import hashlib
 import hmac
 import json
-
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
 from django.db.backends.signals import connection_created
-from django.dispatch import Signal, receiver
+from django.dispatch import receiver
 from django.utils import timezone
 
 from .clinics import Clinic
 
 GENESIS_HASH = "0" * 64
 
-# Sent with `events` (a list of saved AuditEvent) each time records are appended: what the app derives
-# from its trail (webhook events) follows the records, batch by batch.
-audit_events_written = Signal()
+class AuditAction(models.TextChoices):
+    """Every action the audit trail records, in one place (as Zulip's AuditLogEventType lists its events).
+
+    Services write these, never a free-form string; a webhook event is an audit action mapped to it in
+    models/webhooks.py (AUDIT_ACTION_EVENTS), so renaming one here renames it everywhere it is used.
+    """
+
+    ADMIN_ADDITION = "admin.addition", "An operator added a record in the admin site"
+    ADMIN_CHANGE = "admin.change", "An operator changed a record in the admin site"
+    ADMIN_DELETION = "admin.deletion", "An operator deleted a record in the admin site"
+    ADMIN_DOWNLOAD = "admin.download", "An operator downloaded a file from the admin site"
+    ADMIN_LIST = "admin.list", "An operator listed records in the admin site"
+    ADMIN_OTHER = "admin.other", "Another admin site action"
+    ADMIN_VIEW = "admin.view", "An operator viewed a record in the admin site"
+    API_TOKEN_CREATE = "api_token.create", "An API token was created"
+    API_TOKEN_REVOKE = "api_token.revoke", "An API token was revoked"
+    AUDIT_VIEW = "audit.view", "The audit trail was viewed"
+    CLINIC_CREATE = "clinic.create", "A clinic was created"
+    DASHBOARD_VIEW = "dashboard.view", "The dashboard was viewed"
+    FHIR_EXPORT = "fhir.export", "A result was exported as FHIR"
+    HEATMAP_DOWNLOAD = "heatmap.download", "A heatmap was downloaded"
+    HEATMAP_REQUEST = "heatmap.request", "A class's heatmap was asked for"
+    IMAGE_COMPARE = "image.compare", "Two images were compared"
+    IMAGE_DOWNLOAD = "image.download", "An image was downloaded"
+    IMAGE_DUPLICATE_WARNING = "image.duplicate_warning", "An upload was warned of a duplicate photograph"
+    IMAGE_LIST = "image.list", "Images were listed"
+    IMAGE_UPLOAD = "image.upload", "An image was uploaded"
+    IMAGE_UPLOAD_DUPLICATE = "image.upload_duplicate", "The same image was uploaded again"
+    IMAGE_VIEW = "image.view", "An image was viewed"
+    LESION_ARCHIVE = "lesion.archive", "A lesion was archived"
+    LESION_CREATE = "lesion.create", "A lesion was created"
+    LESION_LIST = "lesion.list", "Lesions were listed"
+    LESION_MERGE = "lesion.merge", "A lesion was merged into another"
+    LESION_MERGE_INTO = "lesion.merge_into", "A lesion received another's images"
+    LESION_REPORT = "lesion.report", "A lesion's report was downloaded"
+    LESION_RESTORE = "lesion.restore", "A lesion was followed again"
+    LESION_UPDATE = "lesion.update", "A lesion was corrected"
+    LESION_VIEW = "lesion.view", "A lesion was viewed"
+    LOGIN_FAILED = "login.failed", "A sign-in failed"
+    LOGIN_UNLOCK = "login.unlock", "A sign-in lockout was lifted"
+    MEMBERSHIP_CREATE = "membership.create", "A user was given a role in a clinic"
+    MODEL_VERSION_ACTIVATE = "model_version.activate", "A model version was activated"
+    MODEL_VERSION_REGISTER = "model_version.register", "A model version was registered"
+    MODEL_VERSION_RERUN = "model_version.rerun", "Stored images were re-run on a model version"
+    PATIENT_CREATE = "patient.create", "A patient was registered"
+    PATIENT_LIST = "patient.list", "Patients were listed"
+    PATIENT_UPDATE = "patient.update", "A patient's details were corrected"
+    PATIENT_VIEW = "patient.view", "A patient was viewed"
+    PERFORMANCE_EXPORT = "performance.export", "Performance figures were exported"
+    PERFORMANCE_VIEW = "performance.view", "Performance figures were viewed"
+    PREDICTION_FAILED = "prediction.failed", "A prediction failed for good"
+    PREDICTION_LIST = "prediction.list", "Predictions were listed"
+    PREDICTION_RELEASED = "prediction.released", "A prediction went back to the queue after a transient error"
+    PREDICTION_REQUEST = "prediction.request", "A prediction was asked for"
+    PREDICTION_REQUEUED = "prediction.requeued", "The sweep queued a stuck prediction again"
+    PREDICTION_RERUN = "prediction.rerun", "An image was queued on another model version"
+    PREDICTION_RETARGETED = "prediction.retargeted", "A queued prediction moved to the active model version"
+    PREDICTION_RETRY = "prediction.retry", "A failed prediction was queued again"
+    PREDICTION_SUCCEEDED = "prediction.succeeded", "A prediction succeeded"
+    PREDICTION_SUPERSEDED = "prediction.superseded", "A queued prediction was superseded"
+    PREDICTION_VIEW = "prediction.view", "A prediction was viewed"
+    REVIEW_CREATE = "review.create", "A review was recorded"
+    REVIEW_LIST = "review.list", "Reviews were listed"
+    REVIEW_VIEW = "review.view", "A review was viewed"
+    REVIEW_CASE_ASSIGN = "review_case.assign", "A review case was assigned"
+    REVIEW_CASE_CLOSE = "review_case.close", "A review case was closed"
+    REVIEW_CASE_OPEN = "review_case.open", "A review case was opened"
+    REVIEW_CASE_UNASSIGN = "review_case.unassign", "A review case was taken back"
+    REVIEW_QUEUE_VIEW = "review_queue.view", "The review queue was viewed"
+    STORAGE_REPAIR = "storage.repair", "Stored files were repaired"
+    WEBHOOK_CREATE = "webhook.create", "A webhook endpoint was registered"
+    WEBHOOK_DELETE = "webhook.delete", "A webhook endpoint was removed"
+    WEBHOOK_UPDATE = "webhook.update", "A webhook endpoint was changed"
 
 
 class AuditAppendOnlyError(Exception):
@@ -40,7 +109,7 @@ def _canonical(value):
 
 
 def _chain_text(event) -> bytes:
-    created_at = event.created_at.astimezone(datetime.timezone.utc).isoformat(timespec="microseconds")
+    created_at = event.created_at.astimezone(datetime.UTC).isoformat(timespec="microseconds")
     body = {
         "prev_hash": event.prev_hash, "created_at": created_at, "clinic_id": event.clinic_id,
         "actor_id": event.actor_id, "action": event.action, "target_type": event.target_type,
@@ -132,13 +201,8 @@ class AuditEventQuerySet(models.QuerySet):
         raise AuditAppendOnlyError("Audit records are written only by audit_record() and audit_records(), chained.")
 
     def append_chained(self, events: list) -> list:
-        """Insert records already chained by services.audit (which holds the chain's lock); nothing else calls it.
-
-        Sends `audit_events_written` with the saved records (a bulk insert sends no post_save).
-        """
-        events = super().bulk_create(events)
-        audit_events_written.send(sender=self.model, events=events)
-        return events
+        """Insert records already chained by services.audit (which holds the chain's lock); nothing else calls it."""
+        return super().bulk_create(events)
 
     def update_or_create(self, *args, **kwargs):
         raise AuditAppendOnlyError("Audit records are append-only: they cannot be updated.")

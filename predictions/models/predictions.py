@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+
 from mlcore import CLASS_NAMES, CLASSES, MALIGNANT_CLASSES
 
 from .records import LesionImage

@@ -4,10 +4,15 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
 from mlcore import SEXES, SITES
 
 from ..validators import (
-    MAX_AGE_YEARS, NOTES_MAX_LENGTH, capture_date_validate, date_of_birth_validate, notes_max_length,
+    MAX_AGE_YEARS,
+    NOTES_MAX_LENGTH,
+    capture_date_validate,
+    date_of_birth_validate,
+    notes_max_length,
 )
 from .clinics import Clinic
 

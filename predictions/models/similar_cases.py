@@ -1,4 +1,5 @@
 from django.db import models
+
 from mlcore import CLASS_NAMES, MALIGNANT_CLASSES
 
 from .predictions import DiagnosisClass, Prediction

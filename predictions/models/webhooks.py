@@ -1,17 +1,16 @@
 """Webhooks: a clinic's endpoints, the events delivered to them, and every attempt at delivering one.
 
-Events come from the audit trail: the services write an AuditEvent for every prediction that finishes
-and every review, in the transaction of the action, and the receiver at the bottom of this module turns
-those into deliveries in that same transaction (an outbox), so an event is sent if and only if its
-action committed.
+Events come from the audit trail: a service that records an auditable action mapped here (a prediction
+that finishes, a review) emits its webhook event right there, in the same transaction
+(services.webhooks.webhook_events_emit writes the deliveries: an outbox), so an event is sent if and only
+if its action committed.
 """
 import uuid
 
 from django.conf import settings
 from django.db import models
-from django.dispatch import receiver
 
-from .audit import AuditEvent, audit_events_written
+from .audit import AuditAction
 from .clinics import Clinic
 
 
@@ -23,9 +22,9 @@ class WebhookEvent(models.TextChoices):
 
 # The audit actions that are webhook events, and the event each one is.
 AUDIT_ACTION_EVENTS = {
-    "prediction.succeeded": WebhookEvent.PREDICTION_SUCCEEDED,
-    "prediction.failed": WebhookEvent.PREDICTION_FAILED,
-    "review.create": WebhookEvent.REVIEW_CREATED,
+    AuditAction.PREDICTION_SUCCEEDED: WebhookEvent.PREDICTION_SUCCEEDED,
+    AuditAction.PREDICTION_FAILED: WebhookEvent.PREDICTION_FAILED,
+    AuditAction.REVIEW_CREATE: WebhookEvent.REVIEW_CREATED,
 }
 
 
@@ -127,11 +126,3 @@ class WebhookAttempt(models.Model):
     def __str__(self) -> str:
         return f"Attempt {self.number} of delivery {self.delivery_id}: {self.response_status or self.error}"
 
-
-@receiver(audit_events_written, dispatch_uid="predictions.webhooks.from_audit_events")
-def _webhook_events_from_audit(sender, events: list[AuditEvent], **kwargs) -> None:
-    # Connected here rather than in AppConfig.ready so that every process that loads the models (web,
-    # worker, shell, management commands) emits events, whatever it imports next.
-    from ..services.webhooks import webhook_events_emit
-
-    webhook_events_emit(audit_events=events)

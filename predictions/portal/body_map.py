@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 from django.urls import reverse
+
 from mlcore import MALIGNANT_CLASSES
 
 from ..interpretation import result_summary

@@ -1,6 +1,7 @@
 """Template filters of the portal (`{% load portal %}`): results put into words, without any query."""
 from django import template
 from django.utils import timezone
+
 from mlcore import CLASS_NAMES
 
 from ..interpretation import prediction_interpret, result_summary, review_standing, risk_band

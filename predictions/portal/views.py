@@ -20,10 +20,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+
 from mlcore import CLASS_NAMES, CLASSES
 
 from .. import permissions, selectors, services
+from ..interpretation import prediction_interpret, review_standing
 from ..models import HeatmapStatus, Lesion, Patient, PredictionStatus
+from ..selectors_similar_cases import similar_cases_panel
 from ..services.audit import audit_access_record, audit_list_access_record
 from .forms import (
     NEW_LESION,
@@ -33,8 +36,6 @@ from .forms import (
     ReviewForm,
     form_add_service_errors,
 )
-from ..interpretation import prediction_interpret, review_standing
-from ..selectors_similar_cases import similar_cases_panel
 
 PATIENTS_PER_PAGE = 25
 FINAL_STATUSES = (PredictionStatus.SUCCEEDED, PredictionStatus.FAILED)

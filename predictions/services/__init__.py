@@ -1,6 +1,7 @@
 """Everything that writes: typed, keyword-only functions, each one transaction with its audit record."""
 from .audit import audit_record
 from .clinics import clinic_create, membership_create
+from .image_batches import ImageBatchResult, image_batch_upload
 from .predictions import (
     prediction_claim,
     prediction_class_heatmap_request,
@@ -15,7 +16,6 @@ from .predictions import (
     predictions_sweep,
     worker_heartbeat,
 )
-from .image_batches import ImageBatchResult, image_batch_upload
 from .records import lesion_create, patient_create, patient_update
 from .reviews import review_create
 from .uploads import image_upload

@@ -7,8 +7,8 @@ version's result for the same image. Recording a review of the image closes its 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -17,8 +17,16 @@ from django.utils import timezone
 
 from .. import permissions
 from ..models import (
-    Clinic, LesionImage, ModelVersion, Prediction, PredictionStatus, Review, ReviewCase, ReviewCaseReason,
-    ReviewCaseState, ReviewReason,
+    Clinic,
+    LesionImage,
+    ModelVersion,
+    Prediction,
+    PredictionStatus,
+    Review,
+    ReviewCase,
+    ReviewCaseReason,
+    ReviewCaseState,
+    ReviewReason,
 )
 from ..selectors_governance import VersionDiff, prediction_pair_diff, prediction_version_diff
 from ..validators import notes_max_length

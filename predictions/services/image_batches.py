@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from django.core.exceptions import ValidationError
 from django.core.files import File

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
 from mlcore import CLASSES
 
 from .. import inference, permissions
 from ..models import HeatmapStatus, Prediction, PredictionHeatmap, PredictionStatus, WorkerHeartbeat
 from ..models.predictions import class_heatmap_name, heatmap_name
+from ..models.audit import AuditAction
 from .audit import AuditEntry, audit_record, audit_records
 from .files import file_save_at
 from .governance import review_cases_triage
 from .similar_cases import similar_cases_find, similar_cases_store
+from .webhooks import webhook_events_emit
 
 logger = logging.getLogger(__name__)
 
@@ -356,7 +359,8 @@ def _finish(finishes: Sequence[tuple[Prediction, dict]], *, claimant: str) -> li
     if not finished:
         return []
     Prediction.objects.bulk_update(finished, sorted(fields_set))
-    audit_records(entries)
+    # Each result is audited, and sent to the clinics' webhook endpoints once this commits.
+    webhook_events_emit(audit_events=audit_records(entries))
     review_cases_triage(predictions=finished)
     return finished
 
@@ -368,7 +372,7 @@ def _finish_audit_entry(prediction: Prediction) -> AuditEntry:
                  "attempts": prediction.attempts}
     else:
         data |= {"attempts": prediction.attempts, "error": prediction.error}
-    action = "prediction.succeeded" if prediction.status == SUCCEEDED else "prediction.failed"
+    action = AuditAction.PREDICTION_SUCCEEDED if prediction.status == SUCCEEDED else AuditAction.PREDICTION_FAILED
     return AuditEntry(actor=None, clinic=_clinic_of(prediction), action=action, target=prediction, data=data)
 
 

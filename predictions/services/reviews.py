@@ -6,8 +6,10 @@ from django.db.models import F
 
 from .. import permissions
 from ..models import LesionImage, Prediction, PredictionStatus, Review, Verdict
+from ..models.audit import AuditAction
 from .audit import audit_record
 from .governance import review_cases_resolve
+from .webhooks import webhook_events_emit
 
 
 @transaction.atomic
@@ -39,8 +41,9 @@ def review_create(
                     histopathology_confirmed=histopathology_confirmed, notes=notes, reviewer=actor)
     review.full_clean()
     review.save()
-    audit_record(actor=actor, clinic=clinic, action="review.create", target=review,
+    event = audit_record(actor=actor, clinic=clinic, action=AuditAction.REVIEW_CREATE, target=review,
                  data={"image_id": image.pk, "prediction_id": getattr(prediction, "pk", None), "verdict": verdict,
                        "diagnosis": review.diagnosis, "histopathology_confirmed": histopathology_confirmed})
+    webhook_events_emit(audit_events=[event])  # the clinics' endpoints hear of it once this commits
     review_cases_resolve(review=review)
     return review

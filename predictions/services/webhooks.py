@@ -14,8 +14,8 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import requests
 from django.conf import settings
@@ -24,12 +24,22 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+
 from mlcore import CLASS_NAMES
 
 from .. import permissions
 from ..models import (
-    AttemptOutcome, AuditEvent, Clinic, DeliveryError, DeliveryStatus, Prediction, Review, WebhookAttempt,
-    WebhookDelivery, WebhookEndpoint, WebhookEvent,
+    AttemptOutcome,
+    AuditEvent,
+    Clinic,
+    DeliveryError,
+    DeliveryStatus,
+    Prediction,
+    Review,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from ..models.webhooks import AUDIT_ACTION_EVENTS
 from .audit import audit_record

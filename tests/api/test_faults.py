@@ -6,7 +6,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from predictions.models import LesionImage, Prediction
-
 from tests.predictions.faults import database_unreachable, files_under
 from tests.predictions.images import jpeg_bytes
 

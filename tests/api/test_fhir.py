@@ -3,11 +3,10 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.observation import Observation
-from mlcore import CLASSES
 
+from mlcore import CLASSES
 from predictions.api.fhir import CLASS_SYSTEM
 from predictions.models import Review
-
 from tests.predictions.factories import LesionImageFactory, PredictionFactory
 
 from .conftest import EVERYONE, succeeded

@@ -5,7 +5,6 @@ from django.utils import timezone
 
 from predictions.models import AuditEvent, LesionImage, Prediction, PredictionStatus
 from predictions.services.files import FileCommitMarker
-
 from tests.predictions.conftest import stored_files
 from tests.predictions.factories import LesionFactory, LesionImageFactory, PatientFactory, PredictionFactory
 from tests.predictions.images import encode, jpeg_bytes, lesion_picture, png_bomb, truncated_jpeg

@@ -4,7 +4,6 @@ import datetime
 import pytest
 
 from predictions.models import AuditEvent, Lesion, Patient
-
 from tests.predictions.factories import ClinicFactory, LesionFactory, MembershipFactory, PatientFactory
 
 from .conftest import EVERYONE, ROLES, token_client

@@ -6,10 +6,9 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from predictions.models import AuditEvent, Review
-
 from tests.predictions.factories import LesionFactory, LesionImageFactory, PatientFactory, PredictionFactory
-
 from tests.query_counts import audit_write_queries
+
 from .conftest import EVERYONE, ROLES, succeeded
 
 pytestmark = pytest.mark.django_db

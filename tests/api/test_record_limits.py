@@ -11,7 +11,6 @@ from django.utils import timezone
 from predictions.models import LesionImage, Patient
 from predictions.services import patient_create
 from predictions.validators import NOTES_MAX_LENGTH
-
 from tests.predictions.images import jpeg_bytes
 
 pytestmark = pytest.mark.django_db

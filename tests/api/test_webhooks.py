@@ -16,7 +16,6 @@ from predictions.services.webhook_targets import WebhookTargetRefused, webhook_t
 from predictions.services.webhooks import webhook_deliveries_sweep, webhook_endpoint_create
 from predictions.tasks import prediction_run_task
 from predictions.webhook_tasks import webhook_deliver_task
-
 from tests.predictions.factories import LesionImageFactory, PredictionFactory
 
 from .receiver import start_receiver

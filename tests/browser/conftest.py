@@ -24,7 +24,12 @@ from PIL import Image
 from predictions import inference
 from predictions.models import Prediction, ReviewCase, Role
 from predictions.services import (
-    clinic_create, image_upload, lesion_create, membership_create, patient_create, review_create,
+    clinic_create,
+    image_upload,
+    lesion_create,
+    membership_create,
+    patient_create,
+    review_create,
 )
 from predictions.services.governance import review_cases_triage
 from tests.predictions.images import jpeg_bytes

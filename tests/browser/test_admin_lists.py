@@ -9,7 +9,11 @@ from django.db import transaction
 
 from tests.portal.conftest import PROBABILITIES_UNCERTAIN_MELANOMA, succeeded
 from tests.predictions.factories import (
-    ClinicFactory, LesionFactory, LesionImageFactory, PatientFactory, PredictionFactory,
+    ClinicFactory,
+    LesionFactory,
+    LesionImageFactory,
+    PatientFactory,
+    PredictionFactory,
 )
 
 from .conftest import PASSWORD

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlcore.modeldir import SHIPPED_MODEL_DIR
 
+from mlcore.modeldir import SHIPPED_MODEL_DIR
 from predictions.models import ModelVersion
 
 from .conftest import sign_in

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from mlcore import CLASSES, MALIGNANT_CLASSES, PredictionResult
 
+from mlcore import CLASSES, MALIGNANT_CLASSES, PredictionResult
 from predictions import inference
 from tests.mlcore.conftest import TINY_ARCH, write_dataset
 

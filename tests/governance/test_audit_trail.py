@@ -13,7 +13,6 @@ from predictions.models.audit import GENESIS_HASH, AuditAppendOnlyError, audit_g
 from predictions.selectors_governance import audit_chain_verify
 from predictions.services import lesion_create, patient_create, review_create
 from predictions.services.audit import audit_context, audit_record
-from tests.predictions.factories import LesionImageFactory
 
 from .helpers import finished_prediction
 

@@ -8,7 +8,11 @@ from django.urls import reverse
 from predictions.models import AuditEvent, Review
 from tests.api.conftest import succeeded, token_client
 from tests.predictions.factories import (
-    LesionFactory, LesionImageFactory, MembershipFactory, PatientFactory, PredictionFactory,
+    LesionFactory,
+    LesionImageFactory,
+    MembershipFactory,
+    PatientFactory,
+    PredictionFactory,
 )
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ import json
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from mlcore.modeldir import SHIPPED_MODEL_DIR
 
+from mlcore.modeldir import SHIPPED_MODEL_DIR
 from predictions.models import ModelVersion
 from predictions.portal.templatetags import percent
 

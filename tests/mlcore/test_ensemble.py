@@ -5,8 +5,8 @@ from mlcore import Classifier
 from mlcore.calibration import softmax
 from mlcore.cli import main
 from mlcore.data import load_arrays, read_dataset
-from mlcore.errors import ModelError
 from mlcore.ensemble import build_ensemble
+from mlcore.errors import ModelError
 from mlcore.train import TrainOptions, train
 
 from .conftest import TINY_ARCH

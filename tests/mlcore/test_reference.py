@@ -9,7 +9,12 @@ from PIL import Image
 from mlcore import Classifier, LesionInput
 from mlcore.cli import main
 from mlcore.reference import (
-    CONFIRMATIONS, ReferenceIndex, ReferenceIndexMismatch, ReferenceIndexMissing, build_index, index_dirname,
+    CONFIRMATIONS,
+    ReferenceIndex,
+    ReferenceIndexMismatch,
+    ReferenceIndexMissing,
+    build_index,
+    index_dirname,
 )
 
 from .conftest import write_dataset

@@ -4,7 +4,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from predictions.models import LesionImage
-
 from tests.predictions.faults import database_unreachable, files_under
 from tests.predictions.images import jpeg_bytes
 

@@ -6,13 +6,16 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
-from mlcore import CLASS_NAMES
 
+from mlcore import CLASS_NAMES
 from predictions.models import AuditEvent, ModelVersion, Prediction, Review
 from tests.predictions.factories import PredictionFactory
 
 from .conftest import (
-    PROBABILITIES_CONFIDENT_NEVUS, PROBABILITIES_NEVUS_20_PERCENT_RISK, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded,
+    PROBABILITIES_CONFIDENT_NEVUS,
+    PROBABILITIES_NEVUS_20_PERCENT_RISK,
+    PROBABILITIES_UNCERTAIN_MELANOMA,
+    succeeded,
 )
 
 DISCLAIMER = "Decision support only — not a diagnosis."

@@ -6,10 +6,13 @@ from django.utils import timezone
 
 from predictions.models import Review
 from tests.predictions.factories import LesionFactory, LesionImageFactory, PatientFactory, PredictionFactory
-
 from tests.query_counts import audit_write_queries
+
 from .conftest import (
-    PROBABILITIES_CONFIDENT_NEVUS, PROBABILITIES_NEVUS_20_PERCENT_RISK, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded,
+    PROBABILITIES_CONFIDENT_NEVUS,
+    PROBABILITIES_NEVUS_20_PERCENT_RISK,
+    PROBABILITIES_UNCERTAIN_MELANOMA,
+    succeeded,
 )
 
 

@@ -7,7 +7,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from predictions.models import Lesion, LesionImage, Prediction
-
 from tests.predictions.conftest import stored_files
 from tests.predictions.images import jpeg_bytes, truncated_jpeg
 

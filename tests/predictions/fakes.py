@@ -6,8 +6,9 @@ mlcore.PredictionResult objects, raising mlcore.ImageError for an unreadable ima
 import io
 
 import numpy as np
-from mlcore import CLASSES, MALIGNANT_CLASSES, LesionInput, PredictionResult, load_image
 from PIL import Image
+
+from mlcore import CLASSES, MALIGNANT_CLASSES, LesionInput, PredictionResult, load_image
 
 
 class ColourClassifier:

@@ -6,9 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.test import TestCase
 from django.urls import reverse
-from mlcore import CLASS_NAMES, CLASSES
 from rest_framework.test import APIClient
 
+from mlcore import CLASS_NAMES, CLASSES
 from predictions.models import AuditEvent, HeatmapStatus, Prediction, PredictionHeatmap
 from predictions.services.api_tokens import api_token_create
 from predictions.tasks import prediction_heatmap_task, prediction_run_task, predictions_sweep_task

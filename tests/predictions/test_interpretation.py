@@ -3,7 +3,12 @@ uncertainty flag."""
 import pytest
 
 from predictions.interpretation import (
-    Recommendation, entropy_of, model_config_cache_clear, operating_point_get, prediction_interpret, risk_band,
+    Recommendation,
+    entropy_of,
+    model_config_cache_clear,
+    operating_point_get,
+    prediction_interpret,
+    risk_band,
 )
 from predictions.models import ModelVersion, Prediction
 

@@ -8,8 +8,15 @@ from django.utils import timezone
 
 from predictions.models import Patient, PredictionStatus, Review
 
-from .factories import (ClinicFactory, LesionFactory, LesionImageFactory, MembershipFactory, PatientFactory,
-                        PredictionFactory, UserFactory)
+from .factories import (
+    ClinicFactory,
+    LesionFactory,
+    LesionImageFactory,
+    MembershipFactory,
+    PatientFactory,
+    PredictionFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from predictions.models.predictions import class_heatmap_name, heatmap_name
 from predictions.tasks import prediction_heatmap_task, prediction_run_task, predictions_sweep_task
 
 from .conftest import stored_files
-from .faults import database_unreachable, files_under
 from .factories import PredictionFactory
+from .faults import database_unreachable, files_under
 
 LONG_AGO = datetime.timedelta(hours=1)
 

@@ -213,8 +213,8 @@ def test_the_schema_documents_the_similar_cases(client):
 
 def test_cases_the_table_cannot_hold_are_dropped_and_the_results_transaction_goes_on(staff):
     from django.db import transaction
-    from mlcore.reference import Neighbour, ReferenceCase
 
+    from mlcore.reference import Neighbour, ReferenceCase
     from predictions.services.similar_cases import similar_cases_store
 
     prediction = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))

@@ -5,9 +5,8 @@ import pytest
 from django.test import TestCase
 from django.utils import timezone
 
-from predictions import inference
 from mlcore import MALIGNANT_CLASSES
-
+from predictions import inference
 from predictions.models import AuditEvent, HeatmapStatus, Prediction, PredictionStatus
 from predictions.tasks import prediction_heatmap_task, prediction_run_task, predictions_sweep_task
 

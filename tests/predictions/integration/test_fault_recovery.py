@@ -17,8 +17,8 @@ import pytest
 from django.db import connection
 
 from predictions.models import HeatmapStatus, Prediction, PredictionHeatmap, PredictionStatus
-
 from tests.integration import sample_images, wait_for, wait_for_predictions, wait_for_running
+
 from .test_worker_pipeline import upload_all
 
 pytestmark = pytest.mark.integration

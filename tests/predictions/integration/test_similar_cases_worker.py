@@ -5,9 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from predictions.models import PredictionStatus
 from predictions.services import image_upload
+from tests.integration import sample_images, wait_for_predictions
 
 from ..reference_set import reference_set_build, training_image
-from tests.integration import sample_images, wait_for_predictions
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,6 @@ from PIL import Image
 from predictions import inference
 from predictions.models import AuditEvent, Prediction, PredictionStatus
 from predictions.services import image_upload, lesion_create
-
 from tests.integration import sample_images, wait_for, wait_for_predictions, wait_for_running
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ import time
 import pytest
 
 from predictions.models import AuditEvent, Prediction, PredictionStatus, WorkerHeartbeat
-
 from tests.integration import sample_images, wait_for, wait_for_predictions, wait_for_running
+
 from .test_worker_pipeline import upload_all
 
 pytestmark = pytest.mark.integration

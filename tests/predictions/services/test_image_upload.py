@@ -13,8 +13,8 @@ from predictions.services import image_upload
 from predictions.services.files import FileCommitMarker
 
 from ..conftest import stored_files
-from ..faults import files_under
 from ..factories import LesionFactory
+from ..faults import files_under
 from ..images import encode, jpeg_bytes, jpeg_with_exif, lesion_picture, png_bomb, truncated_jpeg
 
 
