@@ -62,7 +62,7 @@ def _rule(permission: str) -> Rule:
     try:
         return RULES[permission]
     except KeyError:  # a misspelled right must fail loudly, never silently deny or allow
-        raise KeyError(f"Unknown permission {permission!r}; the rights are in predictions.permissions.RULES.")
+        raise KeyError(f"Unknown permission {permission!r}; the rights are in predictions.permissions.RULES.") from None
 
 
 def role_of(user, clinic: Clinic) -> str | None:

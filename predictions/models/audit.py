@@ -17,6 +17,7 @@ from .clinics import Clinic
 
 GENESIS_HASH = "0" * 64
 
+
 class AuditAction(models.TextChoices):
     """Every action the audit trail records, in one place (as Zulip's AuditLogEventType lists its events).
 

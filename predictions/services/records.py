@@ -11,13 +11,13 @@ from ..models import Clinic, Lesion, Patient, Sex, Site
 from .audit import audit_record
 
 
-def _conflict_if_duplicate_mrn(exc: ValidationError) -> ValidationError:
-    """A patient's validation error as a Duplicate (409) when it is the clinic's unique MRN, with the same messages."""
+def _duplicate_mrn_refuse(exc: ValidationError) -> None:
+    """Raise a patient's validation error as a Duplicate (409), with the same messages, when it is the clinic's
+    unique MRN; return for any other error (the caller re-raises it as it is)."""
     errors = exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
     if any(error.code in ("unique", "unique_together") for error_list in errors for error in error_list):
-        return Duplicate(exc.error_dict if hasattr(exc, "error_dict") else exc.error_list, field="mrn",
-                        detail="A patient with this MRN already exists in the clinic.")
-    return exc
+        raise Duplicate(exc.error_dict if hasattr(exc, "error_dict") else exc.error_list, field="mrn",
+                        detail="A patient with this MRN already exists in the clinic.") from exc
 
 
 @transaction.atomic
@@ -32,7 +32,8 @@ def patient_create(
     try:
         patient.full_clean()
     except ValidationError as exc:
-        raise _conflict_if_duplicate_mrn(exc)
+        _duplicate_mrn_refuse(exc)
+        raise
     patient.save()
     audit_record(actor=actor, clinic=clinic, action="patient.create", target=patient, data={"mrn": patient.mrn})
     return patient
@@ -80,7 +81,8 @@ def patient_update(*, actor, patient: Patient, **changes) -> Patient:
     except ValidationError as exc:
         for name, value in before.items():
             setattr(patient, name, value)
-        raise _conflict_if_duplicate_mrn(exc)
+        _duplicate_mrn_refuse(exc)
+        raise
     patient.save(update_fields=list(changed))
     audit_record(actor=actor, clinic=patient.clinic, action="patient.update", target=patient,
                  data={"changed": {name: [str(before[name]), str(value)] for name, value in changed.items()}})
