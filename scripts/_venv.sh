@@ -1,7 +1,8 @@
-# Sourced by the scripts here: make .venv and install requirements.txt into it when missing or changed.
+# Sourced by the scripts here: make .venv and install requirements.txt (which includes requirements/*.txt)
+# into it when missing or when any of those files changed.
 _root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 _stamp="$_root/.venv/.requirements.sha256"
-_want=$(sha256sum "$_root/requirements.txt" | cut -d' ' -f1)
+_want=$(cat "$_root/requirements.txt" "$_root"/requirements/*.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x "$_root/.venv/bin/python" ]; then
     echo "creating $_root/.venv" >&2
     python3 -m venv "$_root/.venv"
