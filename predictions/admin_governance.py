@@ -21,12 +21,14 @@ from django.utils.html import format_html, format_html_join
 from mlcore import CLASS_NAMES, MALIGNANT_CLASSES
 
 from .models import Clinic, LesionImage, ModelVersion, Prediction, ReviewCase, ReviewCaseReason, ReviewCaseState
+from .models.audit import AuditAction
 from .services.audit import audit_record
 from .services.governance import predictions_rerun_enqueue, review_case_assign
 from .services.registry import model_version_activate
 from .views import private_file_response
 
-_LOG_ACTIONS = {ADDITION: "admin.addition", CHANGE: "admin.change", DELETION: "admin.deletion"}
+_LOG_ACTIONS = {ADDITION: AuditAction.ADMIN_ADDITION, CHANGE: AuditAction.ADMIN_CHANGE,
+                DELETION: AuditAction.ADMIN_DELETION}
 
 
 def clinic_of(obj) -> Clinic | None:
@@ -57,7 +59,8 @@ def _audit_admin_log_entry(sender, instance: LogEntry, created: bool, **kwargs) 
     # A deletion is logged just before the object goes, so it can still be found here.
     obj = model._default_manager.filter(pk=instance.object_id).first() if model is not None else None
     audit_record(
-        actor=instance.user, clinic=clinic_of(obj), action=_LOG_ACTIONS.get(instance.action_flag, "admin.other"),
+        actor=instance.user, clinic=clinic_of(obj),
+        action=_LOG_ACTIONS.get(instance.action_flag, AuditAction.ADMIN_OTHER),
         target_type=model._meta.label_lower if model is not None else "unknown", target_id=instance.object_id or "",
         data={"object_repr": instance.object_repr, "change_message": instance.get_change_message()},
     )
@@ -79,7 +82,7 @@ def audited_delete_selected(modeladmin, request, queryset):
                             .values_list("pk", flat=True))
             for pk, text, clinic in before:
                 if pk not in remaining:
-                    audit_record(actor=request.user, clinic=clinic, action="admin.deletion",
+                    audit_record(actor=request.user, clinic=clinic, action=AuditAction.ADMIN_DELETION,
                                  target_type=queryset.model._meta.label_lower, target_id=str(pk),
                                  data={"object_repr": text, "change_message": "Deleted (bulk)."})
     return response
@@ -95,7 +98,7 @@ class AuditedViewsMixin:
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET":
             with transaction.atomic():
-                audit_record(actor=request.user, clinic=None, action="admin.list",
+                audit_record(actor=request.user, clinic=None, action=AuditAction.ADMIN_LIST,
                              target_type=self.model._meta.label_lower, target_id="",
                              data={"query": request.GET.urlencode()[:500]})
         return super().changelist_view(request, extra_context)
@@ -105,7 +108,7 @@ class AuditedViewsMixin:
             obj = self.get_object(request, unquote(object_id))
             if obj is not None and self.has_view_or_change_permission(request, obj):
                 with transaction.atomic():
-                    audit_record(actor=request.user, clinic=clinic_of(obj), action="admin.view", target=obj)
+                    audit_record(actor=request.user, clinic=clinic_of(obj), action=AuditAction.ADMIN_VIEW, target=obj)
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -129,7 +132,7 @@ class FileViewsMixin:
             if obj is None or not self.has_view_or_change_permission(request, obj):
                 raise Http404
             with transaction.atomic():
-                audit_record(actor=request.user, clinic=clinic_of(obj), action="admin.download", target=obj,
+                audit_record(actor=request.user, clinic=clinic_of(obj), action=AuditAction.ADMIN_DOWNLOAD, target=obj,
                              data={"file": field_name})
             return private_file_response(getattr(obj, field_name), content_type(obj) if callable(content_type)
                                          else content_type)

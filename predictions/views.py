@@ -4,6 +4,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from .models import LesionImage, Prediction
+from .models.audit import AuditAction
 from .selectors import object_get_for_user
 from .services.audit import audit_access_record
 
@@ -26,7 +27,7 @@ def lesion_image_file(request: HttpRequest, image_id: int) -> FileResponse:
     image = object_get_for_user(LesionImage.objects.select_related("lesion__patient__clinic"), user=request.user,
                                 pk=image_id)
     response = private_file_response(image.file, _CONTENT_TYPES.get(image.format, "application/octet-stream"))
-    audit_access_record(actor=request.user, clinic=image.lesion.patient.clinic, action="image.download",
+    audit_access_record(actor=request.user, clinic=image.lesion.patient.clinic, action=AuditAction.IMAGE_DOWNLOAD,
                         target=image, via="portal")
     return response
 
@@ -37,8 +38,8 @@ def prediction_heatmap(request: HttpRequest, prediction_id: int) -> FileResponse
     prediction = object_get_for_user(Prediction.objects.select_related("image__lesion__patient__clinic"),
                                      user=request.user, pk=prediction_id)
     response = private_file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
-    audit_access_record(actor=request.user, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
-                        target=prediction, via="portal")
+    audit_access_record(actor=request.user, clinic=prediction.image.lesion.patient.clinic,
+                        action=AuditAction.HEATMAP_DOWNLOAD, target=prediction, via="portal")
     return response
 
 
@@ -50,8 +51,9 @@ def prediction_class_heatmap(request: HttpRequest, prediction_id: int, class_cod
                                      user=request.user, pk=prediction_id)
     heatmap = prediction.class_heatmaps.filter(class_code=class_code).first()
     response = private_file_response(heatmap.file if heatmap else None, "image/png")  # none yet: 404, no record
-    audit_access_record(actor=request.user, clinic=prediction.image.lesion.patient.clinic, action="heatmap.download",
-                        target=prediction, via="portal", data={"class": class_code})
+    audit_access_record(actor=request.user, clinic=prediction.image.lesion.patient.clinic,
+                        action=AuditAction.HEATMAP_DOWNLOAD, target=prediction, via="portal",
+                        data={"class": class_code})
     return response
 
 

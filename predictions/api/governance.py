@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors_governance as governance
+from ..models.audit import AuditAction
 from ..services.audit import audit_record
 
 
@@ -31,6 +32,6 @@ class ClinicPerformanceView(APIView):
         report = governance.performance_report(user=request.user, clinic=clinic, model_version=version,
                                                histopathology_only=histopathology)
         with transaction.atomic():
-            audit_record(actor=request.user, clinic=clinic, action="performance.export", target=clinic,
+            audit_record(actor=request.user, clinic=clinic, action=AuditAction.PERFORMANCE_EXPORT, target=clinic,
                          data={"format": "api", "version": version, "histopathology_only": histopathology})
         return Response(report.as_dict())

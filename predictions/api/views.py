@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from .. import permissions
 from ..models import Clinic, HeatmapStatus, Lesion, LesionImage, WebhookDelivery
+from ..models.audit import AuditAction
 from ..selectors import clinic_list, prediction_class_heatmaps
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
 from ..services.audit import audit_access_record, audit_list_access_record
@@ -127,7 +128,7 @@ class ClinicListView(APIView):
 @extend_schema_view(get=extend_schema(summary="List patients", responses={200: PatientSerializer(many=True),
                                                                           **_errors(401)}))
 class PatientListView(AuditedListMixin, generics.ListAPIView):
-    list_action = "patient.list"
+    list_action = AuditAction.PATIENT_LIST
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
     ordering_fields = ["full_name", "mrn", "created_at", "date_of_birth", "id"]
@@ -153,7 +154,7 @@ class PatientDetailView(generics.GenericAPIView):
     @extend_schema(summary="A patient", responses={200: PatientSerializer, **_errors(401, 404)})
     def get(self, request, pk):
         patient = selectors.api_patient_get(user=request.user, pk=pk)
-        _record_read(request, clinic=patient.clinic, action="patient.view", target=patient)
+        _record_read(request, clinic=patient.clinic, action=AuditAction.PATIENT_VIEW, target=patient)
         return Response(PatientSerializer(patient, context={"request": request}).data)
 
     @extend_schema(summary="Correct a patient's details", request=PatientUpdateSerializer,
@@ -184,7 +185,7 @@ class PatientLesionListView(generics.ListAPIView):
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
-        _record_read(request, clinic=self.patient.clinic, action="lesion.list", target=self.patient)
+        _record_read(request, clinic=self.patient.clinic, action=AuditAction.LESION_LIST, target=self.patient)
         return response
 
     @extend_schema(summary="Start following a lesion of the patient", request=LesionCreateSerializer,
@@ -203,7 +204,7 @@ class LesionDetailView(generics.GenericAPIView):
     @extend_schema(summary="A lesion", responses={200: LesionSerializer, **_errors(401, 404)})
     def get(self, request, pk):
         lesion = selectors.api_lesion_get(user=request.user, pk=pk)
-        _record_read(request, clinic=lesion.patient.clinic, action="lesion.view", target=lesion)
+        _record_read(request, clinic=lesion.patient.clinic, action=AuditAction.LESION_VIEW, target=lesion)
         return Response(LesionSerializer(lesion, context={"request": request}).data)
 
     @extend_schema(summary="Correct a lesion's site, label, notes, side or body map point",
@@ -248,7 +249,7 @@ class LesionImageListView(generics.ListAPIView):
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
-        _record_read(request, clinic=self.lesion.patient.clinic, action="image.list", target=self.lesion)
+        _record_read(request, clinic=self.lesion.patient.clinic, action=AuditAction.IMAGE_LIST, target=self.lesion)
         return response
 
     @extend_schema(
@@ -280,7 +281,7 @@ class ImageDetailView(generics.GenericAPIView):
     @extend_schema(summary="An image, with its predictions", responses={200: ImageSerializer, **_errors(401, 404)})
     def get(self, request, pk):
         image = selectors.api_image_get(user=request.user, pk=pk)
-        _record_read(request, clinic=image.lesion.patient.clinic, action="image.view", target=image)
+        _record_read(request, clinic=image.lesion.patient.clinic, action=AuditAction.IMAGE_VIEW, target=image)
         return Response(ImageSerializer(image, context={"request": request}).data)
 
 
@@ -291,7 +292,7 @@ class ImageFileView(PrivateFileView):
     def get(self, request, pk):
         image = selectors.api_image_get(user=request.user, pk=pk)
         response = self.file_response(image.file, "image/jpeg" if image.format == "JPEG" else "image/png")
-        _record_read(request, clinic=image.lesion.patient.clinic, action="image.download", target=image)
+        _record_read(request, clinic=image.lesion.patient.clinic, action=AuditAction.IMAGE_DOWNLOAD, target=image)
         return response
 
 
@@ -338,7 +339,8 @@ class ImageFhirView(APIView):
             state = report.pending.status if report.pending else "not requested"
             raise Conflict(f"The image has no finished prediction yet (its newest is {state}).")
         bundle = image_fhir_bundle(report, file_url=api_url({"request": request}, "image-file", pk))
-        _record_read(request, clinic=report.image.lesion.patient.clinic, action="fhir.export", target=report.image,
+        _record_read(request, clinic=report.image.lesion.patient.clinic, action=AuditAction.FHIR_EXPORT,
+                     target=report.image,
                      data={"prediction": report.prediction.pk, "review": report.review.pk if report.review else None})
         return HttpResponse(bundle.model_dump_json(), content_type="application/fhir+json")
 
@@ -348,7 +350,7 @@ class ImageFhirView(APIView):
 @extend_schema_view(get=extend_schema(summary="List predictions", responses={200: PredictionSerializer(many=True),
                                                                              **_errors(400, 401)}))
 class PredictionListView(AuditedListMixin, generics.ListAPIView):
-    list_action = "prediction.list"
+    list_action = AuditAction.PREDICTION_LIST
     serializer_class = PredictionSerializer
     filterset_class = PredictionFilter
     ordering_fields = ["queued_at", "finished_at", "malignancy_risk", "id"]
@@ -365,7 +367,7 @@ class PredictionDetailView(generics.GenericAPIView):
                    responses={200: PredictionSerializer, **_errors(401, 404)})
     def get(self, request, pk):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
-        _record_read(request, clinic_id=prediction.clinic_id, action="prediction.view",
+        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
                      target=prediction)
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
@@ -376,7 +378,7 @@ class PredictionHeatmapView(PrivateFileView):
     def get(self, request, pk):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
         response = self.file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
-        _record_read(request, clinic_id=prediction.clinic_id, action="heatmap.download",
+        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.HEATMAP_DOWNLOAD,
                      target=prediction)
         return response
 
@@ -390,7 +392,7 @@ class PredictionHeatmapsView(APIView):
                    responses={200: ClassHeatmapSerializer(many=True), **_errors(401, 404)})
     def get(self, request, pk):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
-        _record_read(request, clinic_id=prediction.clinic_id, action="prediction.view",
+        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
                      target=prediction, data={"heatmaps": True})
         return Response(_class_heatmaps(request, prediction))
 
@@ -431,7 +433,7 @@ class PredictionClassHeatmapView(PrivateFileView):
             heatmap = next((h for h in prediction.class_heatmaps.all() if h.class_code == class_code), None)
             file = heatmap.file if heatmap else None
         response = self.file_response(file, "image/png")  # none stored: 404, and no record
-        _record_read(request, clinic_id=prediction.clinic_id, action="heatmap.download",
+        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.HEATMAP_DOWNLOAD,
                      target=prediction, data={"class": class_code})
         return response
 
@@ -441,7 +443,7 @@ class PredictionClassHeatmapView(PrivateFileView):
 @extend_schema_view(get=extend_schema(summary="List reviews", responses={200: ReviewSerializer(many=True),
                                                                          **_errors(400, 401)}))
 class ReviewListView(AuditedListMixin, generics.ListAPIView):
-    list_action = "review.list"
+    list_action = AuditAction.REVIEW_LIST
     serializer_class = ReviewSerializer
     filterset_class = ReviewFilter
     ordering_fields = ["created_at", "id"]
@@ -468,7 +470,7 @@ class ReviewDetailView(generics.GenericAPIView):
     @extend_schema(summary="A review", responses={200: ReviewSerializer, **_errors(401, 404)})
     def get(self, request, pk):
         review = selectors.api_review_get(user=request.user, pk=pk)
-        _record_read(request, clinic=review.image.lesion.patient.clinic, action="review.view", target=review)
+        _record_read(request, clinic=review.image.lesion.patient.clinic, action=AuditAction.REVIEW_VIEW, target=review)
         return Response(ReviewSerializer(review, context={"request": request}).data)
 
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import permissions
 from .. import selectors_governance as governance
 from ..models import ReviewCaseState
+from ..models.audit import AuditAction
 from ..selectors_served_model import model_served_get
 from ..services.audit import audit_record
 from ..services.governance import review_case_assign, review_case_close
@@ -61,7 +62,7 @@ def queue(request: HttpRequest, clinic_id: int) -> HttpResponse:
         open_only=state == "", reason=filters.get("reason") or None,
         assignee=request.user if filters.get("mine") else None)
     page = Paginator(cases, PER_PAGE).get_page(request.GET.get("page"))
-    _record_access(request, clinic=clinic, action="review_queue.view",
+    _record_access(request, clinic=clinic, action=AuditAction.REVIEW_QUEUE_VIEW,
                    data={"filters": {k: v for k, v in filters.items() if v}, "page": page.number})
     return render(request, "governance/queue.html", {
         "clinic": clinic, "form": form, "page": page, "reviewers": governance.reviewer_list(clinic=clinic),
@@ -123,7 +124,7 @@ def audit_trail(request: HttpRequest, clinic_id: int) -> HttpResponse:
         target_type=filters.get("target_type") or "", target_id=filters.get("target_id") or "",
         since=filters.get("since"), until=filters.get("until"))
     page = Paginator(events, PER_PAGE).get_page(request.GET.get("page"))
-    _record_access(request, clinic=clinic, action="audit.view",
+    _record_access(request, clinic=clinic, action=AuditAction.AUDIT_VIEW,
                    data={"filters": {k: str(v) for k, v in filters.items() if v}, "page": page.number})
     return render(request, "governance/audit.html", {"clinic": clinic, "form": form, "page": page})
 
@@ -153,7 +154,7 @@ def performance(request: HttpRequest, clinic_id: int) -> HttpResponse:
             "subgroup_svgs": [(kind, charts.subgroup_bars_svg(rows, title=f"Agreement by {kind.replace('_', ' ')}"))
                               for kind, rows in figures["subgroups"].items() if rows],
         })
-    _record_access(request, clinic=clinic, action="performance.view",
+    _record_access(request, clinic=clinic, action=AuditAction.PERFORMANCE_VIEW,
                    data={"filters": {k: v for k, v in filters.items() if v}})
     return render(request, "governance/performance.html", {
         "clinic": clinic, "form": form, "report": report, "sections": sections,
@@ -165,7 +166,7 @@ def performance(request: HttpRequest, clinic_id: int) -> HttpResponse:
 def performance_json(request: HttpRequest, clinic_id: int) -> JsonResponse:
     clinic = governance.governance_clinic_get(user=request.user, pk=clinic_id)
     _, filters, report = _performance(request, clinic)
-    _record_access(request, clinic=clinic, action="performance.export",
+    _record_access(request, clinic=clinic, action=AuditAction.PERFORMANCE_EXPORT,
                    data={"format": "json", "filters": {k: v for k, v in filters.items() if v}})
     return JsonResponse(report.as_dict())
 

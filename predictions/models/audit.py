@@ -85,6 +85,7 @@ class AuditAction(models.TextChoices):
     REVIEW_CASE_ASSIGN = "review_case.assign", "A review case was assigned"
     REVIEW_CASE_CLOSE = "review_case.close", "A review case was closed"
     REVIEW_CASE_OPEN = "review_case.open", "A review case was opened"
+    REVIEW_CASE_REASON = "review_case.reason", "An open review case got another reason"
     REVIEW_CASE_UNASSIGN = "review_case.unassign", "A review case was taken back"
     REVIEW_QUEUE_VIEW = "review_queue.view", "The review queue was viewed"
     STORAGE_REPAIR = "storage.repair", "Stored files were repaired"

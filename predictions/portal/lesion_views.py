@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import permissions, selectors, services
 from ..models import Lesion
+from ..models.audit import AuditAction
 from ..services.lesion_updates import lesion_archive, lesion_merge, lesion_restore, lesion_update
 from .body_map import body_map_svg
 from .forms import form_add_service_errors
@@ -32,7 +33,7 @@ def lesion_report(request: HttpRequest, lesion_id: int) -> HttpResponse:
     images = selectors.lesion_timeline(user=request.user, lesion=lesion)
     pdf = lesion_report_pdf(lesion=lesion, images=images, generated_by=request.user,
                             body_map_svg=body_map_svg([lesion], current=lesion) if lesion.has_body_point else "")
-    _record_view(request, clinic=lesion.patient.clinic, action="lesion.report", target=lesion,
+    _record_view(request, clinic=lesion.patient.clinic, action=AuditAction.LESION_REPORT, target=lesion,
                  data={"images": [image.pk for image in images]})
     response = HttpResponse(pdf, content_type="application/pdf")
     # No patient identifier in the file name: it shows in download lists and mail attachments.

@@ -26,6 +26,7 @@ from mlcore import CLASS_NAMES, CLASSES
 from .. import permissions, selectors, services
 from ..interpretation import prediction_interpret, review_standing
 from ..models import HeatmapStatus, Lesion, Patient, PredictionStatus
+from ..models.audit import AuditAction
 from ..selectors_similar_cases import similar_cases_panel
 from ..services.audit import audit_access_record, audit_list_access_record
 from .forms import (
@@ -77,7 +78,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     board = selectors.dashboard_get(user=request.user)
     writable = set(permissions.clinics_where(request.user, "record.write").values_list("id", flat=True))
     predictions = board.in_progress + board.failed + board.high_risk_unreviewed
-    _record_list(request, action="dashboard.view", target_type="dashboard",
+    _record_list(request, action=AuditAction.DASHBOARD_VIEW, target_type="dashboard",
                  shown=[(image.lesion.patient.clinic_id, image) for image in board.recent_images]
                  + [(p.image.lesion.patient.clinic_id, p) for p in predictions])
     return render(request, "portal/dashboard.html", {"board": board, "writable_clinic_ids": writable})
@@ -92,7 +93,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.patient_summary_list(user=request.user, query=query), PATIENTS_PER_PAGE) \
         .get_page(request.GET.get("page"))
     # Iterating the page fetches its rows once; the template shows the same list.
-    _record_list(request, action="patient.list", target_type="predictions.patient",
+    _record_list(request, action=AuditAction.PATIENT_LIST, target_type="predictions.patient",
                  shown=[(patient.clinic_id, patient) for patient in page])
     can_create = permissions.can(request.user, "record.write")
     return render(request, "portal/patients/list.html",
@@ -125,7 +126,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient_get(request, patient_id)
     lesions = selectors.lesion_summary_list(user=request.user, patient=patient)
     archived = selectors.lesion_summary_list(user=request.user, patient=patient, archived=True)
-    _record_view(request, clinic=patient.clinic, action="patient.view", target=patient)
+    _record_view(request, clinic=patient.clinic, action=AuditAction.PATIENT_VIEW, target=patient)
     return render(request, "portal/patients/detail.html", {
         "patient": patient, "lesions": lesions, "archived_lesions": archived,
         "can_write": permissions.can(request.user, "record.write", patient.clinic)})
@@ -147,7 +148,7 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
             messages.success(request, "The patient's details are saved.")
             return redirect("portal:patient-detail", patient_id=patient.pk)
     # The form shows the patient's details: a read like the detail page's (a saved edit is audited as one).
-    _record_view(request, clinic=patient.clinic, action="patient.view", target=patient, data={"page": "edit"})
+    _record_view(request, clinic=patient.clinic, action=AuditAction.PATIENT_VIEW, target=patient, data={"page": "edit"})
     return render(request, "portal/patients/form.html", {"form": form, "patient": patient})
 
 
@@ -194,7 +195,7 @@ def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
                 kept["lesion"] = str(result.lesion.pk) if result.lesion else data["lesion"]
                 form = ImageUploadForm(lesions=lesions, initial=kept)
     # The page shows the patient and their lesions: a read (what a batch stored is audited by the upload).
-    _record_view(request, clinic=patient.clinic, action="patient.view", target=patient,
+    _record_view(request, clinic=patient.clinic, action=AuditAction.PATIENT_VIEW, target=patient,
                  data={"page": "upload", "shown": {"lesion": [lesion.pk for lesion in lesions]}})
     return render(request, "portal/upload.html", {
         "patient": patient, "form": form, "result": result, "duplicates": duplicates, "new_lesion": NEW_LESION,
@@ -214,7 +215,7 @@ def _duplicates_in_clinic(request: HttpRequest, *, patient, files, lesion) -> li
     found = selectors.lesion_image_duplicate_list(user=request.user, clinic=patient.clinic, digests=list(names),
                                                   lesion=lesion)
     if found:
-        _record_list(request, action="image.duplicate_warning", target_type="predictions.lesionimage",
+        _record_list(request, action=AuditAction.IMAGE_DUPLICATE_WARNING, target_type="predictions.lesionimage",
                      shown=[(patient.clinic_id, image) for image in found])
     return [(names[image.sha256], image) for image in found]
 
@@ -255,10 +256,10 @@ def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
         else:
             comparison = sorted(picked, key=lambda image: images.index(image))  # earlier on the left
     if comparison:
-        _record_view(request, clinic=lesion.patient.clinic, action="image.compare", target=lesion,
+        _record_view(request, clinic=lesion.patient.clinic, action=AuditAction.IMAGE_COMPARE, target=lesion,
                      data={"images": [image.pk for image in comparison]})
     else:
-        _record_view(request, clinic=lesion.patient.clinic, action="lesion.view", target=lesion)
+        _record_view(request, clinic=lesion.patient.clinic, action=AuditAction.LESION_VIEW, target=lesion)
     return render(request, "portal/lesion_timeline.html", {
         "lesion": lesion, "patient": lesion.patient, "images": images, "comparison": comparison,
         "lesion_review": review_standing(review for image in images for review in image.reviews.all()),
@@ -321,7 +322,8 @@ def _prediction_context(request: HttpRequest, prediction, review_form: ReviewFor
 @portal_view
 def prediction_detail(request: HttpRequest, prediction_id: int) -> HttpResponse:
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
-    _record_view(request, clinic=prediction.image.lesion.patient.clinic, action="prediction.view", target=prediction)
+    _record_view(request, clinic=prediction.image.lesion.patient.clinic, action=AuditAction.PREDICTION_VIEW,
+                 target=prediction)
     return render(request, "portal/prediction.html", _prediction_context(request, prediction))
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .. import permissions
 from ..models import ApiToken, Clinic
+from ..models.audit import AuditAction
 from ..selectors_api_tokens import api_token_list_for_clinic, api_token_owner_list
 from .audit import audit_record
 
@@ -36,7 +37,7 @@ def api_token_create(*, user, name: str, actor=None, expires_at: datetime.dateti
                      expires_at=expires_at)
     token.full_clean()
     token.save()
-    audit_record(actor=actor, clinic=clinic, action="api_token.create", target=token,
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.API_TOKEN_CREATE, target=token,
                  data={"user_id": user.pk, "name": token.name, "prefix": token.prefix})
     return token, key
 
@@ -47,7 +48,7 @@ def api_token_revoke(*, token: ApiToken, actor=None, clinic: Clinic | None = Non
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, clinic=clinic, action="api_token.revoke", target=token,
+        audit_record(actor=actor, clinic=clinic, action=AuditAction.API_TOKEN_REVOKE, target=token,
                      data={"user_id": token.user_id, "prefix": token.prefix})
     return token
 

@@ -4,6 +4,7 @@ from django.db import transaction
 
 from .. import permissions
 from ..models import Clinic, Membership
+from ..models.audit import AuditAction
 from .audit import audit_record
 
 
@@ -13,7 +14,8 @@ def clinic_create(*, name: str, slug: str, actor=None) -> Clinic:
     clinic = Clinic(name=name, slug=slug)
     clinic.full_clean()
     clinic.save()
-    audit_record(actor=actor, clinic=clinic, action="clinic.create", target=clinic, data={"name": name, "slug": slug})
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.CLINIC_CREATE,
+                 target=clinic, data={"name": name, "slug": slug})
     return clinic
 
 
@@ -25,6 +27,6 @@ def membership_create(*, clinic: Clinic, user, role: str, actor=None) -> Members
     membership = Membership(clinic=clinic, user=user, role=role)
     membership.full_clean()
     membership.save()
-    audit_record(actor=actor, clinic=clinic, action="membership.create", target=membership,
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.MEMBERSHIP_CREATE, target=membership,
                  data={"user_id": user.pk, "role": role})
     return membership

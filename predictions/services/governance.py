@@ -28,6 +28,7 @@ from ..models import (
     ReviewCaseState,
     ReviewReason,
 )
+from ..models.audit import AuditAction
 from ..selectors_governance import VersionDiff, prediction_pair_diff, prediction_version_diff
 from ..validators import notes_max_length
 from .audit import AuditEntry, audit_record, audit_records
@@ -157,7 +158,7 @@ def review_cases_triage(*, predictions: Sequence[Prediction]) -> dict[int, Revie
         entries = []
         for prediction, reasons in triaged:
             case = cases[prediction.image_id]
-            action = "review_case.open" if case.pk in opened else "review_case.reason"
+            action = AuditAction.REVIEW_CASE_OPEN if case.pk in opened else AuditAction.REVIEW_CASE_REASON
             opened.discard(case.pk)  # a second prediction of the image in the batch adds its reasons
             entries.append(AuditEntry(actor=None, clinic=_clinic_of(prediction.image), action=action, target=case,
                                       data={"image_id": prediction.image_id, "prediction_id": prediction.pk,
@@ -213,7 +214,8 @@ def review_case_assign(*, actor, case: ReviewCase, assignee) -> ReviewCase:
     case.assigned_at = timezone.now() if assignee is not None else None
     case.full_clean()
     case.save()
-    audit_record(actor=actor, clinic=clinic, action="review_case.assign" if assignee else "review_case.unassign",
+    action = AuditAction.REVIEW_CASE_ASSIGN if assignee else AuditAction.REVIEW_CASE_UNASSIGN
+    audit_record(actor=actor, clinic=clinic, action=action,
                  target=case, data={"assignee_id": getattr(assignee, "pk", None),
                                     "previous_assignee_id": getattr(previous, "pk", None)})
     return case
@@ -249,7 +251,7 @@ def _close(case: ReviewCase, *, actor, review: Review | None, resolution: str) -
     if case.assignee is None and case.closed_by is not None:
         case.assignee = case.closed_by
     case.save()
-    audit_record(actor=actor, clinic=_clinic_of(case.image), action="review_case.close", target=case,
+    audit_record(actor=actor, clinic=_clinic_of(case.image), action=AuditAction.REVIEW_CASE_CLOSE, target=case,
                  data={"review_id": getattr(review, "pk", None), "resolution": resolution})
 
 
@@ -288,7 +290,7 @@ def _rerun_batch(*, target: str, image_ids: list[int], claimant: str) -> list[Pr
                 continue
             prediction = Prediction.objects.create(image=image, model_version=target, status=PredictionStatus.QUEUED,
                                                    queued_at=now)
-            audit_record(actor=None, clinic=_clinic_of(image), action="prediction.rerun", target=prediction,
+            audit_record(actor=None, clinic=_clinic_of(image), action=AuditAction.PREDICTION_RERUN, target=prediction,
                          data={"image_id": image.pk, "model_version": target})
         # Compare-and-set: a prediction a worker already took is left to it.
         Prediction.objects.filter(image_id__in=image_ids, model_version=target, status=PredictionStatus.QUEUED).update(
@@ -337,7 +339,7 @@ def predictions_rerun(
     report.cases_opened = (ReviewCaseReason.objects.filter(code=ReviewReason.VERSION_DISAGREEMENT, prediction__in=finished)
                            .values("case_id").distinct().count())
     with transaction.atomic():
-        audit_record(actor=actor, clinic=None, action="model_version.rerun", target=model_version,
+        audit_record(actor=actor, clinic=None, action=AuditAction.MODEL_VERSION_RERUN, target=model_version,
                      data={"images": report.images, "succeeded": report.succeeded, "failed": report.failed,
                            "errors": len(report.errors), "cases_opened": report.cases_opened,
                            **{k: v for k, v in report.diff.summary().items() if k != "to_version"}})
@@ -373,12 +375,12 @@ def predictions_rerun_enqueue(*, actor, images: Iterable[LesionImage]) -> RerunQ
             prediction = Prediction.objects.create(image=image, model_version=target, status=PredictionStatus.QUEUED,
                                                    queued_at=timezone.now())
             outcome.queued.append(prediction.pk)
-            action = "prediction.rerun"
+            action = AuditAction.PREDICTION_RERUN
         elif prediction.status == PredictionStatus.FAILED:
             Prediction.objects.filter(pk=prediction.pk, status=PredictionStatus.FAILED).update(
                 **Prediction.retry_fields(timezone.now()))
             outcome.retried.append(prediction.pk)
-            action = "prediction.retry"
+            action = AuditAction.PREDICTION_RETRY
         else:
             outcome.skipped += 1
             continue

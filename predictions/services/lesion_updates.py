@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from .. import permissions
 from ..models import Lesion, LesionImage
+from ..models.audit import AuditAction
 from .audit import audit_record
 
 LESION_EDITABLE_FIELDS = ("site", "label", "notes", "laterality", "body_view", "body_x", "body_y")
@@ -35,7 +36,7 @@ def lesion_update(*, actor, lesion: Lesion, **changes) -> Lesion:
             setattr(lesion, name, value)
         raise
     lesion.save(update_fields=list(changed))
-    audit_record(actor=actor, clinic=lesion.patient.clinic, action="lesion.update", target=lesion,
+    audit_record(actor=actor, clinic=lesion.patient.clinic, action=AuditAction.LESION_UPDATE, target=lesion,
                  data={"changed": sorted(changed)})
     return lesion
 
@@ -54,7 +55,7 @@ def lesion_archive(*, actor, lesion: Lesion) -> Lesion:
         raise ValidationError("The lesion is already archived.")
     lesion.archived_at, lesion.archived_by = timezone.now(), actor
     lesion.save(update_fields=["archived_at", "archived_by"])
-    audit_record(actor=actor, clinic=lesion.patient.clinic, action="lesion.archive", target=lesion, data={})
+    audit_record(actor=actor, clinic=lesion.patient.clinic, action=AuditAction.LESION_ARCHIVE, target=lesion, data={})
     return lesion
 
 
@@ -69,7 +70,7 @@ def lesion_restore(*, actor, lesion: Lesion) -> Lesion:
         raise ValidationError("The lesion is not archived.")
     lesion.archived_at, lesion.archived_by = None, None
     lesion.save(update_fields=["archived_at", "archived_by"])
-    audit_record(actor=actor, clinic=lesion.patient.clinic, action="lesion.restore", target=lesion, data={})
+    audit_record(actor=actor, clinic=lesion.patient.clinic, action=AuditAction.LESION_RESTORE, target=lesion, data={})
     return lesion
 
 
@@ -103,8 +104,8 @@ def lesion_merge(*, actor, source: Lesion, target: Lesion) -> Lesion:
     source.archived_at, source.archived_by, source.merged_into = timezone.now(), actor, target
     source.save(update_fields=["archived_at", "archived_by", "merged_into"])
     clinic = source.patient.clinic
-    audit_record(actor=actor, clinic=clinic, action="lesion.merge", target=source,
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.LESION_MERGE, target=source,
                  data={"into": target.pk, "images": moved})
-    audit_record(actor=actor, clinic=clinic, action="lesion.merge_into", target=target,
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.LESION_MERGE_INTO, target=target,
                  data={"from": source.pk, "images": moved})
     return target

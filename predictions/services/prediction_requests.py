@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from .. import inference, permissions
 from ..models import LesionImage, Prediction, PredictionStatus
+from ..models.audit import AuditAction
 from .audit import audit_record
 from .predictions import prediction_retry, predictions_enqueue_on_commit
 
@@ -23,7 +24,7 @@ def prediction_request(*, actor, image: LesionImage) -> tuple[Prediction, bool]:
         image=image, model_version=inference.model_version(),
         defaults={"status": PredictionStatus.QUEUED, "queued_at": timezone.now()})
     if created:
-        audit_record(actor=actor, clinic=clinic, action="prediction.request", target=prediction,
+        audit_record(actor=actor, clinic=clinic, action=AuditAction.PREDICTION_REQUEST, target=prediction,
                      data={"image_id": image.pk, "model_version": prediction.model_version})
         predictions_enqueue_on_commit([prediction.pk])
         return prediction, True

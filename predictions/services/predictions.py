@@ -20,8 +20,8 @@ from mlcore import CLASSES
 
 from .. import inference, permissions
 from ..models import HeatmapStatus, Prediction, PredictionHeatmap, PredictionStatus, WorkerHeartbeat
-from ..models.predictions import class_heatmap_name, heatmap_name
 from ..models.audit import AuditAction
+from ..models.predictions import class_heatmap_name, heatmap_name
 from .audit import AuditEntry, audit_record, audit_records
 from .files import file_save_at
 from .governance import review_cases_triage
@@ -257,7 +257,7 @@ def prediction_class_heatmap_request(*, actor, prediction: Prediction, class_cod
         heatmap.refresh_from_db()
     elif not created:
         return heatmap
-    audit_record(actor=actor, clinic=clinic, action="heatmap.request", target=prediction,
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.HEATMAP_REQUEST, target=prediction,
                  data={"class": class_code, "via": via})
     _heatmaps_enqueue_on_commit([prediction.id])
     return heatmap
@@ -399,7 +399,8 @@ def prediction_release(*, predictions: Sequence[Prediction], claimant: str, erro
                            error=f"Gave up after {prediction.attempts} attempts; the last error: {error}")
         elif _claimed(claimant).filter(id=prediction.id).update(
                 status=QUEUED, claimed_by="", claimed_worker="", error=error, queued_at=timezone.now()):
-            audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.released", target=prediction,
+            audit_record(actor=None, clinic=_clinic_of(prediction), action=AuditAction.PREDICTION_RELEASED,
+                         target=prediction,
                          data={"attempts": prediction.attempts, "error": error})
             requeued.append(prediction.id)
     return requeued
@@ -447,7 +448,8 @@ def predictions_sweep(*, now: datetime.datetime | None = None, broker_queue_empt
         elif Prediction.objects.filter(id=prediction.id, status=RUNNING, claimed_by=prediction.claimed_by,
                                        started_at=prediction.started_at).update(
                 status=QUEUED, claimed_by="", claimed_worker="", queued_at=now):
-            audit_record(actor=None, clinic=_clinic_of(prediction), action="prediction.requeued", target=prediction,
+            audit_record(actor=None, clinic=_clinic_of(prediction), action=AuditAction.PREDICTION_REQUEUED,
+                         target=prediction,
                          data={"reason": reason, "attempts": prediction.attempts})
             resend.append(prediction.id)
     queued_cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_QUEUED_RESEND_AFTER) if broker_queue_empty \
@@ -503,7 +505,7 @@ def prediction_retry(*, actor, prediction: Prediction) -> Prediction:
         raise ValidationError("Only a failed prediction can be retried; this one is already queued or done.")
     for name, value in fields.items():
         setattr(prediction, name, value)
-    audit_record(actor=actor, clinic=clinic, action="prediction.retry", target=prediction,
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.PREDICTION_RETRY, target=prediction,
                  data={"previous_error": previous_error, "model_version": prediction.model_version})
     predictions_enqueue_on_commit([prediction.id])
     return prediction

@@ -8,6 +8,7 @@ from django.db import transaction
 from .. import permissions
 from ..faults import Duplicate
 from ..models import Clinic, Lesion, Patient, Sex, Site
+from ..models.audit import AuditAction
 from .audit import audit_record
 
 
@@ -35,7 +36,8 @@ def patient_create(
         _duplicate_mrn_refuse(exc)
         raise
     patient.save()
-    audit_record(actor=actor, clinic=clinic, action="patient.create", target=patient, data={"mrn": patient.mrn})
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.PATIENT_CREATE,
+                 target=patient, data={"mrn": patient.mrn})
     return patient
 
 
@@ -49,7 +51,7 @@ def lesion_create(*, actor, patient: Patient, site: str = Site.UNKNOWN, label: s
                     body_view=body_view, body_x=body_x, body_y=body_y, created_by=actor)
     lesion.full_clean()
     lesion.save()
-    audit_record(actor=actor, clinic=patient.clinic, action="lesion.create", target=lesion,
+    audit_record(actor=actor, clinic=patient.clinic, action=AuditAction.LESION_CREATE, target=lesion,
                  data={"patient_id": patient.pk, "site": site})
     return lesion
 
@@ -84,6 +86,6 @@ def patient_update(*, actor, patient: Patient, **changes) -> Patient:
         _duplicate_mrn_refuse(exc)
         raise
     patient.save(update_fields=list(changed))
-    audit_record(actor=actor, clinic=patient.clinic, action="patient.update", target=patient,
+    audit_record(actor=actor, clinic=patient.clinic, action=AuditAction.PATIENT_UPDATE, target=patient,
                  data={"changed": {name: [str(before[name]), str(value)] for name, value in changed.items()}})
     return patient

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from .. import permissions
 from ..models import ModelVersion, Prediction, PredictionStatus
+from ..models.audit import AuditAction
 from .audit import audit_record
 from .predictions import predictions_enqueue_on_commit
 
@@ -70,7 +71,7 @@ def model_version_register(*, actor, model_dir: str | Path | None = None, activa
     )
     model_version.full_clean(exclude=["identifier"])
     model_version.save()
-    audit_record(actor=actor, clinic=None, action="model_version.register", target=model_version,
+    audit_record(actor=actor, clinic=None, action=AuditAction.MODEL_VERSION_REGISTER, target=model_version,
                  data={"identifier": model_version.identifier, "checksum": model_version.checksum,
                        "model_dir": str(path)})
     if activate or not ModelVersion.objects.filter(is_active=True).exists():
@@ -113,7 +114,7 @@ def model_version_activate(*, actor, model_version: ModelVersion) -> ModelVersio
                                                             activated_by=actor)
     model_version.refresh_from_db()
     retargeted, superseded = _retarget_queued(to_version=model_version.identifier)
-    audit_record(actor=actor, clinic=None, action="model_version.activate", target=model_version,
+    audit_record(actor=actor, clinic=None, action=AuditAction.MODEL_VERSION_ACTIVATE, target=model_version,
                  data={"identifier": model_version.identifier, "checksum": model_version.checksum,
                        "previous": previous.identifier if previous else None,
                        "requeued_predictions": len(retargeted), "superseded_predictions": len(superseded)})
@@ -149,12 +150,12 @@ def _retarget_queued(*, to_version: str) -> tuple[list[int], list[int]]:
             error = f"Superseded: the image already has a prediction by {to_version}, now the active model."
             if still_queued.update(status=PredictionStatus.FAILED, finished_at=timezone.now(), error=error):
                 superseded.append(prediction.id)
-                audit_record(actor=None, clinic=clinic, action="prediction.superseded", target=prediction,
+                audit_record(actor=None, clinic=clinic, action=AuditAction.PREDICTION_SUPERSEDED, target=prediction,
                              data={"model_version": prediction.model_version, "active_version": to_version})
         elif still_queued.update(model_version=to_version, queued_at=timezone.now()):
             retargeted.append(prediction.id)
             has_target.add(prediction.image_id)
-            audit_record(actor=None, clinic=clinic, action="prediction.retargeted", target=prediction,
+            audit_record(actor=None, clinic=clinic, action=AuditAction.PREDICTION_RETARGETED, target=prediction,
                          data={"from_version": prediction.model_version, "to_version": to_version})
     predictions_enqueue_on_commit(retargeted)
     return retargeted, superseded

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from .. import permissions
 from ..models import AuditEvent
-from ..models.audit import audit_chain_keys
+from ..models.audit import AuditAction, audit_chain_keys
 from .audit import audit_record
 
 USERNAME_MAX = 150  # Django's username length: anything longer is not a username, and is cut
@@ -60,7 +60,7 @@ def sign_in_failure_record(*, username: str, locked_out: bool) -> AuditEvent:
     else:
         digest = hmac.new(audit_chain_keys()[0], b"sign-in:" + username.encode(), hashlib.sha256).hexdigest()
         data = {"username": None, "unknown_username_digest": digest[:16]}
-    return audit_record(actor=None, clinic=None, action="login.failed", target=user,
+    return audit_record(actor=None, clinic=None, action=AuditAction.LOGIN_FAILED, target=user,
                         target_type=None if user else "auth.user", target_id=None if user else "",
                         data={**data, "locked_out": locked_out})
 
@@ -86,7 +86,7 @@ def sign_in_unlock(*, actor, username: str | None = None, ip_address: str | None
     if ip_address:
         cleared += axes_reset(ip=ip_address)
     user = get_user_model().objects.filter(username=username).only("pk").first() if username else None
-    audit_record(actor=actor, clinic=None, action="login.unlock", target=user,
+    audit_record(actor=actor, clinic=None, action=AuditAction.LOGIN_UNLOCK, target=user,
                  target_type=None if user else "auth.user", target_id=None if user else "",
                  data={"username": username or None, "ip_address": ip_address or None, "cleared": cleared})
     return cleared

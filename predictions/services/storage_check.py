@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import HeatmapStatus, LesionImage, Prediction, PredictionHeatmap
+from ..models.audit import AuditAction
 from .audit import audit_record
 
 # Where the app writes (models.records.lesion_image_path, models.predictions.heatmap_name, class_heatmap_name).
@@ -95,6 +96,7 @@ def _repair(report: StorageReport, storage: Storage) -> None:
         report.class_heatmaps_requeued = list(report.missing_class_heatmaps)
     if report.removed or report.heatmaps_requeued or report.class_heatmaps_requeued:
         # System-wide: an orphan names no record, so no clinic; its name is all that is known of it.
-        audit_record(actor=None, clinic=None, action="storage.repair", target_type="storage", target_id="default",
+        audit_record(actor=None, clinic=None, action=AuditAction.STORAGE_REPAIR,
+                     target_type="storage", target_id="default",
                      data={"removed_files": report.removed, "heatmaps_requeued": report.heatmaps_requeued,
                            "class_heatmaps_requeued": report.class_heatmaps_requeued})

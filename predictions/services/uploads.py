@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .. import inference, permissions
 from ..faults import TooLarge, UnsupportedMedia
 from ..models import Lesion, LesionImage, Prediction, PredictionStatus, Site
+from ..models.audit import AuditAction
 from ..models.records import age_on
 from .audit import audit_record
 from .files import file_save
@@ -137,7 +138,7 @@ def image_upload(
 
     existing = LesionImage.objects.filter(lesion=lesion, sha256=digest).first()
     if existing is not None:
-        audit_record(actor=actor, clinic=clinic, action="image.upload_duplicate", target=existing,
+        audit_record(actor=actor, clinic=clinic, action=AuditAction.IMAGE_UPLOAD_DUPLICATE, target=existing,
                      data={"sha256": digest})
         return existing, False
 
@@ -167,7 +168,7 @@ def image_upload(
         return existing, False
     prediction = Prediction.objects.create(image=image, model_version=inference.model_version(),
                                            status=PredictionStatus.QUEUED, queued_at=timezone.now())
-    audit_record(actor=actor, clinic=clinic, action="image.upload", target=image,
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.IMAGE_UPLOAD, target=image,
                  data={"sha256": digest, "lesion_id": lesion.pk, "width": image.width, "height": image.height,
                        "format": image.format, "prediction_id": prediction.pk,
                        "model_version": prediction.model_version})

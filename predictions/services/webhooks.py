@@ -41,6 +41,7 @@ from ..models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from ..models.audit import AuditAction
 from ..models.webhooks import AUDIT_ACTION_EVENTS
 from .audit import audit_record
 from .webhook_targets import PublicAddressAdapter, WebhookTargetRefused, webhook_target_check
@@ -77,7 +78,7 @@ def webhook_endpoint_create(*, actor, clinic: Clinic, url: str, events: Sequence
                                secret="whsec_" + secrets.token_urlsafe(32), created_by=actor)
     endpoint.full_clean()
     endpoint.save()
-    audit_record(actor=actor, clinic=clinic, action="webhook.create", target=endpoint,
+    audit_record(actor=actor, clinic=clinic, action=AuditAction.WEBHOOK_CREATE, target=endpoint,
                  data={"url": url, "events": endpoint.events})
     return endpoint
 
@@ -96,7 +97,7 @@ def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None
     _validate_endpoint(endpoint.url, endpoint.events)
     endpoint.full_clean()
     endpoint.save()
-    audit_record(actor=actor, clinic=endpoint.clinic, action="webhook.update", target=endpoint,
+    audit_record(actor=actor, clinic=endpoint.clinic, action=AuditAction.WEBHOOK_UPDATE, target=endpoint,
                  data={name: value for name, value in changes.items()})
     return endpoint
 
@@ -105,7 +106,7 @@ def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None
 def webhook_endpoint_delete(*, actor, endpoint: WebhookEndpoint) -> None:
     """Remove an endpoint with its delivery log."""
     permissions.require(actor, "clinic.administer", endpoint.clinic)
-    audit_record(actor=actor, clinic=endpoint.clinic, action="webhook.delete", target=endpoint,
+    audit_record(actor=actor, clinic=endpoint.clinic, action=AuditAction.WEBHOOK_DELETE, target=endpoint,
                  data={"url": endpoint.url})
     endpoint.delete()
 
