@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
@@ -16,6 +15,7 @@ from rest_framework import serializers
 from mlcore import CLASS_NAMES
 
 from ..interpretation import prediction_interpret
+from ..links import api_path
 from ..models import (
     DiagnosisClass,
     HeatmapStatus,
@@ -34,19 +34,6 @@ from ..models import (
 )
 from ..models.records import BodyView, Laterality
 from ..selectors import prediction_class_heatmaps, scoped
-
-_SENTINEL = 987654321
-_path_templates: dict[tuple[str, str], str] = {}
-
-
-def api_path(name: str, pk) -> str:
-    """The path of an API resource by id. A page of 50 predictions links 200 times: `reverse` runs once
-    per view (and script prefix), the rest is string formatting."""
-    key = (name, get_script_prefix())
-    template = _path_templates.get(key)
-    if template is None:
-        template = _path_templates[key] = reverse(f"api:{name}", args=[_SENTINEL]).replace(str(_SENTINEL), "{}")
-    return template.format(pk)
 
 
 def api_url(context: dict, name: str, pk) -> str:

@@ -22,12 +22,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from mlcore import CLASS_NAMES
 
 from .. import permissions
+from ..links import api_public_url
 from ..models import (
     AttemptOutcome,
     AuditEvent,
@@ -113,30 +113,26 @@ def webhook_endpoint_delete(*, actor, endpoint: WebhookEndpoint) -> None:
 
 # --- Events ------------------------------------------------------------------------------------------------
 
-def _api_url(name: str, pk: int) -> str:
-    return settings.SKINCLINIC_PUBLIC_URL.rstrip("/") + reverse(f"api:{name}", args=[pk])
-
-
 def _prediction_data(prediction: Prediction) -> dict:
     image = prediction.image
     return {"prediction": {
-        "id": prediction.pk, "url": _api_url("prediction-detail", prediction.pk), "status": prediction.status,
+        "id": prediction.pk, "url": api_public_url("prediction-detail", prediction.pk), "status": prediction.status,
         "model_version": prediction.model_version, "image_id": image.pk, "lesion_id": image.lesion_id,
         "patient_id": image.lesion.patient_id, "top_class": prediction.top_class or None,
         "top_class_name": CLASS_NAMES.get(prediction.top_class), "malignancy_risk": prediction.malignancy_risk,
         "error": prediction.error or None, "finished_at": prediction.finished_at,
-        "fhir_url": _api_url("image-fhir", image.pk),
+        "fhir_url": api_public_url("image-fhir", image.pk),
     }}
 
 
 def _review_data(review: Review) -> dict:
     return {"review": {
-        "id": review.pk, "url": _api_url("review-detail", review.pk), "image_id": review.image_id,
+        "id": review.pk, "url": api_public_url("review-detail", review.pk), "image_id": review.image_id,
         "lesion_id": review.image.lesion_id, "patient_id": review.image.lesion.patient_id,
         "prediction_id": review.prediction_id, "verdict": review.verdict, "diagnosis": review.diagnosis,
         "diagnosis_name": CLASS_NAMES.get(review.diagnosis),
         "histopathology_confirmed": review.histopathology_confirmed, "created_at": review.created_at,
-        "fhir_url": _api_url("image-fhir", review.image_id),
+        "fhir_url": api_public_url("image-fhir", review.image_id),
     }}
 
 
