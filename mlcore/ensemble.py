@@ -23,7 +23,7 @@ def build_ensemble(members: list[Path], data: Path, out: Path, name: str, versio
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = []
-    for index, (member, config) in enumerate(zip(members, configs), start=1):
+    for index, member in enumerate(members, start=1):
         target = out / "members" / f"m{index}"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(member) / WEIGHTS_FILE, target / WEIGHTS_FILE)
@@ -37,8 +37,10 @@ def build_ensemble(members: list[Path], data: Path, out: Path, name: str, versio
             "data": str(data), "n_train": first["n_train"], "n_val": first["n_val"],
             "train_class_counts": first["train_class_counts"], "command": command,
             "seconds": sum(c["training"].get("seconds", 0) for c in configs),
-            "members": [{"architecture": c["architecture"], **{k: v for k, v in c["training"].items() if k != "history"}}
-                        for c in configs],
+            "members": [
+                {"architecture": c["architecture"], **{k: v for k, v in c["training"].items() if k != "history"}}
+                for c in configs
+            ],
         },
     }
     write_config(out, config)

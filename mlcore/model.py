@@ -9,12 +9,11 @@ config.json, so a model trained under mixed precision can be served in float32.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Union
 
 from .labels import CLASSES
 from .preprocess import META_FEATURES
 
-ImageSize = Union[int, tuple[int, int]]  # a square side, or (height, width)
+ImageSize = int | tuple[int, int]  # a square side, or (height, width)
 
 
 def input_hw(size: ImageSize) -> tuple[int, int]:

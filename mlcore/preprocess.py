@@ -9,7 +9,6 @@ import io
 import math
 import os
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 from .labels import SEXES, SITES
 
-ImageSource = Union[bytes, bytearray, str, os.PathLike, Image.Image]
+ImageSource = bytes | bytearray | str | os.PathLike | Image.Image
 
 # Refuse absurd pixel counts before decoding (decompression bombs); a dermatoscope frame is far below.
 MAX_PIXELS = 80_000_000

@@ -150,9 +150,9 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
             logits = model.predict({"image": val_arrays.images, "meta": val_arrays.meta}, batch_size=64, verbose=0)
             metrics = compute_metrics(val_arrays.labels, softmax(logits))
             score = selection_score(metrics)
-            row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "val_balanced_accuracy": metrics["balanced_accuracy"],
-                   "val_macro_auc": metrics["macro_auc"], "val_melanoma_auc": metrics["melanoma_auc"],
-                   "val_malignant_auc": metrics["malignant_auc"]}
+            row = {"epoch": epoch + 1, "loss": float(logs["loss"]),
+                   "val_balanced_accuracy": metrics["balanced_accuracy"], "val_macro_auc": metrics["macro_auc"],
+                   "val_melanoma_auc": metrics["melanoma_auc"], "val_malignant_auc": metrics["malignant_auc"]}
             history[:] = [h for h in history if h["epoch"] < epoch + 1] + [row]
             log(json.dumps(row))
             if score > best["score"]:
@@ -288,7 +288,8 @@ def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, ma
         metrics = compute_metrics(val.labels, softmax(logits, temperature))
         scores[count] = (selection_score(metrics), temperature)
         figures[str(count)] = {k: metrics[k] for k in ("balanced_accuracy", "macro_auc", "melanoma_auc", "ece")}
-        log(f"test-time views {count}: T={temperature:.3f} " + " ".join(f"{k}={v}" for k, v in figures[str(count)].items()))
+        shown = " ".join(f"{k}={v}" for k, v in figures[str(count)].items())
+        log(f"test-time views {count}: T={temperature:.3f} {shown}")
     # Fewer views win ties: they cost less at serving time.
     views = max(scores, key=lambda v: (scores[v][0], -v))
     config.update(tta_views=views, temperature=scores[views][1], weights_sha256=weights_checksum(out),
@@ -296,7 +297,8 @@ def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, ma
     classifier.tta_views = views
     probs = softmax(classifier.logits(val.images, val.meta), scores[views][1])
     config["operating_point"] = operating_point(
-        val.labels, probs, referral_threshold(val.labels, probs), groups=[r.lesion_id or r.image_id for r in val.records])
+        val.labels, probs, referral_threshold(val.labels, probs),
+        groups=[r.lesion_id or r.image_id for r in val.records])
     log(f"referral threshold {config['operating_point']['threshold']:.4f}: malignant sensitivity "
         f"{config['operating_point']['malignant_sensitivity']:.3f}, specificity "
         f"{config['operating_point']['malignant_specificity']:.3f}")

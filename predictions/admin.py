@@ -94,7 +94,8 @@ class LesionImageAdmin(FileViewsMixin, ReadOnlyAdmin):
 
     @admin.display(description="Preview")
     def preview(self, obj):
-        return format_html('<img src="{}" alt="The stored photograph" style="max-width:320px">', self.file_url(obj, "file"))
+        return format_html('<img src="{}" alt="The stored photograph" style="max-width:320px">',
+                           self.file_url(obj, "file"))
 
 
 @admin.register(Prediction)
@@ -159,7 +160,8 @@ class PredictionAdmin(FileViewsMixin, ReadOnlyAdmin):
             return "—"
         return format_html('<img src="{}" alt="Heatmap" style="max-width:240px"> '
                            '<img src="{}" alt="The stored photograph" style="max-width:240px">',
-                           self.file_url(obj, "heatmap"), reverse("admin:predictions_lesionimage_file", args=[obj.image_id]))
+                           self.file_url(obj, "heatmap"),
+                           reverse("admin:predictions_lesionimage_file", args=[obj.image_id]))
 
 
 @admin.register(Review)

@@ -54,8 +54,8 @@ def object_get_for_user(queryset: QuerySet[M] | type[M], *, user, pk) -> M:
         queryset = queryset.objects.all()
     try:
         return scoped(queryset, user=user).get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
-        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.")
+    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from exc
 
 
 def patient_list(*, user, clinic: Clinic | None = None) -> QuerySet[Patient]:
@@ -188,7 +188,8 @@ def lesion_timeline(*, user, lesion: Lesion) -> list[LesionImage]:
         taken_on=Coalesce("captured_at", TruncDate("uploaded_at"))).order_by("taken_on", "uploaded_at", "id")
     return list(images.prefetch_related(
         Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")),
-        Prefetch("reviews", queryset=Review.objects.select_related("reviewer", "prediction").order_by("created_at", "id")),
+        Prefetch("reviews",
+                 queryset=Review.objects.select_related("reviewer", "prediction").order_by("created_at", "id")),
     ))
 
 

@@ -28,4 +28,5 @@ def api_token_owner_list(*, actor, clinic: Clinic) -> QuerySet:
 def api_token_list_for_clinic(*, actor, clinic: Clinic) -> QuerySet[ApiToken]:
     """Tokens of those users, live ones first, newest first (with their user and maker)."""
     return (ApiToken.objects.filter(user__in=api_token_owner_list(actor=actor, clinic=clinic).values("pk"))
-            .select_related("user", "created_by").order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-id"))
+            .select_related("user", "created_by")
+            .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-id"))

@@ -272,7 +272,7 @@ def prediction_version_diff(
     target: dict[int, tuple] = {}
     baseline: dict[int, tuple] = {}
     for row in rows.order_by("image_id", "finished_at", "id"):
-        prediction_id, image_id, version = row[0], row[1], row[2]
+        image_id, version = row[1], row[2]
         if version == to_version:
             target[image_id] = row
         elif from_version is None or version == from_version:

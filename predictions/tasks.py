@@ -81,7 +81,7 @@ def prediction_run_task(self, prediction_id: int) -> None:
             prediction_id=prediction_id, claimant=claimant, model_version=version,
             limit=settings.SKINCLINIC_PREDICTION_BATCH_SIZE, worker=WORKER_NAME)
     except DatabaseError as exc:  # nothing claimed; the sweep resends if these retries run out
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), max_retries=5)
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), max_retries=5) from exc
     if not predictions:
         return
     try:
@@ -93,13 +93,13 @@ def prediction_run_task(self, prediction_id: int) -> None:
         try:
             requeued = services.prediction_release(predictions=predictions, claimant=claimant,
                                                    error=f"{type(exc).__name__}: {exc}")
-        except DatabaseError:
+        except DatabaseError as db_error:
             # The database is down, so the claim cannot be given back: run again under the same task id,
             # which still holds the claim (the next claim takes it back as a new attempt).
-            raise self.retry(exc=exc, countdown=_backoff(min(self.request.retries + 1, 3)))
+            raise self.retry(exc=exc, countdown=_backoff(min(self.request.retries + 1, 3))) from db_error
         if requeued:
             attempts = max(p.attempts for p in predictions if p.id in requeued)
-            raise self.retry(args=[requeued[0]], countdown=_backoff(attempts), exc=exc)
+            raise self.retry(args=[requeued[0]], countdown=_backoff(attempts), exc=exc) from exc
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
@@ -124,7 +124,7 @@ def prediction_heatmap_task(self, prediction_ids: list[int]) -> None:
     except Exception as exc:
         logger.warning("heatmaps of predictions %s failed: %r", prediction_ids, exc)
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), priority=HEATMAP_PRIORITY,
-                         max_retries=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS - 1)
+                         max_retries=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS - 1) from exc
 
 
 @shared_task

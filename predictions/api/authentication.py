@@ -27,8 +27,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Token <key>'.")
         try:
             key = header[1].decode("ascii")
-        except UnicodeError:
-            raise exceptions.AuthenticationFailed("Invalid token.")
+        except UnicodeError as exc:
+            raise exceptions.AuthenticationFailed("Invalid token.") from exc
         token = ApiToken.objects.select_related("user").filter(key_hash=api_token_digest(key)).first()
         now = timezone.now()
         if (token is None or token.revoked_at is not None or not token.user.is_active

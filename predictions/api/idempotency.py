@@ -90,11 +90,12 @@ def idempotent(handler):
                     record = IdempotencyRecord.objects.create(
                         user=request.user, key=key, method=request.method, path=request.path[:500],
                         request_hash=fingerprint, response_status=_PENDING)
-            except IntegrityError:
+            except IntegrityError as exc:
                 # Another request with this key committed while this one waited on the unique index.
                 record = records.first()
                 if record is None:
-                    raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
+                    raise Conflict(
+                        "A request with this Idempotency-Key is still being processed; retry shortly.") from exc
                 return _replay(record, fingerprint)
             response = handler(view, request, *args, **kwargs)
             if response.status_code >= 500:

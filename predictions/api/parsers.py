@@ -25,8 +25,8 @@ class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             data = super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
+        except RecursionError as exc:
+            raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.") from exc
         if _depth_exceeds(data, MAX_JSON_DEPTH):
             raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
         return data

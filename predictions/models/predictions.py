@@ -92,7 +92,8 @@ class Prediction(models.Model):
         ordering = ["-queued_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["image", "model_version"], name="prediction_unique_image_model_version"),
-            models.CheckConstraint(condition=models.Q(status__in=PredictionStatus.values), name="prediction_status_valid"),
+            models.CheckConstraint(condition=models.Q(status__in=PredictionStatus.values),
+                                   name="prediction_status_valid"),
             models.CheckConstraint(
                 condition=~models.Q(status=PredictionStatus.SUCCEEDED)
                 | models.Q(probabilities__isnull=False, malignancy_risk__isnull=False, finished_at__isnull=False)

@@ -51,7 +51,8 @@ class ReviewCase(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["image"], condition=~models.Q(state="done"),
                                     name="review_case_one_open_per_image"),
-            models.CheckConstraint(condition=models.Q(state__in=ReviewCaseState.values), name="review_case_state_valid"),
+            models.CheckConstraint(condition=models.Q(state__in=ReviewCaseState.values),
+                                   name="review_case_state_valid"),
             models.CheckConstraint(condition=~models.Q(state="done") | models.Q(closed_at__isnull=False),
                                    name="review_case_done_has_closed_at"),
             models.CheckConstraint(condition=~models.Q(state="in_review") | models.Q(assignee__isnull=False),
@@ -79,7 +80,8 @@ class ReviewCaseReason(models.Model):
         ordering = ["-priority", "id"]
         constraints = [
             models.UniqueConstraint(fields=["case", "code"], name="review_case_reason_unique_code"),
-            models.CheckConstraint(condition=models.Q(code__in=ReviewReason.values), name="review_case_reason_code_valid"),
+            models.CheckConstraint(condition=models.Q(code__in=ReviewReason.values),
+                                   name="review_case_reason_code_valid"),
         ]
 
     def __str__(self) -> str:

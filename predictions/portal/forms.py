@@ -23,7 +23,8 @@ class DateInput(forms.DateInput):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
-def form_add_service_errors(form: forms.Form, error: ValidationError, field_aliases: dict[str, str] | None = None) -> None:
+def form_add_service_errors(form: forms.Form, error: ValidationError,
+                            field_aliases: dict[str, str] | None = None) -> None:
     """Show a service's ValidationError on the form: on the field it names when the form has it, else on top.
 
     A duplicate medical record number (the clinic's unique constraint) is shown on the MRN field.
@@ -54,7 +55,8 @@ class PatientForm(forms.Form):
                           error_messages={"required": "Enter the medical record number."},
                           widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
     full_name = forms.CharField(label="Full name", max_length=200,
-                                error_messages={"required": "Enter the patient's name."}, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+                                error_messages={"required": "Enter the patient's name."},
+                                widget=forms.TextInput(attrs={"autocomplete": "off"}))
     date_of_birth = forms.DateField(label="Date of birth", required=False, widget=DateInput(),
                                     help_text="Used to work out the patient's age when an image is captured.")
     sex = forms.ChoiceField(choices=Sex.choices, initial=Sex.UNKNOWN)
@@ -167,7 +169,8 @@ class ReviewForm(forms.Form):
                                   choices=[("", "Choose a diagnosis")] + [
                                       (value, f"{label} ({value})") for value, label in DiagnosisClass.choices])
     histopathology_confirmed = forms.BooleanField(label="Confirmed by histopathology", required=False)
-    notes = forms.CharField(label="Notes", required=False, max_length=NOTES_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(label="Notes", required=False, max_length=NOTES_MAX_LENGTH,
+                            widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args, prediction, **kwargs):
         super().__init__(*args, **kwargs)

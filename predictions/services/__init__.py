@@ -22,7 +22,8 @@ from .uploads import image_upload
 
 __all__ = [
     "audit_record", "clinic_create", "membership_create", "patient_create", "lesion_create", "image_upload",
-    "prediction_claim", "prediction_run", "prediction_heatmaps_store", "prediction_fail", "prediction_release", "predictions_sweep",
+    "prediction_claim", "prediction_run", "prediction_heatmaps_store", "prediction_fail", "prediction_release",
+    "predictions_sweep",
     "predictions_enqueue_on_commit", "review_create", "prediction_heatmaps_claim", "worker_heartbeat",
     "patient_update", "prediction_retry", "image_batch_upload", "ImageBatchResult",
     "prediction_class_heatmap_request", "prediction_class_heatmaps_claim",

@@ -33,7 +33,7 @@ def api_routes():
                     view = pattern.callback.view_class
                     methods = {m for m in ("get", "post", "patch", "put", "delete") if hasattr(view, m)}
                     # drf-spectacular names a `pk` path parameter `id`, as the resources do.
-                    path = re.sub(r"<(?:int|str):(\w+)>", lambda m: "{id}" if m[1] == "pk" else "{%s}" % m[1], path)
+                    path = re.sub(r"<(?:int|str):(\w+)>", lambda m: "{id}" if m[1] == "pk" else f"{{{m[1]}}}", path)
                     routes.append(("/" + path, methods))
 
     walk(get_resolver().url_patterns, "")

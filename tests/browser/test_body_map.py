@@ -23,7 +23,8 @@ def test_clicking_the_back_outline_places_the_lesion_and_fills_in_the_side(page,
     page.get_by_label("Label").fill("Mole under the right shoulder blade")
     _click_on_map(page, "back", 0.7, 0.25)  # the viewer's right on the back: the patient's right
     assert page.get_by_label("Body map view").input_value() == "back"
-    assert abs(float(page.get_by_label("Across the outline (0 to 1, from the viewer's left)").input_value()) - 0.7) < 0.02
+    across = page.get_by_label("Across the outline (0 to 1, from the viewer's left)").input_value()
+    assert abs(float(across) - 0.7) < 0.02
     assert page.get_by_label("Side (the patient's)").input_value() == "right"
     assert page.locator("[data-body-map-marker]").get_attribute("cx") != "-20"
     screenshot(page, "lesion-form-body-map")

@@ -68,7 +68,8 @@ def test_staff_who_are_not_operators_get_no_admin_files(staff, client, fake_clas
     assert not AuditEvent.objects.filter(action="admin.download").exists()
 
 
-def test_the_rerun_action_queues_images_on_the_active_version(staff, admin_client, operator, django_capture_on_commit_callbacks):
+def test_the_rerun_action_queues_images_on_the_active_version(staff, admin_client, operator,
+                                                              django_capture_on_commit_callbacks):
     done = finished_prediction(lesion=staff.lesion, probabilities=HIGH, version="old:1")
     ModelVersion.objects.create(name="new", version="2", checksum="b" * 64, is_active=True,
                                 activated_at="2026-01-01T00:00:00Z")
@@ -108,7 +109,8 @@ def test_clinical_records_and_audit_records_cannot_be_changed_in_the_admin(staff
     event = AuditEvent.objects.latest("id")
     response = admin_client.post(reverse("admin:predictions_auditevent_change", args=[event.pk]), {"action": "forged"})
     assert response.status_code == 403
-    assert admin_client.post(reverse("admin:predictions_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    delete_url = reverse("admin:predictions_auditevent_delete", args=[event.pk])
+    assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.get(pk=event.pk).action == event.action
 
 
@@ -130,7 +132,8 @@ def test_admin_deletions_are_audited_one_record_per_object(staff, admin_client, 
     reviewer, admin = (Membership.objects.get(user=staff.reviewer), Membership.objects.get(user=staff.admin))
     clinician = Membership.objects.get(user=staff.clinician)
     response = admin_client.post(reverse("admin:predictions_membership_changelist"),
-                                 {"action": "delete_selected", "_selected_action": [reviewer.pk, admin.pk], "post": "yes"})
+                                 {"action": "delete_selected", "_selected_action": [reviewer.pk, admin.pk],
+                                  "post": "yes"})
     assert response.status_code == 302
     response = admin_client.post(reverse("admin:predictions_membership_delete", args=[clinician.pk]), {"post": "yes"})
     assert response.status_code == 302

@@ -89,7 +89,8 @@ def _three_records(staff):
 
 def test_verification_finds_a_record_whose_fields_were_changed(staff):
     first, middle, last = _three_records(staff)
-    raw("UPDATE predictions_auditevent SET data = %s WHERE id = %s", ['{"n": 99, "risk": 0.5, "whole": 2.0}', middle.pk])
+    raw("UPDATE predictions_auditevent SET data = %s WHERE id = %s",
+        ['{"n": 99, "risk": 0.5, "whole": 2.0}', middle.pk])
 
     report = audit_chain_verify()
     assert not report.intact

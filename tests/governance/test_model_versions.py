@@ -47,7 +47,8 @@ def _real_images(count: int) -> list[dict]:
             by_class.setdefault(row["dx"], []).append(row)
         picked = [by_class[dx][i] for i in range(count) for dx in sorted(by_class) if i < len(by_class[dx])][:count]
         if len(picked) == count:
-            return [{"name": f"{row['image_id']}.jpg", "data": (SHARED / "images" / f"{row['image_id']}.jpg").read_bytes(),
+            return [{"name": f"{row['image_id']}.jpg",
+                     "data": (SHARED / "images" / f"{row['image_id']}.jpg").read_bytes(),
                      "age": int(float(row["age"])) if row["age"] else None, "sex": row["sex"],
                      "site": row["localization"]} for row in picked]
     return [{"name": f"drawn-{n}.jpg", "data": jpeg_bytes(seed=n, size=(600, 450)), "age": 40 + n, "sex": "female",
@@ -99,7 +100,8 @@ def test_activation_and_rerun_keep_both_results_and_queue_the_changed_cases(staf
     _run_queued_like_a_worker()
     assert inference._classifier.version == first.identifier
     assert Prediction.objects.filter(status=PredictionStatus.SUCCEEDED).count() == N_IMAGES
-    assert Prediction.objects.get(image=stored[0]).probabilities == pytest.approx(_expected(first_dir, stored[0]), abs=1e-5)
+    first_result = Prediction.objects.get(image=stored[0])
+    assert first_result.probabilities == pytest.approx(_expected(first_dir, stored[0]), abs=1e-5)
     late = _upload(staff, images[N_IMAGES])  # queued under the first version, not yet run
 
     # Registering a second version does not activate it; activating it is recorded and retargets queued work.

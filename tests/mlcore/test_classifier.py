@@ -40,8 +40,8 @@ def test_served_prediction_equals_the_evaluation_path(tiny_model_dir, tmp_path, 
 
 def test_prediction_result_is_consistent(tiny_model_dir, dataset_dir):
     classifier = Classifier.load(tiny_model_dir)
-    [result] = classifier.predict([LesionInput(image=next((dataset_dir / "images").glob("*.jpg")), age=40, sex="male", site="back")],
-                                  heatmap=True)
+    image = next((dataset_dir / "images").glob("*.jpg"))
+    [result] = classifier.predict([LesionInput(image=image, age=40, sex="male", site="back")], heatmap=True)
     assert sum(result.probabilities.values()) == pytest.approx(1.0)
     assert result.top_class == max(result.probabilities, key=result.probabilities.get)
     assert result.malignancy_risk == pytest.approx(sum(result.probabilities[c] for c in ("mel", "bcc", "akiec")))

@@ -44,7 +44,8 @@ def test_predict_prints_json_and_heatmaps_and_fails_on_a_bad_file(tiny_model_dir
     good = next((dataset_dir / "images").glob("*.jpg"))
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"this is not a jpeg")
-    code = main(["predict", str(good), str(bad), "--json", "--model", str(tiny_model_dir), "--heatmap", str(tmp_path / "h")])
+    code = main(["predict", str(good), str(bad), "--json", "--model", str(tiny_model_dir),
+                 "--heatmap", str(tmp_path / "h")])
     captured = capsys.readouterr()
     assert code == 1 and "bad.jpg" in captured.err
     [row] = json.loads(captured.out)
@@ -53,7 +54,8 @@ def test_predict_prints_json_and_heatmaps_and_fails_on_a_bad_file(tiny_model_dir
 
 
 def test_module_entry_point_runs(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "mlcore", "predict", str(tmp_path / "x.jpg"), "--model", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "mlcore", "predict", str(tmp_path / "x.jpg"),
+                             "--model", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "not a model directory" in result.stderr
 

@@ -20,7 +20,7 @@ CARD_METRICS = json.loads((SHIPPED_MODEL_DIR / "metrics.json").read_text())
 def _known_gap(metric: str, target: float):
     value = CARD_METRICS[metric] if metric in CARD_METRICS else None
     return pytest.mark.xfail(strict=True, reason=f"known gap (issue 17): the shipped model's val {metric} is "
-                                                 f"{value:.3f}, short of {target}; strict, so meeting it fails this mark")
+                             f"{value:.3f}, short of {target}; strict, so meeting it fails this mark")
 
 
 @pytest.fixture(scope="module")

@@ -81,8 +81,9 @@ def test_the_list_is_paginated_and_keeps_the_search(client, staff):
 
 
 def test_the_list_costs_a_fixed_number_of_queries(client, staff, django_assert_max_num_queries):
-    for n in range(20):
-        LesionImageFactory(lesion=LesionFactory(patient=PatientFactory(clinic=staff.clinic, created_by=staff.clinician)))
+    for _ in range(20):
+        patient = PatientFactory(clinic=staff.clinic, created_by=staff.clinician)
+        LesionImageFactory(lesion=LesionFactory(patient=patient))
     client.force_login(staff.clinician)
     with django_assert_max_num_queries(9 + audit_write_queries()):  # the list's clinic and audit record
         client.get(reverse("portal:patient-list"))

@@ -68,7 +68,8 @@ def test_the_report_is_a_pdf_with_clinic_patient_lesion_result_operating_point_r
                      "Histopathology: Melanoma", "Refer: suspicious for a malignant lesion",
                      "Malignancy risk 20.0% · referral threshold 12.0%",
                      "At this threshold the model found 95 in 100 malignant lesions in validation",
-                     "Most likely class: Melanocytic nevus", "Model skin:2.0.0", "Excised; superficial spreading melanoma.",
+                     "Most likely class: Melanocytic nevus", "Model skin:2.0.0",
+                     "Excised; superficial spreading melanoma.",
                      "Decision support only — not a diagnosis", "Heatmap"):
         assert expected in text, expected
     assert text.index("Histopathology: Melanoma") < text.index("Refer: suspicious")  # the reviewed diagnosis first

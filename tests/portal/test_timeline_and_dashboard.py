@@ -36,7 +36,7 @@ def test_images_are_in_capture_date_order_with_every_model_versions_prediction(c
 
 
 def test_the_timeline_costs_a_fixed_number_of_queries(client, staff, django_assert_max_num_queries):
-    for n in range(8):
+    for _ in range(8):
         image = LesionImageFactory(lesion=staff.lesion)
         prediction = succeeded(image)
         Review.objects.create(image=image, prediction=prediction, verdict="agree", diagnosis="nv",
@@ -102,7 +102,7 @@ def test_reviewers_see_failures_without_a_retry_button(client, staff):
 
 
 def test_the_dashboard_costs_a_fixed_number_of_queries(client, staff, django_assert_max_num_queries):
-    for n in range(10):
+    for _ in range(10):
         succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_UNCERTAIN_MELANOMA)
         PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed", error="x",
                           finished_at=timezone.now())

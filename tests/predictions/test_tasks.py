@@ -202,7 +202,8 @@ def test_a_transient_error_is_retried_with_backoff_and_then_succeeds(fake_classi
     assert AuditEvent.objects.filter(action="prediction.released", target_id=str(prediction.pk)).count() == 1
 
 
-def test_a_prediction_that_keeps_failing_transiently_fails_after_the_attempt_cap(fake_classifier, monkeypatch, settings):
+def test_a_prediction_that_keeps_failing_transiently_fails_after_the_attempt_cap(fake_classifier, monkeypatch,
+                                                                                  settings):
     settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS = 3
     prediction = PredictionFactory()
     storage_failing(monkeypatch, times=100)

@@ -71,9 +71,9 @@ def test_run_local_serves_on_port_and_prints_the_login_last_once_the_worker_is_u
             os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
             try:
                 process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired as exc:
                 os.killpg(process.pid, signal.SIGKILL)
-                raise AssertionError("run-local did not stop within a minute of Ctrl-C")
+                raise AssertionError("run-local did not stop within a minute of Ctrl-C") from exc
     time.sleep(1)
     group = subprocess.run(["ps", "-o", "pid=,stat=,cmd=", "-g", str(process.pid)], capture_output=True, text=True)
     # Exited processes not yet reaped (a container's init may never reap them) are not running: only those count.

@@ -20,14 +20,15 @@ class Command(BaseCommand):
     def handle(self, *args, identifier, **options):
         try:
             version = model_version_get(identifier=identifier)
-        except ModelVersion.DoesNotExist:
+        except ModelVersion.DoesNotExist as exc:
             known = ", ".join(ModelVersion.objects.values_list("identifier", flat=True)) or "none"
-            raise CommandError(f"{identifier} is not registered (registered: {known}); use model_register first.")
+            raise CommandError(
+                f"{identifier} is not registered (registered: {known}); use model_register first.") from exc
         previous = model_version_active()
         try:
             version = model_version_activate(actor=actor_from(options), model_version=version)
         except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages))
+            raise CommandError("; ".join(exc.messages)) from exc
         if previous is not None and previous.pk == version.pk:
             self.stdout.write(f"{version.identifier} is already the active version.")
             return

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         try:
             version, created = model_version_register(actor=actor_from(options), model_dir=model_dir, activate=activate)
         except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages))
+            raise CommandError("; ".join(exc.messages)) from exc
         self.stdout.write(self.style.SUCCESS(f"{'Registered' if created else 'Already registered'}: "
                                              f"{version.identifier}{' (active)' if version.is_active else ''}"))
         self.stdout.write(f"weights SHA-256 {version.checksum}")

@@ -43,7 +43,7 @@ class Command(BaseCommand):
                 run = predictions_rerun(actor=actor_from(options), model_version=version, classifier=classifier,
                                         images=images, batch_size=batch_size, progress=self._progress)
             except ValidationError as exc:
-                raise CommandError("; ".join(exc.messages))
+                raise CommandError("; ".join(exc.messages)) from exc
         diff = prediction_version_diff(to_version=version.identifier, images=images, from_version=from_version)
         summary = diff.summary()
         changed = [{"image_id": row.image_id, "from_version": row.from_version, **row.diff} for row in diff.changed]
@@ -65,8 +65,8 @@ class Command(BaseCommand):
             return version
         try:
             return model_version_get(identifier=identifier)
-        except ModelVersion.DoesNotExist:
-            raise CommandError(f"{identifier} is not registered.")
+        except ModelVersion.DoesNotExist as exc:
+            raise CommandError(f"{identifier} is not registered.") from exc
 
     def _progress(self, done, total):
         self.stderr.write(f"\r{done}/{total} images", ending="")
