@@ -1,15 +1,13 @@
 """Governance reads in the API: real-world performance of the model versions against reviewed diagnoses."""
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors_governance as governance
-from ..models.audit import AuditAction
-from ..services.audit import audit_record
+from ..services.performance import performance_export
 
 
 class ClinicPerformanceView(APIView):
@@ -29,9 +27,5 @@ class ClinicPerformanceView(APIView):
         clinic = governance.governance_clinic_get(user=request.user, pk=pk)
         version = request.query_params.get("version") or None
         histopathology = request.query_params.get("histopathology", "").lower() in ("1", "true", "yes", "on")
-        report = governance.performance_report(user=request.user, clinic=clinic, model_version=version,
-                                               histopathology_only=histopathology)
-        with transaction.atomic():
-            audit_record(actor=request.user, clinic=clinic, action=AuditAction.PERFORMANCE_EXPORT, target=clinic,
-                         data={"format": "api", "version": version, "histopathology_only": histopathology})
-        return Response(report.as_dict())
+        return Response(performance_export(actor=request.user, clinic=clinic, model_version=version,
+                                           histopathology_only=histopathology, via="api"))

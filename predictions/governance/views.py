@@ -25,6 +25,7 @@ from ..models.audit import AuditAction
 from ..selectors_served_model import model_served_get
 from ..services.audit import audit_record
 from ..services.governance import review_case_assign, review_case_close
+from ..services.performance import performance_export
 from . import charts
 from .forms import AssignForm, AuditFilterForm, CloseForm, PerformanceFilterForm, QueueFilterForm
 
@@ -165,10 +166,11 @@ def performance(request: HttpRequest, clinic_id: int) -> HttpResponse:
 @governance_view
 def performance_json(request: HttpRequest, clinic_id: int) -> JsonResponse:
     clinic = governance.governance_clinic_get(user=request.user, pk=clinic_id)
-    _, filters, report = _performance(request, clinic)
-    _record_access(request, clinic=clinic, action=AuditAction.PERFORMANCE_EXPORT,
-                   data={"format": "json", "filters": {k: v for k, v in filters.items() if v}})
-    return JsonResponse(report.as_dict())
+    form = PerformanceFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    return JsonResponse(performance_export(actor=request.user, clinic=clinic, via="json",
+                                           model_version=filters.get("version") or None,
+                                           histopathology_only=bool(filters.get("histopathology"))))
 
 
 @require_GET
