@@ -244,8 +244,8 @@ class ReviewCaseAdmin(AuditedViewsMixin, admin.ModelAdmin):
                 self.message_user(request, f"Case {case.pk}: {' '.join(getattr(exc, 'messages', [str(exc)]))}",
                                   messages.ERROR)
         if done:
-            self.message_user(request, f"{done} case(s) {'assigned to ' + str(assignee) if assignee else 'back in the queue'}.",
-                              messages.SUCCESS)
+            where = f"assigned to {assignee}" if assignee else "back in the queue"
+            self.message_user(request, f"{done} case(s) {where}.", messages.SUCCESS)
 
     @admin.action(description="Assign to the chosen reviewer")
     def assign_to_reviewer(self, request, queryset):

@@ -163,7 +163,8 @@ def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     lesions = list(selectors.lesion_list(user=request.user, patient=patient).filter(archived_at__isnull=True)
                    .order_by("id"))
     preselected = request.GET.get("lesion")
-    initial = {"lesion": preselected} if preselected and any(str(l.pk) == preselected for l in lesions) else {}
+    known = preselected and any(str(lesion.pk) == preselected for lesion in lesions)
+    initial = {"lesion": preselected} if known else {}
     form = ImageUploadForm(request.POST or None, request.FILES or None, lesions=lesions, initial=initial)
     result, duplicates = None, []
     if request.method == "POST" and form.is_valid():

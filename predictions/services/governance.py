@@ -237,7 +237,7 @@ def review_case_close(*, actor, case: ReviewCase, resolution: str = "", review: 
     try:
         notes_max_length(resolution)
     except ValidationError as exc:
-        raise ValidationError({"resolution": exc.messages})
+        raise ValidationError({"resolution": exc.messages}) from exc
     _close(case, actor=actor, review=review, resolution=resolution.strip())
     return case
 
@@ -336,7 +336,8 @@ def predictions_rerun(
     report.succeeded = finished.filter(status=PredictionStatus.SUCCEEDED).count()
     report.failed = finished.filter(status=PredictionStatus.FAILED).count()
     report.diff = prediction_version_diff(to_version=target, images=scope)
-    report.cases_opened = (ReviewCaseReason.objects.filter(code=ReviewReason.VERSION_DISAGREEMENT, prediction__in=finished)
+    report.cases_opened = (ReviewCaseReason.objects
+                           .filter(code=ReviewReason.VERSION_DISAGREEMENT, prediction__in=finished)
                            .values("case_id").distinct().count())
     with transaction.atomic():
         audit_record(actor=actor, clinic=None, action=AuditAction.MODEL_VERSION_RERUN, target=model_version,

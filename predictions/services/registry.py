@@ -26,7 +26,7 @@ def _read_model_dir(model_dir: Path) -> dict:
     try:
         config = read_config(model_dir)
     except ModelError as exc:
-        raise ValidationError({"model_dir": str(exc)})
+        raise ValidationError({"model_dir": str(exc)}) from exc
     checksum = weights_checksum(model_dir)
     declared = config.get("weights_sha256")
     if declared and declared != checksum:
@@ -36,13 +36,14 @@ def _read_model_dir(model_dir: Path) -> dict:
     try:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     except json.JSONDecodeError as exc:
-        raise ValidationError({"model_dir": f"{metrics_path}: invalid JSON ({exc})"})
+        raise ValidationError({"model_dir": f"{metrics_path}: invalid JSON ({exc})"}) from exc
     return {"config": config, "checksum": checksum, "metrics": metrics,
             "model_card": card_path.read_text() if card_path.is_file() else ""}
 
 
 @transaction.atomic
-def model_version_register(*, actor, model_dir: str | Path | None = None, activate: bool = False) -> tuple[ModelVersion, bool]:
+def model_version_register(*, actor, model_dir: str | Path | None = None,
+                           activate: bool = False) -> tuple[ModelVersion, bool]:
     """Record a model directory in the registry; returns (version, created).
 
     `model_dir` None registers the model shipped in mlcore. Registering the same name:version with the
@@ -60,7 +61,8 @@ def model_version_register(*, actor, model_dir: str | Path | None = None, activa
     if existing is not None:
         if existing.checksum != found["checksum"]:
             raise ValidationError({"model_dir": f"{name}:{version} is already registered with other weights "
-                                                f"(SHA-256 {existing.checksum[:12]}…); give the new model a new version."})
+                                                f"(SHA-256 {existing.checksum[:12]}…); "
+                                                "give the new model a new version."})
         if activate and not existing.is_active:
             existing = model_version_activate(actor=actor, model_version=existing)
         return existing, False
@@ -100,7 +102,7 @@ def model_version_activate(*, actor, model_version: ModelVersion) -> ModelVersio
     try:
         on_disk = weights_checksum(path)
     except OSError as exc:
-        raise ValidationError({"model_dir": f"{path}: the weights cannot be read ({exc})."})
+        raise ValidationError({"model_dir": f"{path}: the weights cannot be read ({exc})."}) from exc
     if on_disk != model_version.checksum:
         raise ValidationError({"model_dir": f"{path}: the weights changed since registration "
                                             f"(SHA-256 {on_disk[:12]}…, registered {model_version.checksum[:12]}…)."})

@@ -74,12 +74,12 @@ def _reencode(data: bytes) -> _Encoded:
             upright = ImageOps.exif_transpose(image)
     except ValidationError:
         raise
-    except UnidentifiedImageError:
-        raise _refuse("The file is not a JPEG, PNG, TIFF or WebP image.", "not_an_image", UnsupportedMedia)
-    except Image.DecompressionBombError:
-        raise _refuse("The image has too many pixels to open safely.", "too_many_pixels", TooLarge)
+    except UnidentifiedImageError as exc:
+        raise _refuse("The file is not a JPEG, PNG, TIFF or WebP image.", "not_an_image", UnsupportedMedia) from exc
+    except Image.DecompressionBombError as exc:
+        raise _refuse("The image has too many pixels to open safely.", "too_many_pixels", TooLarge) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise _refuse(f"The image is damaged or truncated and cannot be read ({exc}).", "corrupt")
+        raise _refuse(f"The image is damaged or truncated and cannot be read ({exc}).", "corrupt") from exc
 
     converted = _to_rgb(upright)
     # A fresh image from the pixels alone: nothing of the original's metadata (EXIF, ICC, text chunks) survives.
