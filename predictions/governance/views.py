@@ -133,7 +133,8 @@ def audit_trail(request: HttpRequest, clinic_id: int) -> HttpResponse:
 def _performance(request: HttpRequest, clinic):
     form = PerformanceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    report = governance.performance_report(user=request.user, clinic=clinic, model_version=filters.get("version") or None,
+    report = governance.performance_report(user=request.user, clinic=clinic,
+                                           model_version=filters.get("version") or None,
                                            histopathology_only=bool(filters.get("histopathology")))
     return form, filters, report
 
