@@ -10,8 +10,8 @@ from django.db import DatabaseError, connection, transaction
 
 from predictions.models import AuditEvent
 from predictions.models.audit import GENESIS_HASH, chain_hash, chain_hmac
-from predictions.selectors_governance import audit_chain_verify, audit_checkpoint_latest
 from predictions.services.audit import audit_record
+from predictions.services.audit_checkpoints import audit_chain_verify, audit_checkpoint_latest
 
 from .test_audit_trail import raw
 

@@ -10,9 +10,9 @@ from django.urls import reverse
 
 from predictions.models import AuditEvent
 from predictions.models.audit import GENESIS_HASH, AuditAppendOnlyError, audit_guard_suspended
-from predictions.selectors_governance import audit_chain_verify
 from predictions.services import lesion_create, patient_create, review_create
 from predictions.services.audit import audit_context, audit_record
+from predictions.services.audit_checkpoints import audit_chain_verify
 
 from .helpers import finished_prediction
 

@@ -151,7 +151,7 @@ def test_a_fhir_request_before_any_result_is_409_and_exports_nothing(staff):
 
 
 def test_the_reads_keep_the_chain_intact(client, staff, records):
-    from predictions.selectors_governance import audit_chain_verify
+    from predictions.services.audit_checkpoints import audit_chain_verify
 
     client.force_login(staff.clinician)
     for url, _, _ in PORTAL_READS:

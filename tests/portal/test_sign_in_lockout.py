@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from predictions.models import AuditEvent
-from predictions.selectors_governance import audit_chain_verify
+from predictions.services.audit_checkpoints import audit_chain_verify
 
 PASSWORD = "correct horse battery"
 LIMIT = 5  # for one account

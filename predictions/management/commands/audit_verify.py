@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from predictions.models.audit import AuditCheckpointError
-from predictions.selectors_governance import audit_chain_verify, audit_checkpoint_latest
+from predictions.services.audit_checkpoints import audit_chain_verify, audit_checkpoint_latest
 
 
 class Command(BaseCommand):
