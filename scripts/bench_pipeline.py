@@ -53,12 +53,12 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def mlcore_batch_throughput() -> float:
+def mlcore_batch_throughput() -> tuple[float, float]:
     model = ["--model", os.environ["MODEL_DIR"]] if os.environ.get("MODEL_DIR") else []
     out = subprocess.run([sys.executable, "-m", "mlcore", "bench", "--json", *model], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     figures = json.loads(out[out.index("{"):])
-    return figures["batch_throughput_images_per_s"]["median"]
+    return figures["batch_throughput_images_per_s"]["median"], figures["batch_cpu_ms_per_image"]
 
 
 def recreate_database(server: str, name: str) -> None:
@@ -88,6 +88,20 @@ class Worker:
             time.sleep(0.1)
         raise SystemExit("the worker did not load the model:\n" + "".join(self.lines[-50:]))
 
+    def cpu_seconds(self) -> float:
+        """CPU time so far of the worker and its pool processes (Linux /proc), which moves less than wall
+        time when other work shares the cores."""
+        total, pids = 0.0, [self.process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+        return total
+
     def stop(self):
         self.process.terminate()
         try:
@@ -106,7 +120,7 @@ def main() -> int:
     warm_set, burst_set = images[:5], images[5:5 + args.images]
     drain_set, idle_set = images[5 + args.images:5 + 2 * args.images], images[5 + 2 * args.images:]
 
-    reference = mlcore_batch_throughput() if args.compare else None
+    reference, reference_cpu_ms = mlcore_batch_throughput() if args.compare else (None, None)
 
     database = "skinclinic_pipeline_bench"
     recreate_database(args.postgres, database)
@@ -190,8 +204,9 @@ def main() -> int:
 
         with transaction.atomic():
             drain = [upload(data)[0] for data in drain_set]
-        committed = time.time()
+        committed, cpu_before = time.time(), worker.cpu_seconds()
         wait(drain)
+        drain_cpu_ms = (worker.cpu_seconds() - cpu_before) * 1000 / args.images
         drain_throughput = args.images / (max(finish_times(drain).values()) - committed)
         wait(drain, heatmaps=True)
 
@@ -211,9 +226,11 @@ def main() -> int:
         "burst_throughput_images_per_s": burst_throughput,
         "burst_latency_s": {"p50": statistics.median(latencies), "p95": percentile(latencies, 95)},
         "drain_throughput_images_per_s": drain_throughput,
+        "drain_worker_cpu_ms_per_image": drain_cpu_ms,
         "idle_latency_ms": {"p50": statistics.median(idle) * 1000, "p95": percentile(idle, 95) * 1000,
                             "uploads": len(idle)},
         "mlcore_batch_throughput_images_per_s": reference,
+        "mlcore_batch_cpu_ms_per_image": reference_cpu_ms,
         "model_version": Prediction.objects.values_list("model_version", flat=True).first(),
         "cpus": os.cpu_count(),
     }
@@ -224,12 +241,14 @@ def main() -> int:
     print(f"burst, {args.clients} clients uploading {args.images} images: {burst_throughput:.1f} images/s "
           f"upload-to-stored-result; latency p50 {figures['burst_latency_s']['p50']:.2f} s, "
           f"p95 {figures['burst_latency_s']['p95']:.2f} s")
-    print(f"drain, {args.images} images queued at once: {drain_throughput:.1f} images/s")
+    print(f"drain, {args.images} images queued at once: {drain_throughput:.1f} images/s, "
+          f"worker CPU {drain_cpu_ms:.1f} ms an image")
     print(f"idle, one upload at a time: upload-to-result p50 {figures['idle_latency_ms']['p50']:.0f} ms, "
           f"p95 {figures['idle_latency_ms']['p95']:.0f} ms")
     if reference:
         print(f"mlcore batch throughput {reference:.1f} images/s: burst {burst_throughput / reference:.0%}, "
-              f"drain {drain_throughput / reference:.0%} of it")
+              f"drain {drain_throughput / reference:.0%} of it; model CPU {reference_cpu_ms:.1f} ms an image, "
+              f"the drain's worker CPU {drain_cpu_ms / reference_cpu_ms:.2f}x that")
     return 0
 
 
