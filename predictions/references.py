@@ -52,6 +52,7 @@ def reference_build_command(model_version: str) -> str:
 
     parts = ["python", "-m", "mlcore", "reference", "--data", "/path/to/HAM10000",
              "--out", str(settings.SKINCLINIC_REFERENCE_DIR)]
+    model_dir: Path | str
     try:
         model_dir = inference._model_dir_of(model_version)  # the worker's own lookup of a version's files
     except ModelError:  # a version neither registered nor configured: name it, the operator knows where it is

@@ -28,7 +28,7 @@ class PatientFilter(filters.FilterSet):
 
     class Meta:
         model = Patient
-        fields = []
+        fields: list[str] = []
 
 
 class LesionFilter(filters.FilterSet):
@@ -37,7 +37,7 @@ class LesionFilter(filters.FilterSet):
 
     class Meta:
         model = Lesion
-        fields = []
+        fields: list[str] = []
 
 
 class ImageFilter(filters.FilterSet):
@@ -47,7 +47,7 @@ class ImageFilter(filters.FilterSet):
 
     class Meta:
         model = LesionImage
-        fields = []
+        fields: list[str] = []
 
 
 class PredictionFilter(filters.FilterSet):
@@ -67,7 +67,7 @@ class PredictionFilter(filters.FilterSet):
 
     class Meta:
         model = Prediction
-        fields = []
+        fields: list[str] = []
 
 
 class ReviewFilter(filters.FilterSet):
@@ -82,4 +82,4 @@ class ReviewFilter(filters.FilterSet):
 
     class Meta:
         model = Review
-        fields = []
+        fields: list[str] = []
