@@ -74,7 +74,8 @@ class Worker:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "skinclinic", "worker", "--concurrency", "1", "--loglevel",
-             "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"],
+             "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
 
