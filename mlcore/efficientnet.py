@@ -97,8 +97,8 @@ def imagenet_model(height: int = 224, width: int = 224):
     return keras.Model(image, logits, name="efficientnet_lite0_imagenet")
 
 
-def _torch_to_keras_names() -> dict[str, tuple[str, str]]:
-    """{PyTorch parameter name: (Keras layer, kind)} for every parameter of Lite0."""
+def _torch_to_keras_names() -> dict[str, str]:
+    """{PyTorch module name: Keras layer name} for every parameterised module of Lite0."""
     names = {"_conv_stem": "stem_conv", "_bn0": "stem_bn", "_conv_head": "head_conv", "_bn1": "head_bn",
              "_fc": "imagenet_logits"}
     for index, *_ in block_specs():

@@ -123,7 +123,7 @@ def _crops(image: Image.Image, rng, count: int) -> Iterator[Image.Image]:
 def not_skin(seed: int = 0, per_kind: int = 20, crops_per_photo: int = 3) -> list[tuple[str, Image.Image]]:
     """(kind, image) pairs of things that are not a dermoscopic photograph."""
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[tuple[str, Image.Image]] = []
     for kind, make in (("solid colour", _solid), ("flat skin tone", _skin_tone), ("noise", _noise),
                        ("pattern", _pattern), ("document", _document), ("screenshot", _screenshot)):
         out.extend((kind, make(rng)) for _ in range(per_kind))

@@ -206,7 +206,7 @@ def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
 def _duplicates_in_clinic(request: HttpRequest, *, patient, files, lesion) -> list[tuple[str, object]]:
     """(file name, stored image) for each chosen file whose bytes are already stored for another lesion or patient
     of the clinic (the same lesion keeps one image per file: that is no duplicate, the upload returns it)."""
-    names = {}
+    names: dict[str, str] = {}
     for upload in files:
         digest = hashlib.sha256()
         for chunk in upload.chunks():
