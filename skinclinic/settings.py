@@ -92,11 +92,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+    if env.bool("DB_PREPARED_STATEMENTS", default=False):
         # Parameters bound on the server let psycopg prepare a statement that a connection runs again and
         # again, so PostgreSQL plans each API read once per connection rather than once per request (planning
-        # was most of a read's database CPU). Set false behind a pooler that cannot keep prepared statements
-        # (PgBouncer before 1.21 in transaction mode).
+        # was most of a read's database CPU). Off by default: a statement bound on the server takes at most
+        # 65,535 parameters, and Django does not split an `id__in` list or a cascade delete to fit (a re-run
+        # or a delete over more rows than that would fail). Not behind a pooler that cannot keep prepared
+        # statements (PgBouncer before 1.21 in transaction mode).
         DATABASES["default"].setdefault("OPTIONS", {}).update(
             server_side_binding=True, prepare_threshold=env.int("DB_PREPARE_THRESHOLD", default=2))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

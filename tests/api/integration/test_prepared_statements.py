@@ -7,7 +7,12 @@ from tests.predictions.factories import LesionImageFactory, PredictionFactory
 
 from ..conftest import succeeded, token_client
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # .ci/run runs this file again with the option on.
+    pytest.mark.skipif(not settings.DATABASES["default"].get("OPTIONS", {}).get("server_side_binding"),
+                       reason="DB_PREPARED_STATEMENTS is off (the default)"),
+]
 
 
 def test_a_repeated_read_is_planned_once_and_its_plan_used_again(real_services, staff):
