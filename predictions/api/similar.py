@@ -9,11 +9,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import SimilarCase
+from ..models import AuditAction, SimilarCase
 from ..selectors_similar_cases import PanelStatus, similar_case_thumbnail, similar_cases_panel
 from . import selectors
 from .serializers import ErrorSerializer
-from .views import PrivateFileView
+from .views import PrivateFileView, _record_read
 
 
 class SimilarCaseSerializer(serializers.ModelSerializer):
@@ -61,6 +61,9 @@ class PredictionSimilarCasesView(APIView):
     def get(self, request, pk):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
         panel = similar_cases_panel(prediction=prediction)
+        # The cases are shown beside the patient's result: reading them is reading the prediction.
+        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
+                     target=prediction, data={"similar_cases": panel.status.value})
         return Response(SimilarCasesSerializer(panel, context={"request": request}).data)
 
 
@@ -70,6 +73,8 @@ class PredictionSimilarCaseThumbnailView(PrivateFileView):
     def get(self, request, pk, rank):
         prediction = selectors.api_prediction_get(user=request.user, pk=pk)
         response = FileResponse(similar_case_thumbnail(prediction=prediction, rank=rank).open("rb"),
-                                content_type="image/jpeg")
+                                content_type="image/jpeg")  # no such case: 404, and no record
         response["Cache-Control"] = "private, no-store"
+        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
+                     target=prediction, data={"similar_case_thumbnail": rank})
         return response
