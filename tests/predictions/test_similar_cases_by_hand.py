@@ -1,10 +1,13 @@
 """Similar cases without the model or the shared HAM10000 data: a SimilarCase row written by hand and its
 thumbnail file in a temporary reference folder, so that these checks run everywhere (test_similar_cases.py
-covers the real model's cases where the data is present). Reading the cases through the API is on the audit
-trail."""
+covers the real model's cases where the data is present): the thumbnails reach only members of the
+prediction's clinic, in the portal and the API, and reading the cases through the API is on the audit trail."""
+import io
 
 import pytest
+from django.urls import reverse
 from PIL import Image
+from rest_framework.test import APIClient
 
 from mlcore.reference import THUMBS_DIR, index_dirname
 from predictions.models import AuditEvent, SimilarCase
@@ -62,3 +65,34 @@ def test_a_missing_thumbnail_or_another_clinics_prediction_leaves_no_record(staf
     assert outsider.get(f"/api/v1/predictions/{case.prediction_id}/similar-cases").status_code == 404
     assert outsider.get(_thumbnail_url(case)).status_code == 404
     assert reads() == []
+
+
+def _portal_thumbnail_url(case: SimilarCase, rank: int | None = None) -> str:
+    return reverse("portal:prediction-similar-thumbnail", args=[case.prediction_id, rank or case.rank])
+
+
+@pytest.mark.parametrize("role", ["clinician", "reviewer", "admin"])
+def test_members_get_the_portal_thumbnail_and_another_clinics_admin_gets_404(client, staff, case, role):
+    client.force_login(staff.role(role))
+    response = client.get(_portal_thumbnail_url(case))
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    with Image.open(io.BytesIO(b"".join(response.streaming_content))) as thumb:
+        assert thumb.format == "JPEG" and thumb.size == (64, 48)
+    assert client.get(_portal_thumbnail_url(case, rank=2)).status_code == 404
+
+    client.force_login(staff.outsider)
+    assert client.get(_portal_thumbnail_url(case)).status_code == 404
+
+
+def test_signed_out_users_are_sent_to_sign_in_for_the_portal_thumbnail(client, case):
+    response = client.get(_portal_thumbnail_url(case))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_api_thumbnail_reaches_members_only(staff, case):
+    response = token_client(staff.reviewer).get(_thumbnail_url(case))
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert token_client(staff.outsider).get(_thumbnail_url(case)).status_code == 404
+    anonymous = APIClient()
+    assert anonymous.get(_thumbnail_url(case)).status_code == 401
+    assert anonymous.get(f"/api/v1/predictions/{case.prediction_id}/similar-cases").status_code == 401
