@@ -1,10 +1,11 @@
-"""The portal's API token pages: a clinic administrator makes tokens (the key shown once, on the page the form
-leads to) and revokes them (at once). Same rules as views.py: the clinic through `object_get_for_user`
+"""The portal's API token pages: a clinic administrator makes tokens (the key shown once, in the answer to the
+form itself) and revokes them (at once). Same rules as views.py: the clinic through `object_get_for_user`
 (404 for another clinic's), the right from `permissions` (403 for other roles), every write through a service
 that checks both again and writes the audit record."""
 from __future__ import annotations
 
 import datetime
+import secrets
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +22,26 @@ from .forms import form_add_service_errors
 from .token_forms import ApiTokenForm
 from .views import portal_view
 
-NEW_KEY = "portal_new_api_token"  # the session entry holding a new token's key until the next page shows it
+# The session holds one-time values of the forms it was shown (never a key): a form sent again, by a reload or a
+# second click, finds its value used and makes no second token. A few, for forms open in several tabs.
+FORM_ONCE = "portal_api_token_form_once"
+FORM_ONCE_KEPT = 5
+
+
+def _form_once_issue(request: HttpRequest) -> str:
+    value = secrets.token_urlsafe(16)
+    request.session[FORM_ONCE] = [*request.session.get(FORM_ONCE, []), value][-FORM_ONCE_KEPT:]
+    return value
+
+
+def _form_once_consume(request: HttpRequest) -> bool:
+    """True once for each value a form was given: the first time the form is sent."""
+    issued = request.session.get(FORM_ONCE, [])
+    value = request.POST.get("once", "")
+    if value not in issued:
+        return False
+    request.session[FORM_ONCE] = [v for v in issued if v != value]
+    return True
 
 
 def _clinic_get(request: HttpRequest, clinic_id: int) -> Clinic:
@@ -47,25 +67,30 @@ def api_token_list(request: HttpRequest, clinic_id: int) -> HttpResponse:
     clinic = _clinic_get(request, clinic_id)
     owners = api_token_owner_list(actor=request.user, clinic=clinic)
     form = ApiTokenForm(request.POST or None, owners=owners, actor=request.user)
+    created = None
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        days = data["expires_in_days"]
-        try:
-            token, key = api_token_create_for_clinic(
-                actor=request.user, clinic=clinic, user=data["user"], name=data["name"],
-                expires_at=timezone.now() + datetime.timedelta(days=days) if days else None)
-        except ValidationError as exc:
-            form_add_service_errors(form, exc)
+        if not _form_once_consume(request):
+            messages.info(request, "That form was already sent: its token was made once, and its key is not "
+                                   "shown again.")
+            form = ApiTokenForm(owners=owners, actor=request.user)
         else:
-            # Redirect, so that reloading the page cannot make a second token; the key waits for the next page in
-            # the server-side session (never a cookie), which shows it once and forgets it.
-            request.session[NEW_KEY] = {"token": token.pk, "key": key}
-            return redirect("portal:api-token-list", clinic_id=clinic.pk)
+            data = form.cleaned_data
+            days = data["expires_in_days"]
+            try:
+                token, key = api_token_create_for_clinic(
+                    actor=request.user, clinic=clinic, user=data["user"], name=data["name"],
+                    expires_at=timezone.now() + datetime.timedelta(days=days) if days else None)
+            except ValidationError as exc:
+                form_add_service_errors(form, exc)
+            else:
+                # The key goes out in this answer only (never cached, like every portal page), and is kept
+                # nowhere: not in the session, whose rows are signed but not encrypted.
+                created = {"token": token, "key": key}
+                form = ApiTokenForm(owners=owners, actor=request.user)
     tokens = list(api_token_list_for_clinic(actor=request.user, clinic=clinic))
-    new = request.session.pop(NEW_KEY, None)
-    created = next(({"token": t, "key": new["key"]} for t in tokens if new and t.pk == new.get("token")), None)
     return render(request, "portal/api_tokens/list.html", {
-        "clinic": clinic, "form": form, "created": created, "now": timezone.now(), "tokens": tokens})
+        "clinic": clinic, "form": form, "form_once": _form_once_issue(request), "created": created,
+        "now": timezone.now(), "tokens": tokens})
 
 
 @portal_view

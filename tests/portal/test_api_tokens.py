@@ -3,6 +3,7 @@ prefix; a revoked key refused at once; both audited in the clinic's trail; other
 clinic's administrator sees nothing of this clinic's (404), and no token reaches a clinic its maker does not
 administer."""
 import pytest
+from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from predictions.models import ApiToken, AuditEvent, Role
@@ -19,20 +20,22 @@ def _api(client, key):
 
 
 def _make(client, staff, **fields):
-    data = {"name": "EHR integration", "user": staff.admin.pk, "expires_in_days": "", **fields}
+    """Send the form as a browser does: first the page, whose form carries a one-time value, then the form."""
+    page = client.get(_list_url(staff.clinic))
+    once = page.context["form_once"] if page.status_code == 200 else ""
+    data = {"name": "EHR integration", "user": staff.admin.pk, "expires_in_days": "", "once": once, **fields}
     return client.post(_list_url(staff.clinic), data)
 
 
 def test_the_administrator_makes_a_token_sees_its_key_once_and_the_key_works(client, staff):
     client.force_login(staff.admin)
-    made = _make(client, staff)
-    assert made.status_code == 302 and made["Location"] == _list_url(staff.clinic)  # a reload makes no second one
+    response = _make(client, staff)
+    assert response.status_code == 200 and response["Cache-Control"].startswith("max-age=0")
     token = ApiToken.objects.get(name="EHR integration")
-    response = client.get(made["Location"])
     key = response.context["created"]["key"]
     assert f'value="{key}"' in response.content.decode() and key.startswith(token.prefix)
     assert (token.user, token.created_by, token.revoked_at) == (staff.admin, staff.admin, None)
-    assert key not in str(dict(client.session))  # shown once, then forgotten by the session too
+    assert key not in str(dict(client.session))  # shown once, and never kept by the session
 
     listing = client.get(_list_url(staff.clinic)).content.decode()
     assert f"{token.prefix}…" in listing and key not in listing  # only the prefix, from now on
@@ -43,6 +46,30 @@ def test_the_administrator_makes_a_token_sees_its_key_once_and_the_key_works(cli
     answer = _api(client, key)
     assert answer.status_code == 200
     assert [c["name"] for c in answer.json()] == [staff.clinic.name]
+
+
+def test_no_session_row_ever_holds_the_new_key(client, staff):
+    client.force_login(staff.admin)
+    _make(client, staff)
+    # The key starts with the token's stored prefix: a session holding the key in any form holds the prefix.
+    prefix = ApiToken.objects.get(name="EHR integration").prefix
+    assert Session.objects.exists()
+    for session in Session.objects.all():
+        assert prefix not in str(session.get_decoded())
+
+
+def test_sending_the_form_again_makes_no_second_token_and_shows_no_key(client, staff):
+    client.force_login(staff.admin)
+    page = client.get(_list_url(staff.clinic))
+    data = {"name": "EHR integration", "user": staff.admin.pk, "expires_in_days": "", "once": page.context["form_once"]}
+    key = client.post(_list_url(staff.clinic), data).context["created"]["key"]
+    again = client.post(_list_url(staff.clinic), data)  # a reload of the answer, or a second click
+    assert again.status_code == 200 and again.context["created"] is None and key not in again.content.decode()
+    assert "That form was already sent" in again.content.decode()
+    assert ApiToken.objects.filter(name="EHR integration").count() == 1
+    # A form without its one-time value makes none either.
+    assert client.post(_list_url(staff.clinic), {**data, "once": ""}).context["created"] is None
+    assert ApiToken.objects.count() == 1
 
 
 def test_revoking_stops_the_key_at_once_and_is_audited(client, staff):
@@ -59,7 +86,7 @@ def test_revoking_stops_the_key_at_once_and_is_audited(client, staff):
 
 def test_a_token_can_act_as_a_member_of_only_this_clinic_but_not_one_who_works_elsewhere(client, staff):
     client.force_login(staff.admin)
-    assert _make(client, staff, user=staff.clinician.pk, name="For the clinician").status_code == 302
+    assert _make(client, staff, user=staff.clinician.pk, name="For the clinician").status_code == 200
     assert ApiToken.objects.get(name="For the clinician").user == staff.clinician
 
     MembershipFactory(user=staff.reviewer, clinic=staff.other_clinic, role=Role.REVIEWER)
