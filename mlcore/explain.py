@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,20 +10,20 @@ from PIL import Image
 
 from .model import LAST_CONV_LAYER
 
-_feature_fns: dict[int, object] = {}
+# Keyed by the model itself, weakly: a model loaded after another was freed may reuse its id().
+_feature_fns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _feature_fn(model):
     """The image input to the last conv feature map as a compiled graph (an eager Keras call costs ~10x as
     much on a CPU); built once per Keras model."""
-    key = id(model)
-    if key not in _feature_fns:
+    if model not in _feature_fns:
         import keras
         import tensorflow as tf
 
         features = keras.Model(model.get_layer("image").output, model.get_layer(LAST_CONV_LAYER).output)
-        _feature_fns[key] = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
-    return _feature_fns[key]
+        _feature_fns[model] = tf.function(lambda x: features(x, training=False), reduce_retracing=True)
+    return _feature_fns[model]
 
 
 def grad_cam(model, images: np.ndarray, class_indices: Sequence[int]) -> np.ndarray:

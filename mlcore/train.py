@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -133,10 +134,11 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     backup_dir = out / "resume"
     progress_file = backup_dir / "progress.json"
     state = json.loads(progress_file.read_text()) if progress_file.is_file() else {}
-    if not (backup_dir / state.get("checkpoint", "-")).is_file():
+    committed = [state.get("checkpoint"), state.get("best", {}).get("checkpoint")]
+    if not all(name and (backup_dir / name).is_file() for name in committed):
         state = {}  # nothing committed yet: start over
     history: list[dict] = state.get("history", [])
-    best = state.get("best", {"score": -1e9, "epoch": 0})
+    best = state.get("best", {"score": -1e9, "epoch": 0, "checkpoint": None})
     seconds_before = state.get("seconds", 0)
     initial_epoch = 0
     if state:
@@ -155,22 +157,24 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
                    "val_melanoma_auc": metrics["melanoma_auc"], "val_malignant_auc": metrics["malignant_auc"]}
             history[:] = [h for h in history if h["epoch"] < epoch + 1] + [row]
             log(json.dumps(row))
-            if score > best["score"]:
-                best.update(score=score, epoch=epoch + 1)
-                _save_weights_atomically(model, out / WEIGHTS_FILE)
             backup_dir.mkdir(exist_ok=True)
             checkpoint = f"epoch-{epoch + 1}.weights.h5"
             _save_weights_atomically(model, backup_dir / checkpoint)
+            if score > best["score"]:
+                # The best epoch's weights are its checkpoint, kept under resume/ until the run ends, so
+                # they never get ahead of the committed progress.
+                best.update(score=score, epoch=epoch + 1, checkpoint=checkpoint)
             _write_atomically(progress_file, json.dumps({
                 "history": history, "best": best, "epoch": epoch + 1, "checkpoint": checkpoint,
                 "seconds": seconds_before + round(time.monotonic() - started)}))
             for old in backup_dir.glob("epoch-*.weights.h5"):
-                if old.name != checkpoint:
+                if old.name not in (checkpoint, best["checkpoint"]):
                     old.unlink()
 
     model.fit(ds, epochs=options.epochs, initial_epoch=initial_epoch,
               verbose=(1 if sys.stderr.isatty() else 2) if options.show_progress else 0, callbacks=[SelectOnVal()])
     log(f"best epoch {best['epoch']} (score {best['score']:.4f})")
+    shutil.copyfile(backup_dir / best["checkpoint"], out / WEIGHTS_FILE)
 
     config = {
         "name": options.name, "version": options.version, "classes": list(CLASSES),
@@ -200,17 +204,29 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     return metrics
 
 
+def _durably_replace(partial: Path, path: Path) -> None:
+    """Move a fully written file into place, on disk before its name is (so a power loss leaves the old one)."""
+    with open(partial, "rb+") as fh:
+        os.fsync(fh.fileno())
+    partial.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text)
-    partial.replace(path)
+    _durably_replace(partial, path)
 
 
 def _save_weights_atomically(model, path: Path) -> None:
     """Keras writes weights in place; a kill mid-write would leave a corrupt file where a good one was."""
     partial = path.with_name("partial-" + path.name)  # Keras insists on the .weights.h5 suffix
     model.save_weights(partial)
-    partial.replace(path)
+    _durably_replace(partial, path)
 
 
 def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
