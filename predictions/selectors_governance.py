@@ -7,7 +7,7 @@ the audit trail and the performance figures are for a clinic's reviewers and adm
 from __future__ import annotations
 
 import datetime
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db.models import Prefetch, QuerySet
@@ -15,7 +15,7 @@ from django.db.models import Prefetch, QuerySet
 from mlcore import CLASSES
 
 from . import permissions
-from .interpretation import risk_band
+from .interpretation import VersionDiff, VersionDiffRow, prediction_pair_diff
 from .models import (
     AuditEvent,
     Clinic,
@@ -118,51 +118,6 @@ def model_version_get(*, identifier: str) -> ModelVersion:
 
 
 # --- Version differences ----------------------------------------------------------------------------------------
-def prediction_pair_diff(*, old_top: str, old_risk: float, new_top: str, new_risk: float) -> dict:
-    """How two results for one image differ: top class, and the risk band the clinician is shown."""
-    old_band, new_band = risk_band(old_risk).key, risk_band(new_risk).key
-    return {"from_top_class": old_top, "to_top_class": new_top, "from_band": old_band, "to_band": new_band,
-            "from_risk": old_risk, "to_risk": new_risk,
-            "top_class_changed": old_top != new_top, "band_changed": old_band != new_band}
-
-
-@dataclass(frozen=True)
-class VersionDiffRow:
-    image_id: int
-    from_version: str
-    from_prediction_id: int
-    to_prediction_id: int
-    diff: dict
-
-    @property
-    def changed(self) -> bool:
-        return self.diff["top_class_changed"] or self.diff["band_changed"]
-
-
-@dataclass
-class VersionDiff:
-    to_version: str
-    rows: list[VersionDiffRow]
-
-    @property
-    def changed(self) -> list[VersionDiffRow]:
-        return [row for row in self.rows if row.changed]
-
-    def summary(self) -> dict:
-        return {
-            "to_version": self.to_version,
-            "compared": len(self.rows),
-            "unchanged": sum(not row.changed for row in self.rows),
-            "top_class_changed": sum(row.diff["top_class_changed"] for row in self.rows),
-            "band_changed": sum(row.diff["band_changed"] for row in self.rows),
-            "top_class_transitions": {f"{a}->{b}": n for (a, b), n in sorted(Counter(
-                (r.diff["from_top_class"], r.diff["to_top_class"]) for r in self.rows
-                if r.diff["top_class_changed"]).items())},
-            "band_transitions": {f"{a}->{b}": n for (a, b), n in sorted(Counter(
-                (r.diff["from_band"], r.diff["to_band"]) for r in self.rows if r.diff["band_changed"]).items())},
-        }
-
-
 def prediction_version_diff(
     *, to_version: str, images: QuerySet[LesionImage] | None = None, from_version: str | None = None,
 ) -> VersionDiff:

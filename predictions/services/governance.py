@@ -16,6 +16,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from .. import permissions
+from ..interpretation import VersionDiff, prediction_pair_diff
 from ..models import (
     Clinic,
     LesionImage,
@@ -29,7 +30,7 @@ from ..models import (
     ReviewReason,
 )
 from ..models.audit import AuditAction
-from ..selectors_governance import VersionDiff, prediction_pair_diff, prediction_version_diff
+from ..selectors_governance import prediction_version_diff
 from ..validators import notes_max_length
 from .audit import AuditEntry, audit_record, audit_records
 
