@@ -22,7 +22,7 @@ from mlcore import CLASS_NAMES, CLASSES, MALIGNANT_CLASSES
 
 from ..interpretation import prediction_interpret
 from ..models import Prediction, Review, Verdict
-from .selectors import ImageReport
+from ..selectors import ImageReport
 
 NAMESPACE = "urn:skinclinic"
 CLASS_SYSTEM = f"{NAMESPACE}:fhir:CodeSystem:ham10000-diagnosis"

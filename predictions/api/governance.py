@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors_governance as governance
+from .. import selectors
 from ..services.performance import performance_export
 
 
@@ -24,7 +24,7 @@ class ClinicPerformanceView(APIView):
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT), 401: None, 403: None, 404: None},
     )
     def get(self, request, pk):
-        clinic = governance.governance_clinic_get(user=request.user, pk=pk)
+        clinic = selectors.governance_clinic_get(user=request.user, pk=pk)
         version = request.query_params.get("version") or None
         histopathology = request.query_params.get("histopathology", "").lower() in ("1", "true", "yes", "on")
         return Response(performance_export(actor=request.user, clinic=clinic, model_version=version,

@@ -9,9 +9,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .. import selectors
 from ..models import AuditAction, SimilarCase
-from ..selectors_similar_cases import PanelStatus, similar_case_thumbnail, similar_cases_panel
-from . import selectors
+from ..selectors import PanelStatus, similar_case_thumbnail, similar_cases_panel
 from .serializers import ErrorSerializer
 from .views import PrivateFileView, _record_read
 
@@ -59,7 +59,7 @@ class PredictionSimilarCasesView(APIView):
                                "reviewer's diagnosis outranks them.",
                    responses={200: SimilarCasesSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         panel = similar_cases_panel(prediction=prediction)
         # The cases are shown beside the patient's result: reading them is reading the prediction.
         _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
@@ -71,7 +71,7 @@ class PredictionSimilarCaseThumbnailView(PrivateFileView):
     @extend_schema(summary="The thumbnail of one of the prediction's similar reference cases",
                    responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **_errors(401, 404)})
     def get(self, request, pk, rank):
-        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         response = FileResponse(similar_case_thumbnail(prediction=prediction, rank=rank).open("rb"),
                                 content_type="image/jpeg")  # no such case: 404, and no record
         response["Cache-Control"] = "private, no-store"

@@ -12,7 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import permissions
+from .. import permissions, selectors
 from ..models import Clinic, HeatmapStatus, Lesion, LesionImage, WebhookDelivery
 from ..models.audit import AuditAction
 from ..selectors import clinic_list, prediction_class_heatmaps
@@ -23,7 +23,6 @@ from ..services.prediction_requests import prediction_request
 from ..services.predictions import prediction_class_heatmap_request
 from ..services.webhooks import webhook_endpoint_create, webhook_endpoint_delete, webhook_endpoint_update
 from ..views import private_file_response
-from . import selectors
 from .exceptions import Conflict, PayloadTooLarge
 from .filters import ImageFilter, LesionFilter, PatientFilter, PredictionFilter, ReviewFilter
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -121,7 +120,7 @@ class PrivateFileView(APIView):
 class ClinicListView(APIView):
     @extend_schema(summary="The clinics you belong to, with your role", responses={200: ClinicSerializer(many=True)})
     def get(self, request):
-        memberships = selectors.api_membership_list(user=request.user)
+        memberships = selectors.membership_list(user=request.user)
         return Response(ClinicSerializer(memberships, many=True, context={"request": request}).data)
 
 
@@ -135,7 +134,7 @@ class PatientListView(AuditedListMixin, generics.ListAPIView):
     ordering = ["full_name", "id"]
 
     def get_queryset(self):
-        return selectors.api_patient_list(user=self.request.user)
+        return selectors.patient_list(user=self.request.user)
 
     @extend_schema(summary="Register a patient", request=PatientCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                    responses={201: PatientSerializer, **_errors(400, 401, 403, 409, 422)})
@@ -153,14 +152,14 @@ class PatientDetailView(generics.GenericAPIView):
 
     @extend_schema(summary="A patient", responses={200: PatientSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        patient = selectors.api_patient_get(user=request.user, pk=pk)
+        patient = selectors.patient_get(user=request.user, pk=pk)
         _record_read(request, clinic=patient.clinic, action=AuditAction.PATIENT_VIEW, target=patient)
         return Response(PatientSerializer(patient, context={"request": request}).data)
 
     @extend_schema(summary="Correct a patient's details", request=PatientUpdateSerializer,
                    responses={200: PatientSerializer, **_errors(400, 401, 403, 404, 409)})
     def patch(self, request, pk):
-        patient = selectors.api_patient_get(user=request.user, pk=pk)
+        patient = selectors.patient_get(user=request.user, pk=pk)
         data = _valid(PatientUpdateSerializer, request, partial=True)
         patient = patient_update(actor=request.user, patient=patient, **data)
         return Response(PatientSerializer(patient, context={"request": request}).data)
@@ -176,12 +175,12 @@ class PatientLesionListView(generics.ListAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.patient = selectors.api_patient_get(user=request.user, pk=kwargs["pk"])
+        self.patient = selectors.patient_get(user=request.user, pk=kwargs["pk"])
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no patient
             return Lesion.objects.none()
-        return selectors.api_lesion_list(user=self.request.user, patient=self.patient)
+        return selectors.lesion_list(user=self.request.user, patient=self.patient)
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
@@ -203,7 +202,7 @@ class LesionDetailView(generics.GenericAPIView):
 
     @extend_schema(summary="A lesion", responses={200: LesionSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        lesion = selectors.api_lesion_get(user=request.user, pk=pk)
+        lesion = selectors.lesion_get(user=request.user, pk=pk)
         _record_read(request, clinic=lesion.patient.clinic, action=AuditAction.LESION_VIEW, target=lesion)
         return Response(LesionSerializer(lesion, context={"request": request}).data)
 
@@ -211,7 +210,7 @@ class LesionDetailView(generics.GenericAPIView):
                    request=LesionUpdateSerializer,
                    responses={200: LesionSerializer, **_errors(400, 401, 403, 404)})
     def patch(self, request, pk):
-        lesion = selectors.api_lesion_get(user=request.user, pk=pk)
+        lesion = selectors.lesion_get(user=request.user, pk=pk)
         data = _valid(LesionUpdateSerializer, request, partial=True)
         lesion = lesion_update(actor=request.user, lesion=lesion, **data)
         return Response(LesionSerializer(lesion, context={"request": request}).data)
@@ -230,7 +229,7 @@ class LesionImageListView(generics.ListAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.lesion = selectors.api_lesion_get(user=request.user, pk=kwargs["pk"])
+        self.lesion = selectors.lesion_get(user=request.user, pk=kwargs["pk"])
         if request.method == "POST":
             # Refuse an oversized body before reading it; 1 MiB leaves room for the form's other fields.
             try:
@@ -245,7 +244,7 @@ class LesionImageListView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no lesion
             return LesionImage.objects.none()
-        return selectors.api_image_list(user=self.request.user, lesion=self.lesion)
+        return selectors.lesion_image_detail_list(user=self.request.user, lesion=self.lesion)
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
@@ -264,9 +263,9 @@ class LesionImageListView(generics.ListAPIView):
         data = _valid(ImageUploadSerializer, request)
         # Too large (413) and not an image (415) are typed refusals of the service: the exception handler answers.
         image, created = image_upload(actor=request.user, lesion=self.lesion, **data)
-        image = selectors.api_image_get(user=request.user, pk=image.pk)
+        image = selectors.lesion_image_detail_get(user=request.user, pk=image.pk)
         newest = next(iter(image.predictions.all()), None)
-        prediction = selectors.api_prediction_get(user=request.user, pk=newest.pk) if newest else None
+        prediction = selectors.prediction_representation_get(user=request.user, pk=newest.pk) if newest else None
         context = {"request": request}
         body = ImageUploadResultSerializer({"image": image, "prediction": prediction}, context=context).data
         if not created:
@@ -280,7 +279,7 @@ class ImageDetailView(generics.GenericAPIView):
 
     @extend_schema(summary="An image, with its predictions", responses={200: ImageSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        image = selectors.api_image_get(user=request.user, pk=pk)
+        image = selectors.lesion_image_detail_get(user=request.user, pk=pk)
         _record_read(request, clinic=image.lesion.patient.clinic, action=AuditAction.IMAGE_VIEW, target=image)
         return Response(ImageSerializer(image, context={"request": request}).data)
 
@@ -290,7 +289,7 @@ class ImageFileView(PrivateFileView):
                    responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY,
                               **_errors(401, 404)})
     def get(self, request, pk):
-        image = selectors.api_image_get(user=request.user, pk=pk)
+        image = selectors.lesion_image_detail_get(user=request.user, pk=pk)
         response = self.file_response(image.file, "image/jpeg" if image.format == "JPEG" else "image/png")
         _record_read(request, clinic=image.lesion.patient.clinic, action=AuditAction.IMAGE_DOWNLOAD, target=image)
         return response
@@ -307,9 +306,9 @@ class ImagePredictionRequestView(APIView):
         responses={202: PredictionSerializer, 200: PredictionSerializer, **_errors(401, 403, 404, 422)})
     @idempotent
     def post(self, request, pk):
-        image = selectors.api_image_get(user=request.user, pk=pk)
+        image = selectors.lesion_image_detail_get(user=request.user, pk=pk)
         prediction, queued = prediction_request(actor=request.user, image=image)
-        prediction = selectors.api_prediction_get(user=request.user, pk=prediction.pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=prediction.pk)
         body = PredictionSerializer(prediction, context={"request": request}).data
         if not queued:
             return Response(body, status=status.HTTP_200_OK)
@@ -334,7 +333,7 @@ class ImageFhirView(APIView):
     def get(self, request, pk):
         from .fhir import image_fhir_bundle
 
-        report = selectors.api_image_report_get(user=request.user, pk=pk)
+        report = selectors.image_report_get(user=request.user, pk=pk)
         if report.prediction is None:
             state = report.pending.status if report.pending else "not requested"
             raise Conflict(f"The image has no finished prediction yet (its newest is {state}).")
@@ -357,7 +356,7 @@ class PredictionListView(AuditedListMixin, generics.ListAPIView):
     ordering = ["-queued_at", "-id"]
 
     def get_queryset(self):
-        return selectors.api_prediction_list(user=self.request.user)
+        return selectors.prediction_representation_list(user=self.request.user)
 
 
 class PredictionDetailView(generics.GenericAPIView):
@@ -366,7 +365,7 @@ class PredictionDetailView(generics.GenericAPIView):
     @extend_schema(summary="A prediction: status, probabilities, risk, uncertainty, timings",
                    responses={200: PredictionSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
                      target=prediction)
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
@@ -376,7 +375,7 @@ class PredictionHeatmapView(PrivateFileView):
     @extend_schema(summary="The prediction's heatmap (Grad-CAM over the model's input)",
                    responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)})
     def get(self, request, pk):
-        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         response = self.file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
         _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.HEATMAP_DOWNLOAD,
                      target=prediction)
@@ -391,7 +390,7 @@ class PredictionHeatmapsView(APIView):
                                "result; others once requested (POST).",
                    responses={200: ClassHeatmapSerializer(many=True), **_errors(401, 404)})
     def get(self, request, pk):
-        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
                      target=prediction, data={"heatmaps": True})
         return Response(_class_heatmaps(request, prediction))
@@ -405,13 +404,13 @@ class PredictionHeatmapsView(APIView):
                               **_errors(400, 401, 403, 404)})
     @idempotent
     def post(self, request, pk):
-        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         serializer = ClassHeatmapRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         class_code = serializer.validated_data["class_code"]
         before = {h.class_code: h.status for h in prediction_class_heatmaps(prediction=prediction)}
         prediction_class_heatmap_request(actor=request.user, prediction=prediction, class_code=class_code, via="api")
-        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         queued = before.get(class_code) in (None, HeatmapStatus.UNAVAILABLE)
         return Response(_class_heatmaps(request, prediction),
                         status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK)
@@ -426,7 +425,7 @@ class PredictionClassHeatmapView(PrivateFileView):
     @extend_schema(summary="The prediction's heatmap for one class (Grad-CAM over the model's input)",
                    responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)})
     def get(self, request, pk, class_code):
-        prediction = selectors.api_prediction_get(user=request.user, pk=pk)
+        prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         if class_code == prediction.top_class:
             file = prediction.heatmap
         else:
@@ -450,7 +449,7 @@ class ReviewListView(AuditedListMixin, generics.ListAPIView):
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
-        return selectors.api_review_list(user=self.request.user)
+        return selectors.review_representation_list(user=self.request.user)
 
     @extend_schema(summary="Record a reviewer's diagnosis of an image", request=ReviewCreateSerializer,
                    parameters=[IDEMPOTENCY_PARAMETER],
@@ -459,7 +458,7 @@ class ReviewListView(AuditedListMixin, generics.ListAPIView):
     def post(self, request):
         data = _valid(ReviewCreateSerializer, request)
         review = review_create(actor=request.user, **data)
-        review = selectors.api_review_get(user=request.user, pk=review.pk)
+        review = selectors.review_get(user=request.user, pk=review.pk)
         body = ReviewSerializer(review, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
@@ -469,7 +468,7 @@ class ReviewDetailView(generics.GenericAPIView):
 
     @extend_schema(summary="A review", responses={200: ReviewSerializer, **_errors(401, 404)})
     def get(self, request, pk):
-        review = selectors.api_review_get(user=request.user, pk=pk)
+        review = selectors.review_get(user=request.user, pk=pk)
         _record_read(request, clinic=review.image.lesion.patient.clinic, action=AuditAction.REVIEW_VIEW, target=review)
         return Response(ReviewSerializer(review, context={"request": request}).data)
 

@@ -18,11 +18,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import permissions
-from .. import selectors_governance as governance
+from .. import permissions, selectors
 from ..models import ReviewCaseState
 from ..models.audit import AuditAction
-from ..selectors_served_model import model_served_get
+from ..selectors import model_served_get
 from ..services.audit import audit_record
 from ..services.governance import review_case_assign, review_case_close
 from ..services.performance import performance_export
@@ -54,11 +53,11 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 @governance_view
 def queue(request: HttpRequest, clinic_id: int) -> HttpResponse:
-    clinic = governance.governance_clinic_get(user=request.user, pk=clinic_id)
+    clinic = selectors.governance_clinic_get(user=request.user, pk=clinic_id)
     form = QueueFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     state = filters.get("state") or ""
-    cases = governance.review_case_list(
+    cases = selectors.review_case_list(
         user=request.user, clinic=clinic, state=state if state not in ("", "all") else None,
         open_only=state == "", reason=filters.get("reason") or None,
         assignee=request.user if filters.get("mine") else None)
@@ -66,7 +65,7 @@ def queue(request: HttpRequest, clinic_id: int) -> HttpResponse:
     _record_access(request, clinic=clinic, action=AuditAction.REVIEW_QUEUE_VIEW,
                    data={"filters": {k: v for k, v in filters.items() if v}, "page": page.number})
     return render(request, "governance/queue.html", {
-        "clinic": clinic, "form": form, "page": page, "reviewers": governance.reviewer_list(clinic=clinic),
+        "clinic": clinic, "form": form, "page": page, "reviewers": selectors.reviewer_list(clinic=clinic),
         "close_form": CloseForm(), "done": ReviewCaseState.DONE})
 
 
@@ -77,7 +76,7 @@ def _back_to_queue(request: HttpRequest, case):
 @require_POST
 @governance_view
 def case_assign(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = governance.review_case_get(user=request.user, pk=case_id)
+    case = selectors.review_case_get(user=request.user, pk=case_id)
     form = AssignForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a reviewer.")
@@ -100,7 +99,7 @@ def case_assign(request: HttpRequest, case_id: int) -> HttpResponse:
 @require_POST
 @governance_view
 def case_close(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = governance.review_case_get(user=request.user, pk=case_id)
+    case = selectors.review_case_get(user=request.user, pk=case_id)
     form = CloseForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say why the case is closed without a review.")
@@ -117,10 +116,10 @@ def case_close(request: HttpRequest, case_id: int) -> HttpResponse:
 @require_GET
 @governance_view
 def audit_trail(request: HttpRequest, clinic_id: int) -> HttpResponse:
-    clinic = governance.governance_clinic_get(user=request.user, pk=clinic_id)
+    clinic = selectors.governance_clinic_get(user=request.user, pk=clinic_id)
     form = AuditFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    events = governance.audit_event_browse(
+    events = selectors.audit_event_browse(
         user=request.user, clinic=clinic, action=filters.get("action") or "", actor_id=filters.get("actor"),
         target_type=filters.get("target_type") or "", target_id=filters.get("target_id") or "",
         since=filters.get("since"), until=filters.get("until"))
@@ -133,7 +132,7 @@ def audit_trail(request: HttpRequest, clinic_id: int) -> HttpResponse:
 def _performance(request: HttpRequest, clinic):
     form = PerformanceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    report = governance.performance_report(user=request.user, clinic=clinic,
+    report = selectors.performance_report(user=request.user, clinic=clinic,
                                            model_version=filters.get("version") or None,
                                            histopathology_only=bool(filters.get("histopathology")))
     return form, filters, report
@@ -142,7 +141,7 @@ def _performance(request: HttpRequest, clinic):
 @require_GET
 @governance_view
 def performance(request: HttpRequest, clinic_id: int) -> HttpResponse:
-    clinic = governance.governance_clinic_get(user=request.user, pk=clinic_id)
+    clinic = selectors.governance_clinic_get(user=request.user, pk=clinic_id)
     form, filters, report = _performance(request, clinic)
     sections = []
     for version in report.versions:
@@ -160,13 +159,13 @@ def performance(request: HttpRequest, clinic_id: int) -> HttpResponse:
                    data={"filters": {k: v for k, v in filters.items() if v}})
     return render(request, "governance/performance.html", {
         "clinic": clinic, "form": form, "report": report, "sections": sections,
-        "model_versions": governance.model_version_list()})
+        "model_versions": selectors.model_version_list()})
 
 
 @require_GET
 @governance_view
 def performance_json(request: HttpRequest, clinic_id: int) -> JsonResponse:
-    clinic = governance.governance_clinic_get(user=request.user, pk=clinic_id)
+    clinic = selectors.governance_clinic_get(user=request.user, pk=clinic_id)
     form = PerformanceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     return JsonResponse(performance_export(actor=request.user, clinic=clinic, via="json",
@@ -178,5 +177,5 @@ def performance_json(request: HttpRequest, clinic_id: int) -> JsonResponse:
 @governance_view
 def model_versions(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "model_registry.view")
-    return render(request, "governance/models.html", {"versions": governance.model_version_list(),
+    return render(request, "governance/models.html", {"versions": selectors.model_version_list(),
                                                       "served": model_served_get()})

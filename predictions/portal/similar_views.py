@@ -5,7 +5,7 @@ from django.http import FileResponse, HttpRequest
 from django.views.decorators.http import require_GET
 
 from .. import selectors
-from ..selectors_similar_cases import similar_case_thumbnail
+from ..selectors import similar_case_thumbnail
 from .views import portal_view
 
 

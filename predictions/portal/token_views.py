@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import permissions, selectors
 from ..models import Clinic
-from ..selectors_api_tokens import api_token_list_for_clinic, api_token_owner_list
+from ..selectors import api_token_list_for_clinic, api_token_owner_list
 from ..services.api_tokens import api_token_create_for_clinic, api_token_revoke_for_clinic
 from .forms import form_add_service_errors
 from .token_forms import ApiTokenForm

@@ -27,7 +27,7 @@ from .. import permissions, selectors, services
 from ..interpretation import prediction_interpret, review_standing
 from ..models import HeatmapStatus, Lesion, Patient, PredictionStatus
 from ..models.audit import AuditAction
-from ..selectors_similar_cases import similar_cases_panel
+from ..selectors import similar_cases_panel
 from ..services.audit import audit_access_record, audit_list_access_record
 from .forms import (
     NEW_LESION,

@@ -14,7 +14,7 @@ from django.utils import timezone
 from .. import permissions
 from ..models import ApiToken, Clinic
 from ..models.audit import AuditAction
-from ..selectors_api_tokens import api_token_list_for_clinic, api_token_owner_list
+from ..selectors import api_token_list_for_clinic, api_token_owner_list
 from .audit import audit_record
 
 KEY_PREFIX = "sc_"

@@ -30,7 +30,7 @@ from ..models import (
     ReviewReason,
 )
 from ..models.audit import AuditAction
-from ..selectors_governance import prediction_version_diff
+from ..selectors import prediction_version_diff
 from ..validators import notes_max_length
 from .audit import AuditEntry, audit_record, audit_records
 

@@ -5,7 +5,7 @@ from django.db import transaction
 
 from ..models import Clinic
 from ..models.audit import AuditAction
-from ..selectors_governance import performance_report
+from ..selectors import performance_report
 from .audit import audit_record
 
 

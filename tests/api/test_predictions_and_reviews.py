@@ -44,9 +44,9 @@ def test_a_predictions_representation_is_what_its_declared_fields_give(staff, pr
     from rest_framework import serializers
     from rest_framework.request import Request
 
-    from predictions.api.selectors import api_prediction_get
     from predictions.api.serializers import PredictionSerializer
     from predictions.models import PredictionHeatmap
+    from predictions.selectors import prediction_representation_get
 
     prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG heat"), save=True)
     PredictionHeatmap.objects.create(prediction=prediction, class_code="bcc", status="pending")
@@ -57,7 +57,7 @@ def test_a_predictions_representation_is_what_its_declared_fields_give(staff, pr
                                attempts=3)
     context = {"request": Request(rf.get("/"))}
     for one in (prediction, queued, failed):
-        one = api_prediction_get(user=staff.clinician, pk=one.pk)
+        one = prediction_representation_get(user=staff.clinician, pk=one.pk)
         fast = PredictionSerializer(one, context=context).data
         walked = serializers.Serializer.to_representation(PredictionSerializer(one, context=context), one)
         assert list(fast) == list(walked) == list(PredictionSerializer().fields)

@@ -2,7 +2,7 @@
 import pytest
 
 from predictions.models import AuditEvent
-from predictions.selectors_governance import performance_report
+from predictions.selectors import performance_report
 from tests.api.conftest import token_client
 
 from .helpers import V1

@@ -180,7 +180,7 @@ def test_audit_context_outside_a_request_is_the_system(staff):
 def test_reviewers_and_admins_browse_their_clinics_trail_filtered(staff):
     from django.core.exceptions import PermissionDenied
 
-    from predictions.selectors_governance import audit_event_browse
+    from predictions.selectors import audit_event_browse
 
     patient = patient_create(actor=staff.clinician, clinic=staff.clinic, mrn="B-1", full_name="Bea Example")
     patient_create(actor=staff.outsider, clinic=staff.other_clinic, mrn="B-1", full_name="Other Clinic")

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 
 from predictions import inference
 from predictions.models import AuditEvent, ModelVersion, Prediction, PredictionStatus, ReviewCase, ReviewReason
-from predictions.selectors_governance import prediction_version_diff
+from predictions.selectors import prediction_version_diff
 from predictions.services import image_upload
 from predictions.services.registry import model_version_activate, model_version_register
 from predictions.tasks import prediction_run_task

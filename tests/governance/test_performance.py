@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from predictions.models import AuditEvent
-from predictions.selectors_governance import performance_report
+from predictions.selectors import performance_report
 
 from .helpers import V1, V2
 

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
-from predictions import selectors_governance as governance
+from predictions import selectors
 from predictions.models import AuditEvent, ReviewCase, ReviewCaseState, ReviewReason
 from predictions.services import review_create
 from predictions.services.governance import review_case_assign, review_case_close
@@ -55,7 +55,7 @@ def test_cases_come_most_urgent_first_then_oldest_first(staff):
     riskier = finished_prediction(lesion=staff.lesion, probabilities={"mel": 0.9, "nv": 0.1})
     second_uncertain = finished_prediction(lesion=staff.lesion, probabilities=UNCERTAIN_BENIGN)
 
-    queue = list(governance.review_case_list(user=staff.reviewer, clinic=staff.clinic))
+    queue = list(selectors.review_case_list(user=staff.reviewer, clinic=staff.clinic))
     assert [case.image_id for case in queue] == [
         riskier.image_id, risky.image_id, uncertain.image_id, second_uncertain.image_id, failed.image_id]
     priorities = [case.priority for case in queue]
@@ -90,7 +90,7 @@ def test_assigning_moves_a_case_to_in_review_and_unassigning_back_to_new(staff):
     case.refresh_from_db()
     assert (case.state, case.assignee) == (ReviewCaseState.IN_REVIEW, staff.reviewer)
     assert case.assigned_at is not None
-    assert list(governance.review_case_list(user=staff.reviewer, assignee=staff.reviewer)) == [case]
+    assert list(selectors.review_case_list(user=staff.reviewer, assignee=staff.reviewer)) == [case]
 
     review_case_assign(actor=staff.reviewer, case=case, assignee=None)
     case.refresh_from_db()
@@ -109,8 +109,8 @@ def test_recording_a_review_of_the_image_closes_its_case(staff):
     case.refresh_from_db()
     assert (case.state, case.review, case.closed_by) == (ReviewCaseState.DONE, review, staff.reviewer)
     assert AuditEvent.objects.filter(action="review_case.close", target_id=str(case.pk)).count() == 1
-    assert list(governance.review_case_list(user=staff.reviewer, open_only=True)) == []
-    assert list(governance.review_case_list(user=staff.reviewer, state=ReviewCaseState.DONE)) == [case]
+    assert list(selectors.review_case_list(user=staff.reviewer, open_only=True)) == []
+    assert list(selectors.review_case_list(user=staff.reviewer, state=ReviewCaseState.DONE)) == [case]
 
 
 def test_a_reviewed_image_comes_back_only_when_a_model_version_disagrees(staff):
@@ -156,26 +156,26 @@ def test_only_reviewers_and_admins_of_the_clinic_work_the_queue(staff):
 @pytest.mark.parametrize("role", ["reviewer", "admin"])
 def test_reviewers_and_admins_see_their_clinics_cases(staff, role):
     case = ReviewCase.objects.get(image=finished_prediction(lesion=staff.lesion, probabilities=HIGH).image)
-    assert list(governance.review_case_list(user=staff.role(role))) == [case]
-    assert governance.review_case_get(user=staff.role(role), pk=case.pk) == case
+    assert list(selectors.review_case_list(user=staff.role(role))) == [case]
+    assert selectors.review_case_get(user=staff.role(role), pk=case.pk) == case
 
 
 def test_a_clinician_is_refused_and_another_clinics_user_finds_nothing(staff):
     case = ReviewCase.objects.get(image=finished_prediction(lesion=staff.lesion, probabilities=HIGH).image)
     other_lesion = LesionFactory(patient__clinic=staff.other_clinic)
     finished_prediction(lesion=other_lesion, probabilities=HIGH)
-    assert list(governance.review_case_list(user=staff.clinician)) == []
+    assert list(selectors.review_case_list(user=staff.clinician)) == []
     with pytest.raises(PermissionDenied):
-        governance.review_case_get(user=staff.clinician, pk=case.pk)
-    assert [c.image.lesion for c in governance.review_case_list(user=staff.outsider)] == [other_lesion]
+        selectors.review_case_get(user=staff.clinician, pk=case.pk)
+    assert [c.image.lesion for c in selectors.review_case_list(user=staff.outsider)] == [other_lesion]
     with pytest.raises(Http404):
-        governance.review_case_get(user=staff.outsider, pk=case.pk)
+        selectors.review_case_get(user=staff.outsider, pk=case.pk)
 
 
 def test_queue_filters_by_reason(staff):
     risky = finished_prediction(lesion=staff.lesion, probabilities=HIGH)
     finished_prediction(lesion=staff.lesion, fail="unreadable")
-    found = governance.review_case_list(user=staff.reviewer, reason=ReviewReason.HIGH_RISK)
+    found = selectors.review_case_list(user=staff.reviewer, reason=ReviewReason.HIGH_RISK)
     assert [case.image_id for case in found] == [risky.image_id]
 
 
@@ -186,7 +186,7 @@ def test_listing_the_queue_takes_a_fixed_number_of_queries(staff, django_assert_
 
         review_cases_triage(predictions=[stored])
     with django_assert_max_num_queries(3):
-        cases = list(governance.review_case_list(user=staff.reviewer))
+        cases = list(selectors.review_case_list(user=staff.reviewer))
         for case in cases:
             _ = [reason.code for reason in case.reasons.all()], case.image.lesion.patient.full_name
     assert len(cases) == 3

@@ -133,7 +133,7 @@ def test_an_index_built_with_another_model_is_refused_and_the_result_finishes_wi
     _, mel = training_image(reference_set, "mel")
     [prediction] = _classify(staff, shipped, [mel])
     assert prediction.status == PredictionStatus.SUCCEEDED and not prediction.similar_cases.exists()
-    from predictions.selectors_similar_cases import similar_cases_panel
+    from predictions.selectors import similar_cases_panel
 
     panel = similar_cases_panel(prediction=prediction)
     assert panel.status == "no_index" and "built with skinclinic-ham10000-cnn:1.2.0" in panel.message

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from predictions.models import ModelVersion
-from predictions.selectors_governance import model_version_active, model_version_get
+from predictions.selectors import model_version_active, model_version_get
 from predictions.services.registry import model_version_activate
 
 from ._governance import actor_from, add_actor_argument

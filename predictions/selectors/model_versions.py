@@ -1,7 +1,8 @@
-"""Which model answers now: the one the workers load, with its card's figures and operating point.
+"""The model registry's versions, and which model answers now: the one the workers load, with its card's
+figures and operating point.
 
-Read without TensorFlow, from the same place the workers resolve it (`inference.model_version`): the active
-version of the model registry, or, while the registry holds none (a fresh install), the configured model
+The served model is read without TensorFlow, from the same place the workers resolve it (`inference.model_version`):
+the active version of the model registry, or, while the registry holds none (a fresh install), the configured model
 (`MODEL_DIR`, else the one shipped in mlcore).
 """
 from __future__ import annotations
@@ -11,12 +12,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import QuerySet
 
-from . import inference
-from .interpretation import OperatingPoint, model_config_get
-from .models import ModelVersion
+from .. import inference
+from ..interpretation import OperatingPoint, model_config_get
+from ..models import ModelVersion
 
-# The model card's val figures the registry page shows, in its order.
+
+def model_version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("registered_by", "activated_by").order_by("-is_active", "-registered_at")
+
+
+def model_version_active() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def model_version_get(*, identifier: str) -> ModelVersion:
+    """A registered version by "name:version" (ModelVersion.DoesNotExist otherwise)."""
+    return ModelVersion.objects.get(identifier=identifier)
+
+
 CARD_FIGURES = (("balanced_accuracy", "Balanced accuracy"), ("melanoma_auc", "Melanoma AUC"),
                 ("malignant_auc", "Malignant AUC (mel + bcc + akiec)"), ("accuracy", "Accuracy"),
                 ("ece", "Calibration error (ECE)"))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.http import Http404
 
-from .models import Prediction, PredictionStatus, SimilarCase
-from .references import IndexStatus, reference_index_state, reference_thumbnail_path
+from ..models import Prediction, PredictionStatus, SimilarCase
+from ..references import IndexStatus, reference_index_state, reference_thumbnail_path
 
 
 class PanelStatus(enum.StrEnum):

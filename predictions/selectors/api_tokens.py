@@ -3,15 +3,14 @@
 A token acts as its user in every clinic the user belongs to, so an administrator manages only tokens that reach
 no further than the clinics they administer: their own, and those of members of the clinic whose every clinic
 they administer. Tokens of anyone else (a member who also works at another clinic, an operator) stay with the
-operators (the admin site, `manage.py api_token`).
-"""
+operators (the admin site, `manage.py api_token`)."""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
-from . import permissions
-from .models import ApiToken, Clinic, Membership
+from .. import permissions
+from ..models import ApiToken, Clinic, Membership
 
 
 def api_token_owner_list(*, actor, clinic: Clinic) -> QuerySet:

@@ -1,0 +1,157 @@
+"""Predictions: lists scoped to the user's clinics, one result with its heatmaps, the dashboard, the API's
+representation (a fixed number of queries per page), and the differences a re-run under another version made."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import Coalesce, TruncDate
+
+from mlcore import CLASS_NAMES, CLASSES
+
+from ..interpretation import VersionDiff, VersionDiffRow, prediction_pair_diff
+from ..models import HeatmapStatus, LesionImage, Prediction, PredictionStatus, Review
+from .clinics import object_get_for_user, scoped
+from .images import lesion_image_list
+
+
+def prediction_list(*, user, image: LesionImage | None = None) -> QuerySet[Prediction]:
+    predictions = scoped(Prediction.objects.select_related("image__lesion__patient__clinic"), user=user)
+    return predictions.filter(image=image) if image is not None else predictions
+
+
+def prediction_get(*, user, pk) -> Prediction:
+    """One prediction with its image, lesion, patient and clinic, or 404 outside the user's clinics."""
+    return object_get_for_user(
+        Prediction.objects.select_related("image__lesion__patient__clinic", "image__uploaded_by"), user=user, pk=pk)
+
+
+def latest_predictions(**outer) -> QuerySet[Prediction]:
+    """Predictions of the newest image first, then the newest run of the model on it first."""
+    return (Prediction.objects.filter(**outer)
+            .annotate(taken_on=Coalesce("image__captured_at", TruncDate("image__uploaded_at")))
+            .order_by(F("taken_on").desc(), "-image__uploaded_at", "-image_id", "-queued_at", "-id"))
+
+
+@dataclass(frozen=True)
+class ClassHeatmap:
+    """One class whose evidence a prediction's viewer can show: the top class's heatmap (the prediction's own
+    file) or a PredictionHeatmap, with its state: pending, stored or unavailable."""
+
+    class_code: str
+    class_name: str
+    status: str
+    error: str
+    is_top: bool
+    is_concern: bool
+
+
+def prediction_class_heatmaps(*, prediction: Prediction) -> list[ClassHeatmap]:
+    """The prediction's heatmaps per class, top class first, then the class of concern, then the rest; uses
+    `prediction.class_heatmaps` as prefetched when it is. Empty until the prediction has a result."""
+    if prediction.status != PredictionStatus.SUCCEEDED:
+        return []
+    concern = prediction.concern_class
+    # The top class's file is the prediction's own: shown whenever it is there (as the viewer always did).
+    top_status = HeatmapStatus.STORED if prediction.heatmap else prediction.heatmap_status
+    found = [ClassHeatmap(prediction.top_class, CLASS_NAMES[prediction.top_class], top_status,
+                          prediction.heatmap_error, is_top=True, is_concern=False)]
+    others = sorted(prediction.class_heatmaps.all(),
+                    key=lambda h: (h.class_code != concern, CLASSES.index(h.class_code)))
+    found += [ClassHeatmap(h.class_code, CLASS_NAMES[h.class_code], h.status, h.error, is_top=False,
+                           is_concern=h.class_code == concern) for h in others]
+    return found
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    recent_images: list[LesionImage]
+    in_progress: list[Prediction]
+    failed: list[Prediction]
+    high_risk_unreviewed: list[Prediction]  # the first `limit` of them, the highest risk first
+    high_risk_unreviewed_total: int = 0
+    cannot_assess: list[Prediction] = dataclasses.field(default_factory=list)
+
+
+def prediction_needs_review_q() -> Q:
+    """Results a human must see (as `interpretation.Interpretation.needs_review` says, in SQL): at or above the
+    model's referral threshold, or, from a model without one, in the clinic's high band; not refused images."""
+    without_threshold = Q(refer__isnull=True, referral_threshold__isnull=True,
+                          malignancy_risk__gte=settings.SKINCLINIC_RISK_HIGH_AT)
+    with_threshold = Q(refer__isnull=True, referral_threshold__isnull=False,
+                       malignancy_risk__gte=F("referral_threshold"))
+    return (Q(refer=True) | without_threshold | with_threshold) & ~Q(assessable=False)
+
+
+def dashboard_get(*, user, limit: int = 10) -> Dashboard:
+    """What needs a clinician's attention in the user's clinics: results to refer (or, from a model without a
+    referral threshold, high-risk ones) whose image nobody has reviewed yet, with their total; images the
+    model could not assess; predictions still queued or running; failed ones; and the newest uploads."""
+    predictions = prediction_list(user=user).select_related("image__lesion__patient")
+    recent = (lesion_image_list(user=user).select_related("lesion__patient")
+              .prefetch_related(Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")),
+                                Prefetch("reviews", queryset=Review.objects.select_related("reviewer")))
+              .order_by("-uploaded_at", "-id"))[:limit]
+    reviewed = Review.objects.filter(image=OuterRef("image"))
+    to_review = (predictions.filter(prediction_needs_review_q(), status=PredictionStatus.SUCCEEDED)
+                 .filter(~Exists(reviewed)))
+    return Dashboard(
+        recent_images=list(recent),
+        in_progress=list(predictions.filter(status__in=[PredictionStatus.QUEUED, PredictionStatus.RUNNING])
+                         .order_by("queued_at", "id")[:limit]),
+        failed=list(predictions.filter(status=PredictionStatus.FAILED).order_by("-finished_at", "-id")[:limit]),
+        high_risk_unreviewed=list(to_review.order_by("-malignancy_risk", "-finished_at")[:limit]),
+        high_risk_unreviewed_total=to_review.count(),
+        cannot_assess=list(predictions.filter(status=PredictionStatus.SUCCEEDED, assessable=False)
+                           .filter(~Exists(reviewed)).order_by("-finished_at", "-id")[:limit]),
+    )
+
+
+def _with_reviewed(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
+    return predictions.annotate(is_reviewed=Exists(Review.objects.filter(image=OuterRef("image_id"))))
+
+
+def _for_representation(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
+    """What a prediction's representation and its read's audit record need besides its own row: the ids of
+    its lesion, patient and clinic (`lesion_id`, `patient_id`, `clinic_id`, columns of the joined tables rather
+    than the image's and lesion's rows, which cost more to select and load than the rest of the read), its
+    heatmaps per class and whether it was reviewed."""
+    return _with_reviewed(predictions.select_related(None).prefetch_related("class_heatmaps").annotate(
+        lesion_id=F("image__lesion_id"), patient_id=F("image__lesion__patient_id"),
+        clinic_id=F(f"{Prediction.CLINIC_PATH}_id")))
+
+
+def prediction_representation_list(*, user) -> QuerySet[Prediction]:
+    return _for_representation(prediction_list(user=user))
+
+
+def prediction_representation_get(*, user, pk) -> Prediction:
+    return object_get_for_user(_for_representation(Prediction.objects.all()), user=user, pk=pk)
+
+
+def prediction_version_diff(
+    *, to_version: str, images: QuerySet[LesionImage] | None = None, from_version: str | None = None,
+) -> VersionDiff:
+    """For each image with a succeeded `to_version` result, compare it with the `from_version` result, or by
+    default with the newest succeeded result of any other version. Images without both are left out."""
+    succeeded = Prediction.objects.filter(status=PredictionStatus.SUCCEEDED)
+    if images is not None:
+        succeeded = succeeded.filter(image__in=images.values("id"))
+    rows = succeeded.values_list("id", "image_id", "model_version", "top_class", "malignancy_risk", "finished_at")
+    target: dict[int, tuple] = {}
+    baseline: dict[int, tuple] = {}
+    for row in rows.order_by("image_id", "finished_at", "id"):
+        image_id, version = row[1], row[2]
+        if version == to_version:
+            target[image_id] = row
+        elif from_version is None or version == from_version:
+            baseline[image_id] = row  # ordered by finished_at: the newest wins
+    diff_rows = []
+    for image_id in sorted(target.keys() & baseline.keys()):
+        new, old = target[image_id], baseline[image_id]
+        diff_rows.append(VersionDiffRow(image_id=image_id, from_version=old[2], from_prediction_id=old[0],
+                                        to_prediction_id=new[0], diff=prediction_pair_diff(
+                                            old_top=old[3], old_risk=old[4], new_top=new[3], new_risk=new[4])))
+    return VersionDiff(to_version=to_version, rows=diff_rows)
