@@ -23,8 +23,9 @@ from mlcore import CLASS_NAMES, MALIGNANT_CLASSES
 from .models import Clinic, LesionImage, ModelVersion, Prediction, ReviewCase, ReviewCaseReason, ReviewCaseState
 from .models.audit import AuditAction
 from .services.audit import audit_record
-from .services.governance import predictions_rerun_enqueue, review_case_assign
 from .services.registry import model_version_activate
+from .services.reruns import predictions_rerun_enqueue
+from .services.review_cases import review_case_assign
 from .views import private_file_response
 
 _LOG_ACTIONS = {ADDITION: AuditAction.ADMIN_ADDITION, CHANGE: AuditAction.ADMIN_CHANGE,

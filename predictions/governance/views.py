@@ -23,8 +23,8 @@ from ..models import ReviewCaseState
 from ..models.audit import AuditAction
 from ..selectors import model_served_get
 from ..services.audit import audit_record
-from ..services.governance import review_case_assign, review_case_close
 from ..services.performance import performance_export
+from ..services.review_cases import review_case_assign, review_case_close
 from . import charts
 from .forms import AssignForm, AuditFilterForm, CloseForm, PerformanceFilterForm, QueueFilterForm
 

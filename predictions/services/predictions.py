@@ -24,7 +24,7 @@ from ..models.audit import AuditAction
 from ..models.predictions import class_heatmap_name, heatmap_name
 from .audit import AuditEntry, audit_record, audit_records
 from .files import file_save_at
-from .governance import review_cases_triage
+from .review_cases import review_cases_triage
 from .similar_cases import similar_cases_find, similar_cases_store
 from .webhooks import webhook_events_emit
 

@@ -86,7 +86,7 @@ def model_version_activate(*, actor, model_version: ModelVersion) -> ModelVersio
     """Make `model_version` the one the workers run, in place of the active one.
 
     The weights on disk must still match the registered checksum. Stored results are not touched: the
-    re-run (services.governance.predictions_rerun) adds the new version's predictions beside them.
+    re-run (services.reruns.predictions_rerun) adds the new version's predictions beside them.
     Predictions still queued for another version have no result yet; they move to the new version (or,
     where the image already has one, are failed as superseded) and are sent to the workers again.
     """

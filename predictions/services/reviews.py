@@ -8,7 +8,7 @@ from .. import permissions
 from ..models import LesionImage, Prediction, PredictionStatus, Review, Verdict
 from ..models.audit import AuditAction
 from .audit import audit_record
-from .governance import review_cases_resolve
+from .review_cases import review_cases_resolve
 from .webhooks import webhook_events_emit
 
 

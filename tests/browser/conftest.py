@@ -31,7 +31,7 @@ from predictions.services import (
     patient_create,
     review_create,
 )
-from predictions.services.governance import review_cases_triage
+from predictions.services.review_cases import review_cases_triage
 from tests.predictions.images import jpeg_bytes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from django.http import Http404
 from predictions import selectors
 from predictions.models import AuditEvent, ReviewCase, ReviewCaseState, ReviewReason
 from predictions.services import review_create
-from predictions.services.governance import review_case_assign, review_case_close
+from predictions.services.review_cases import review_case_assign, review_case_close
 from tests.predictions.factories import LesionFactory, LesionImageFactory
 
 from .helpers import finished_prediction, stored_prediction
@@ -182,7 +182,7 @@ def test_queue_filters_by_reason(staff):
 def test_listing_the_queue_takes_a_fixed_number_of_queries(staff, django_assert_max_num_queries):
     for _ in range(3):
         stored = stored_prediction(image=LesionImageFactory(lesion=staff.lesion), version="m:1", probabilities=HIGH)
-        from predictions.services.governance import review_cases_triage
+        from predictions.services.review_cases import review_cases_triage
 
         review_cases_triage(predictions=[stored])
     with django_assert_max_num_queries(3):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from predictions import inference
 from predictions.models import Clinic, LesionImage, ModelVersion
 from predictions.selectors import model_version_active, model_version_get, prediction_version_diff
-from predictions.services.governance import predictions_rerun
+from predictions.services.reruns import predictions_rerun
 
 from ._governance import actor_from, add_actor_argument
 
