@@ -59,7 +59,7 @@ def model_version() -> str:
     """
     from .models import ModelVersion
 
-    active = ModelVersion.objects.filter(is_active=True).values_list("identifier", flat=True).first()
+    active = ModelVersion.objects.active().values_list("identifier", flat=True).first()
     return active or _configured_version(settings.SKINCLINIC_MODEL_DIR)
 
 

@@ -1,7 +1,15 @@
+from __future__ import annotations
+
 from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+
+
+class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
+    def active(self) -> ModelVersionQuerySet:
+        """The version the workers run (at most one row): the one definition every read of it uses."""
+        return self.filter(is_active=True)
 
 
 class ModelVersion(models.Model):
@@ -28,6 +36,8 @@ class ModelVersion(models.Model):
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
     activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                      related_name="+", editable=False)
+
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-registered_at", "-id"]

@@ -24,7 +24,7 @@ def model_version_list() -> QuerySet[ModelVersion]:
 
 
 def model_version_active() -> ModelVersion | None:
-    return ModelVersion.objects.filter(is_active=True).first()
+    return ModelVersion.objects.active().first()
 
 
 def model_version_get(*, identifier: str) -> ModelVersion:

@@ -76,7 +76,7 @@ def model_version_register(*, actor, model_dir: str | Path | None = None,
     audit_record(actor=actor, clinic=None, action=AuditAction.MODEL_VERSION_REGISTER, target=model_version,
                  data={"identifier": model_version.identifier, "checksum": model_version.checksum,
                        "model_dir": str(path)})
-    if activate or not ModelVersion.objects.filter(is_active=True).exists():
+    if activate or not ModelVersion.objects.active().exists():
         model_version = model_version_activate(actor=actor, model_version=model_version)
     return model_version, True
 
@@ -132,7 +132,7 @@ def predictions_retarget_to_active() -> tuple[list[int], list[int]]:
     work, so left alone they would wait forever. Returns (moved, superseded) ids; nothing while the
     registry is empty.
     """
-    active = ModelVersion.objects.filter(is_active=True).values_list("identifier", flat=True).first()
+    active = ModelVersion.objects.active().values_list("identifier", flat=True).first()
     if active is None:
         return [], []
     return _retarget_queued(to_version=active)
