@@ -1,6 +1,8 @@
 """Classification metrics for a set of predicted probabilities against true labels."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support, roc_auc_score
 
@@ -44,6 +46,26 @@ def reliability_bins(labels: np.ndarray, probs: np.ndarray, n_bins: int = 15) ->
 
 def malignancy_risk(probs: np.ndarray) -> np.ndarray:
     return probs[:, [CLASSES.index(c) for c in MALIGNANT_CLASSES]].sum(axis=1)
+
+
+def label_agreement(truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str] = CLASSES) -> dict:
+    """How predicted class names agree with the true ones, pair by pair: `confusion_matrix` (rows the true class,
+    columns the predicted one, both in `classes` order; all zeros for no pairs), `agreed` (pairs that match) and
+    `per_class` (each class's `support` in `truth`, `correct` predictions of it and `recall`, None without support).
+    Plain Python numbers, ready for JSON."""
+    labels = list(classes)
+    if len(truth):
+        confusion = confusion_matrix(list(truth), list(predicted), labels=labels)
+    else:  # scikit-learn refuses an empty sample; the figures of none are all zero
+        confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    support, correct = confusion.sum(axis=1).tolist(), np.diag(confusion).tolist()
+    return {
+        "confusion_matrix": confusion.tolist(),
+        "agreed": int(sum(correct)),
+        "per_class": {name: {"support": support[k], "correct": correct[k],
+                             "recall": correct[k] / support[k] if support[k] else None}
+                      for k, name in enumerate(labels)},
+    }
 
 
 def compute_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:

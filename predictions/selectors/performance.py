@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 
 from mlcore import CLASSES
+from mlcore.metrics import label_agreement
 
 from .. import permissions
 from ..models import Clinic, Prediction, PredictionStatus, Review
@@ -39,31 +40,18 @@ class Figures:
     def n(self) -> int:
         return len(self.pairs)
 
-    def confusion(self) -> list[list[int]]:
-        """Rows: reviewed diagnosis; columns: predicted class; both in CLASSES order."""
-        index = {c: i for i, c in enumerate(CLASSES)}
-        matrix = [[0] * len(CLASSES) for _ in CLASSES]
-        for truth, predicted in self.pairs:
-            matrix[index[truth]][index[predicted]] += 1
-        return matrix
-
-    def recall(self, cls: str) -> dict:
-        support = sum(truth == cls for truth, _ in self.pairs)
-        correct = sum(truth == cls and predicted == cls for truth, predicted in self.pairs)
-        return {"support": support, "correct": correct, "recall": _ratio(correct, support)}
-
     def as_dict(self, *, detail: bool = True) -> dict:
-        agreed = sum(truth == predicted for truth, predicted in self.pairs)
-        melanoma = self.recall(MELANOMA)
+        agreement = label_agreement([truth for truth, _ in self.pairs], [predicted for _, predicted in self.pairs])
+        melanoma = agreement["per_class"][MELANOMA]
         figures = {
-            "n": self.n, "agreed": agreed, "agreement_rate": _ratio(agreed, self.n),
+            "n": self.n, "agreed": agreement["agreed"], "agreement_rate": _ratio(agreement["agreed"], self.n),
             "melanoma_sensitivity": melanoma["recall"], "melanomas": melanoma["support"],
             "melanomas_detected": melanoma["correct"],
         }
         if detail:
-            figures["per_class_recall"] = {c: self.recall(c) for c in CLASSES}
+            figures["per_class_recall"] = agreement["per_class"]
             figures["confusion_matrix"] = {"labels": list(CLASSES), "rows": "reviewed diagnosis",
-                                           "columns": "predicted class", "matrix": self.confusion()}
+                                           "columns": "predicted class", "matrix": agreement["confusion_matrix"]}
         return figures
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from mlcore.calibration import fit_temperature, softmax
 from mlcore.labels import CLASSES
-from mlcore.metrics import compute_metrics, expected_calibration_error
+from mlcore.metrics import compute_metrics, expected_calibration_error, label_agreement
 
 AKIEC, BCC, BKL, DF, MEL, NV, VASC = range(7)
 
@@ -88,3 +88,19 @@ def test_a_class_never_predicted_has_zero_precision_and_f1_and_one_never_present
     assert metrics["per_class"]["bcc"]["recall"] is None
     assert metrics["balanced_accuracy"] == pytest.approx((1.0 + 0.0) / 2)
     assert all(isinstance(n, int) for row in metrics["confusion_matrix"] for n in row)
+
+
+def test_label_agreement_counts_class_name_pairs_by_hand_and_gives_no_recall_without_support():
+    agreement = label_agreement(["mel", "mel", "nv", "nv", "bcc"], ["mel", "nv", "nv", "mel", "bcc"])
+    assert agreement["agreed"] == 3
+    matrix = agreement["confusion_matrix"]
+    assert matrix[MEL][MEL] == 1 and matrix[MEL][NV] == 1 and matrix[NV][MEL] == 1 and matrix[BCC][BCC] == 1
+    assert sum(map(sum, matrix)) == 5 and all(isinstance(n, int) for row in matrix for n in row)
+    assert agreement["per_class"]["mel"] == {"support": 2, "correct": 1, "recall": 0.5}
+    assert agreement["per_class"]["df"] == {"support": 0, "correct": 0, "recall": None}
+
+
+def test_label_agreement_of_no_pairs_is_all_zero():
+    agreement = label_agreement([], [])
+    assert agreement["agreed"] == 0 and agreement["confusion_matrix"] == [[0] * 7 for _ in range(7)]
+    assert all(figures == {"support": 0, "correct": 0, "recall": None} for figures in agreement["per_class"].values())
