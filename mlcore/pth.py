@@ -11,6 +11,7 @@ import collections
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -46,6 +47,10 @@ def _rebuild_tensor(storage_key, storage_offset, size, stride, *_ignored):
 
 
 class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: BinaryIO) -> None:
+        super().__init__(file)
+        self.storage_types: dict[str, str] = {}  # storage key -> storage class name, from persistent_load
+
     def find_class(self, module, name):
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
@@ -68,7 +73,6 @@ def read_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """Read a legacy .pth state dict into {name: numpy array} (float tensors stay float32)."""
     with open(path, "rb") as fh:
         unpickler = _Unpickler(fh)
-        unpickler.storage_types = {}
         try:
             magic = unpickler.load()
             if magic != MAGIC_NUMBER:
