@@ -275,9 +275,10 @@ def build_index(classifier, data_dir: str | Path, out_root: str | Path, split: s
 def query_batch(index: ReferenceIndex, embeddings: Sequence[np.ndarray | None], k: int = DEFAULT_K
                 ) -> list[list[Neighbour] | None]:
     """Neighbours of each embedding, None where there is none to query with."""
-    present = [i for i, e in enumerate(embeddings) if e is not None]
+    present = [(i, e) for i, e in enumerate(embeddings) if e is not None]
     answers: list[list[Neighbour] | None] = [None] * len(embeddings)
     if present:
-        for i, neighbours in zip(present, index.query(np.stack([embeddings[i] for i in present]), k=k)):
+        queried = index.query(np.stack([e for _, e in present]), k=k)
+        for (i, _), neighbours in zip(present, queried):
             answers[i] = neighbours
     return answers
