@@ -137,7 +137,8 @@ class Arrays:
     problems: list[str]
 
 
-def load_arrays(dataset: Dataset, size: int, desc: str = "loading images", show_progress: bool = True) -> Arrays:
+def load_arrays(dataset: Dataset, size: int | tuple[int, int], desc: str = "loading images",
+                show_progress: bool = True) -> Arrays:
     """Decode and preprocess every image; unreadable ones are skipped and reported by name."""
     images, metas, kept = [], [], []
     problems = list(dataset.problems)

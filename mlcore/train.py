@@ -246,7 +246,7 @@ def write_val_report(out: Path, config: dict, val: Arrays) -> dict:
     return metrics
 
 
-def val_arrays_of(data: Path, image_size: int, seed: int = 0, show_progress: bool = True) -> Arrays:
+def val_arrays_of(data: Path, image_size: int | tuple[int, int], seed: int = 0, show_progress: bool = True) -> Arrays:
     """The val split of `data`; without a split column, the re-split a training with `seed` used."""
     _, val = train_val_split(read_dataset(data), seed)
     if not val.records:
