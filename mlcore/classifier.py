@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,8 @@ class Classifier:
         self.gate = gate
         self._models = keras_models
         self._lock = threading.Lock()
-        self._forward_fn = None
+        # The compiled tf.function of _forward, traced on first use: (images, meta) -> (logits, pooled) tensors.
+        self._forward_fn: Callable[[Any, Any], tuple[Any, Any]] | None = None
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None) -> Classifier:
