@@ -26,7 +26,8 @@ from ..services.audit import audit_record
 from ..services.performance import performance_export
 from ..services.review_cases import review_case_assign, review_case_close
 from . import charts
-from .forms import AssignForm, AuditFilterForm, CloseForm, PerformanceFilterForm, QueueFilterForm
+from .filters import AuditEventFilter, ReviewCaseFilter
+from .forms import AssignForm, CloseForm, PerformanceFilterForm
 
 PER_PAGE = 50
 
@@ -54,18 +55,14 @@ def index(request: HttpRequest) -> HttpResponse:
 @governance_view
 def queue(request: HttpRequest, clinic_id: int) -> HttpResponse:
     clinic = selectors.governance_clinic_get(user=request.user, pk=clinic_id)
-    form = QueueFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    state = filters.get("state") or ""
-    cases = selectors.review_case_list(
-        user=request.user, clinic=clinic, state=state if state not in ("", "all") else None,
-        open_only=state == "", reason=filters.get("reason") or None,
-        assignee=request.user if filters.get("mine") else None)
+    found = ReviewCaseFilter(request.GET, queryset=selectors.review_case_list(user=request.user, clinic=clinic),
+                             request=request)
+    cases = found.qs
     page = Paginator(cases, PER_PAGE).get_page(request.GET.get("page"))
     _record_access(request, clinic=clinic, action=AuditAction.REVIEW_QUEUE_VIEW,
-                   data={"filters": {k: v for k, v in filters.items() if v}, "page": page.number})
+                   data={"filters": found.applied, "page": page.number})
     return render(request, "governance/queue.html", {
-        "clinic": clinic, "form": form, "page": page, "reviewers": selectors.reviewer_list(clinic=clinic),
+        "clinic": clinic, "form": found.form, "page": page, "reviewers": selectors.reviewer_list(clinic=clinic),
         "close_form": CloseForm(), "done": ReviewCaseState.DONE})
 
 
@@ -117,16 +114,12 @@ def case_close(request: HttpRequest, case_id: int) -> HttpResponse:
 @governance_view
 def audit_trail(request: HttpRequest, clinic_id: int) -> HttpResponse:
     clinic = selectors.governance_clinic_get(user=request.user, pk=clinic_id)
-    form = AuditFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    events = selectors.audit_event_browse(
-        user=request.user, clinic=clinic, action=filters.get("action") or "", actor_id=filters.get("actor"),
-        target_type=filters.get("target_type") or "", target_id=filters.get("target_id") or "",
-        since=filters.get("since"), until=filters.get("until"))
+    found = AuditEventFilter(request.GET, queryset=selectors.audit_event_browse(user=request.user, clinic=clinic))
+    events = found.qs
     page = Paginator(events, PER_PAGE).get_page(request.GET.get("page"))
     _record_access(request, clinic=clinic, action=AuditAction.AUDIT_VIEW,
-                   data={"filters": {k: str(v) for k, v in filters.items() if v}, "page": page.number})
-    return render(request, "governance/audit.html", {"clinic": clinic, "form": form, "page": page})
+                   data={"filters": {k: str(v) for k, v in found.applied.items()}, "page": page.number})
+    return render(request, "governance/audit.html", {"clinic": clinic, "form": found.form, "page": page})
 
 
 def _performance(request: HttpRequest, clinic):

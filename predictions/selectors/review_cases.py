@@ -9,11 +9,9 @@ from ..models import Clinic, ReviewCase, ReviewCaseReason
 from .clinics import object_get_for_user
 
 
-def review_case_list(
-    *, user, clinic: Clinic | None = None, state: str | None = None, reason: str | None = None,
-    assignee=None, open_only: bool = False,
-) -> QuerySet[ReviewCase]:
-    """Cases in the clinics the user reviews, most urgent first (priority, then oldest), reasons prefetched."""
+def review_case_list(*, user, clinic: Clinic | None = None) -> QuerySet[ReviewCase]:
+    """Cases in the clinics the user reviews, most urgent first (priority, then oldest), reasons prefetched.
+    The queue page filters them (by state, reason, assignee) with governance.filters.ReviewCaseFilter."""
     reviewed = permissions.clinics_where(user, "governance.view")
     cases = (ReviewCase.objects.filter(image__lesion__patient__clinic__in=reviewed)
              .select_related("image__lesion__patient__clinic", "prediction", "assignee")
@@ -21,14 +19,6 @@ def review_case_list(
              .order_by("-priority", "opened_at", "id"))
     if clinic is not None:
         cases = cases.filter(image__lesion__patient__clinic=clinic)
-    if state:
-        cases = cases.filter(state=state)
-    elif open_only:
-        cases = cases.exclude(state="done")
-    if reason:
-        cases = cases.filter(reasons__code=reason)
-    if assignee is not None:
-        cases = cases.filter(assignee=assignee)
     return cases
 
 

@@ -4,8 +4,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.test import RequestFactory
 
 from predictions import selectors
+from predictions.governance.filters import ReviewCaseFilter
 from predictions.models import AuditEvent, ReviewCase, ReviewCaseState, ReviewReason
 from predictions.services import review_create
 from predictions.services.review_cases import review_case_assign, review_case_close
@@ -18,6 +20,13 @@ pytestmark = pytest.mark.django_db
 HIGH = {"mel": 0.80, "nv": 0.15}  # risk >= 0.8: high band
 CONFIDENT_BENIGN = {"nv": 0.95}  # risk ~0.01, top probability 0.95
 UNCERTAIN_BENIGN = {"nv": 0.34, "bkl": 0.33, "df": 0.30}  # spread over classes, little risk
+
+
+def queue(user, **query):
+    """The user's cases as the queue page filters them, with `query` as its query string."""
+    request = RequestFactory().get("/", query)
+    request.user = user
+    return ReviewCaseFilter(request.GET, queryset=selectors.review_case_list(user=user), request=request).qs
 
 
 def reasons(case):
@@ -90,7 +99,7 @@ def test_assigning_moves_a_case_to_in_review_and_unassigning_back_to_new(staff):
     case.refresh_from_db()
     assert (case.state, case.assignee) == (ReviewCaseState.IN_REVIEW, staff.reviewer)
     assert case.assigned_at is not None
-    assert list(selectors.review_case_list(user=staff.reviewer, assignee=staff.reviewer)) == [case]
+    assert list(queue(staff.reviewer, mine="on")) == [case]
 
     review_case_assign(actor=staff.reviewer, case=case, assignee=None)
     case.refresh_from_db()
@@ -109,8 +118,8 @@ def test_recording_a_review_of_the_image_closes_its_case(staff):
     case.refresh_from_db()
     assert (case.state, case.review, case.closed_by) == (ReviewCaseState.DONE, review, staff.reviewer)
     assert AuditEvent.objects.filter(action="review_case.close", target_id=str(case.pk)).count() == 1
-    assert list(selectors.review_case_list(user=staff.reviewer, open_only=True)) == []
-    assert list(selectors.review_case_list(user=staff.reviewer, state=ReviewCaseState.DONE)) == [case]
+    assert list(queue(staff.reviewer)) == []
+    assert list(queue(staff.reviewer, state=ReviewCaseState.DONE)) == [case]
 
 
 def test_a_reviewed_image_comes_back_only_when_a_model_version_disagrees(staff):
@@ -175,7 +184,7 @@ def test_a_clinician_is_refused_and_another_clinics_user_finds_nothing(staff):
 def test_queue_filters_by_reason(staff):
     risky = finished_prediction(lesion=staff.lesion, probabilities=HIGH)
     finished_prediction(lesion=staff.lesion, fail="unreadable")
-    found = selectors.review_case_list(user=staff.reviewer, reason=ReviewReason.HIGH_RISK)
+    found = queue(staff.reviewer, reason=ReviewReason.HIGH_RISK)
     assert [case.image_id for case in found] == [risky.image_id]
 
 
@@ -231,3 +240,11 @@ def test_an_image_the_model_refused_is_queued_with_the_models_reasons(staff):
     case = ReviewCase.objects.get(image=prediction.image)
     assert reasons(case) == [ReviewReason.UNCERTAIN]
     assert case.reasons.get().detail["why"] == ["The image is out of focus."]
+
+
+def test_the_queue_lists_every_state_for_all_and_a_query_with_an_error_filters_by_nothing_but_open(staff):
+    closed = ReviewCase.objects.get(image=finished_prediction(lesion=staff.lesion, probabilities=HIGH).image)
+    review_case_close(actor=staff.reviewer, case=closed, resolution="Seen in clinic.")
+    open_case = ReviewCase.objects.get(image=finished_prediction(lesion=staff.lesion, probabilities=HIGH).image)
+    assert {case.pk for case in queue(staff.reviewer, state="all")} == {closed.pk, open_case.pk}
+    assert list(queue(staff.reviewer, state="no-such-state", reason=ReviewReason.UNCERTAIN)) == [open_case]
