@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,6 +103,7 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
                                                     trainable_from_block=options.trainable_from_block)
     model = build_model(arch)
     if parent:
+        assert options.init_from is not None  # parent is the config read from it
         model.load_weights(Path(options.init_from) / WEIGHTS_FILE)
     elif arch.backbone == "efficientnet_lite0":
         from .efficientnet import imagenet_state_dict, load_torch_weights
@@ -176,7 +178,7 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
     log(f"best epoch {best['epoch']} (score {best['score']:.4f})")
     shutil.copyfile(backup_dir / best["checkpoint"], out / WEIGHTS_FILE)
 
-    config = {
+    config: dict[str, Any] = {
         "name": options.name, "version": options.version, "classes": list(CLASSES),
         "architecture": arch.to_dict(), "temperature": 1.0, "tta_views": 1,
         "training": {
