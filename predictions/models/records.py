@@ -168,3 +168,9 @@ class LesionImage(models.Model):
 
     def __str__(self) -> str:
         return f"Image {self.pk} of {self.lesion} ({self.width}x{self.height} {self.format})"
+
+    @property
+    def clinic(self) -> Clinic:
+        """The clinic the image belongs to (its patient's): whose rights cover it and whose trail records it.
+        Reads the lesion and patient unless the query selected them (`select_related(CLINIC_PATH)`)."""
+        return self.lesion.patient.clinic

@@ -97,10 +97,6 @@ def _heatmaps_enqueue_on_commit(prediction_ids: Sequence[int]) -> None:
                         f"heatmaps of predictions {ids}")
 
 
-def _clinic_of(prediction: Prediction):
-    return prediction.image.lesion.patient.clinic
-
-
 def _claimed(claimant: str):
     return Prediction.objects.filter(status=RUNNING, claimed_by=claimant)
 
@@ -240,7 +236,7 @@ def prediction_class_heatmap_request(*, actor, prediction: Prediction, class_cod
     (pending, or as it stands when it was already asked for), or None for the top class (the prediction's
     own heatmap). A heatmap given up on is asked for again with fresh attempts. Raises ValidationError for
     an unknown class or a prediction without a result."""
-    clinic = _clinic_of(prediction)
+    clinic = prediction.image.clinic
     permissions.require(actor, "record.view", clinic)
     if class_code not in CLASSES:
         raise ValidationError(f"Unknown class {class_code!r}; one of {', '.join(CLASSES)}.")
@@ -373,7 +369,7 @@ def _finish_audit_entry(prediction: Prediction) -> AuditEntry:
     else:
         data |= {"attempts": prediction.attempts, "error": prediction.error}
     action = AuditAction.PREDICTION_SUCCEEDED if prediction.status == SUCCEEDED else AuditAction.PREDICTION_FAILED
-    return AuditEntry(actor=None, clinic=_clinic_of(prediction), action=action, target=prediction, data=data)
+    return AuditEntry(actor=None, clinic=prediction.image.clinic, action=action, target=prediction, data=data)
 
 
 def _finish_failed(prediction: Prediction, *, claimant: str, error: str) -> bool:
@@ -399,7 +395,7 @@ def prediction_release(*, predictions: Sequence[Prediction], claimant: str, erro
                            error=f"Gave up after {prediction.attempts} attempts; the last error: {error}")
         elif _claimed(claimant).filter(id=prediction.id).update(
                 status=QUEUED, claimed_by="", claimed_worker="", error=error, queued_at=timezone.now()):
-            audit_record(actor=None, clinic=_clinic_of(prediction), action=AuditAction.PREDICTION_RELEASED,
+            audit_record(actor=None, clinic=prediction.image.clinic, action=AuditAction.PREDICTION_RELEASED,
                          target=prediction,
                          data={"attempts": prediction.attempts, "error": error})
             requeued.append(prediction.id)
@@ -448,7 +444,7 @@ def predictions_sweep(*, now: datetime.datetime | None = None, broker_queue_empt
         elif Prediction.objects.filter(id=prediction.id, status=RUNNING, claimed_by=prediction.claimed_by,
                                        started_at=prediction.started_at).update(
                 status=QUEUED, claimed_by="", claimed_worker="", queued_at=now):
-            audit_record(actor=None, clinic=_clinic_of(prediction), action=AuditAction.PREDICTION_REQUEUED,
+            audit_record(actor=None, clinic=prediction.image.clinic, action=AuditAction.PREDICTION_REQUEUED,
                          target=prediction,
                          data={"reason": reason, "attempts": prediction.attempts})
             resend.append(prediction.id)
@@ -493,7 +489,7 @@ def prediction_retry(*, actor, prediction: Prediction) -> Prediction:
     Only a failed prediction of the model version the workers now run can be retried (a worker never
     claims another version's work); anything else raises ValidationError.
     """
-    clinic = _clinic_of(prediction)
+    clinic = prediction.image.clinic
     permissions.require(actor, "record.write", clinic)
     if prediction.model_version != inference.model_version():
         raise ValidationError(f"This prediction was made by {prediction.model_version}, which the workers no "

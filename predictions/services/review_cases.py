@@ -15,8 +15,6 @@ from django.utils import timezone
 from .. import permissions
 from ..interpretation import prediction_pair_diff
 from ..models import (
-    Clinic,
-    LesionImage,
     Prediction,
     PredictionStatus,
     Review,
@@ -30,10 +28,6 @@ from ..validators import notes_max_length
 from .audit import AuditEntry, audit_record, audit_records
 
 OPEN_STATES = (ReviewCaseState.NEW, ReviewCaseState.IN_REVIEW)
-
-
-def _clinic_of(image: LesionImage) -> Clinic:
-    return image.lesion.patient.clinic
 
 
 # --- Triage -----------------------------------------------------------------------------------------------------
@@ -156,7 +150,7 @@ def review_cases_triage(*, predictions: Sequence[Prediction]) -> dict[int, Revie
             case = cases[prediction.image_id]
             action = AuditAction.REVIEW_CASE_OPEN if case.pk in opened else AuditAction.REVIEW_CASE_REASON
             opened.discard(case.pk)  # a second prediction of the image in the batch adds its reasons
-            entries.append(AuditEntry(actor=None, clinic=_clinic_of(prediction.image), action=action, target=case,
+            entries.append(AuditEntry(actor=None, clinic=prediction.image.clinic, action=action, target=case,
                                       data={"image_id": prediction.image_id, "prediction_id": prediction.pk,
                                             "reasons": [code for code, _ in reasons], "priority": case.priority}))
         audit_records(entries)
@@ -198,7 +192,7 @@ def review_case_assign(*, actor, case: ReviewCase, assignee) -> ReviewCase:
     """Give an open case to a reviewer or administrator of its clinic (state: in review), or take it back
     from its assignee with `assignee` None (state: new)."""
     case = _locked(case)
-    clinic = _clinic_of(case.image)
+    clinic = case.image.clinic
     permissions.require(actor, "review_case.work", clinic)
     if case.state == ReviewCaseState.DONE:
         raise ValidationError({"state": "The case is done; it cannot be assigned."})
@@ -222,7 +216,7 @@ def review_case_close(*, actor, case: ReviewCase, resolution: str = "", review: 
     """Mark an open case done: by a review of its image (`review`), or with a written resolution
     (a failed image re-photographed, a duplicate)."""
     case = _locked(case)
-    clinic = _clinic_of(case.image)
+    clinic = case.image.clinic
     permissions.require(actor, "review_case.work", clinic)
     if case.state == ReviewCaseState.DONE:
         raise ValidationError({"state": "The case is already done."})
@@ -247,7 +241,7 @@ def _close(case: ReviewCase, *, actor, review: Review | None, resolution: str) -
     if case.assignee is None and case.closed_by is not None:
         case.assignee = case.closed_by
     case.save()
-    audit_record(actor=actor, clinic=_clinic_of(case.image), action=AuditAction.REVIEW_CASE_CLOSE, target=case,
+    audit_record(actor=actor, clinic=case.image.clinic, action=AuditAction.REVIEW_CASE_CLOSE, target=case,
                  data={"review_id": getattr(review, "pk", None), "resolution": resolution})
 
 
