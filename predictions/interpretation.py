@@ -343,7 +343,7 @@ def prediction_interpret(prediction: Prediction, *, with_operating_point: bool =
     if prediction.status != PredictionStatus.SUCCEEDED or not prediction.probabilities:
         return None
     probabilities = {code: float(prediction.probabilities.get(code, 0.0)) for code in CLASSES}
-    top_code = prediction.top_class or max(probabilities, key=probabilities.get)
+    top_code = prediction.top_class or max(probabilities, key=probabilities.__getitem__)
     ranked = sorted(CLASSES, key=lambda code: (-probabilities[code], CLASSES.index(code)))
     classes = [ClassProbability(code, CLASS_NAMES[code], probabilities[code], code in MALIGNANT_CLASSES,
                                 code == top_code) for code in ranked]
