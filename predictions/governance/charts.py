@@ -6,6 +6,7 @@ a template may embed it as is.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -14,8 +15,11 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-_STYLE = {"font.size": 9, "svg.fonttype": "none", "svg.hashsalt": "skinclinic", "axes.spines.top": False,
-          "axes.spines.right": False}
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+_STYLE: dict[RcKeyType, Any] = {"font.size": 9, "svg.fonttype": "none", "svg.hashsalt": "skinclinic",
+                                 "axes.spines.top": False, "axes.spines.right": False}
 _BLUE, _RED, _GREY = "#2b6cb0", "#c53030", "#a0aec0"
 
 
