@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
-from ..models import DiagnosisClass, Lesion, PredictionStatus, Sex, Site, Verdict
+from ..models import Clinic, DiagnosisClass, Lesion, PredictionStatus, Sex, Site, Verdict
 from ..validators import NOTES_MAX_LENGTH, capture_date_validate, date_of_birth_validate
 
 ACCEPTED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
@@ -50,7 +50,7 @@ class PatientSearchForm(forms.Form):
 
 
 class PatientForm(forms.Form):
-    clinic = forms.ModelChoiceField(queryset=None, empty_label=None, required=True)
+    clinic: forms.ModelChoiceField[Clinic] = forms.ModelChoiceField(queryset=None, empty_label=None, required=True)
     mrn = forms.CharField(label="Medical record number (MRN)", max_length=64,
                           error_messages={"required": "Enter the medical record number."},
                           widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
@@ -115,7 +115,9 @@ class ImageUploadForm(forms.Form):
                                         initial=Site.UNKNOWN, required=False)
     new_lesion_label = forms.CharField(label="Label of the new lesion", max_length=200, required=False,
                                        help_text="How you will tell it apart, e.g. “left scapula, 2 cm below mole”.")
-    files = MultipleFileField(
+    # The form metaclass moves declared fields into base_fields, so this does not shadow BaseForm.files at
+    # runtime; the stubs cannot see that, and the field keeps its posted name.
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Image files", required=True,
         widget=MultipleFileInput(attrs={"accept": ACCEPT_ATTRIBUTE}),
         help_text=f"JPEG, PNG, TIFF or WebP, up to {settings.SKINCLINIC_MAX_UPLOAD_BYTES // (1024 * 1024)} MB each. "
@@ -135,7 +137,9 @@ class ImageUploadForm(forms.Form):
     def __init__(self, *args, lesions: list[Lesion], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [(str(lesion.pk), lesion_choice_label(lesion)) for lesion in lesions]
-        self.fields["lesion"].choices = choices + [(NEW_LESION, "Start following a new lesion")]
+        lesion_field = self.fields["lesion"]
+        assert isinstance(lesion_field, forms.ChoiceField)  # declared above
+        lesion_field.choices = choices + [(NEW_LESION, "Start following a new lesion")]
         if not self.is_bound:
             if len(choices) <= 1:  # the only lesion, or a new one when there is none yet
                 self.initial.setdefault("lesion", choices[0][0] if choices else NEW_LESION)
@@ -155,7 +159,8 @@ class ImageUploadForm(forms.Form):
 
     @property
     def chosen_lesion(self) -> Lesion | None:
-        return self.lesions.get(self.cleaned_data.get("lesion"))
+        chosen = self.cleaned_data.get("lesion")
+        return self.lesions.get(chosen) if chosen is not None else None
 
 
 def lesion_choice_label(lesion: Lesion) -> str:
