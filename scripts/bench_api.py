@@ -125,7 +125,7 @@ def seed(count: int) -> tuple[str, list[int], str, list[int]]:
             probabilities = {c: v / sum(raw) for c, v in zip(CLASSES, raw)}
             queued = now - datetime.timedelta(minutes=n)
             predictions.append(Prediction(
-                image=image, model_version="bench:1.0", status="succeeded", probabilities=probabilities,
+                image=image, clinic=clinic, model_version="bench:1.0", status="succeeded", probabilities=probabilities,
                 top_class=max(probabilities, key=probabilities.get), attempts=1, queued_at=queued,
                 malignancy_risk=sum(probabilities[c] for c in MALIGNANT_CLASSES),
                 started_at=queued + datetime.timedelta(seconds=1), finished_at=queued + datetime.timedelta(seconds=2),

@@ -16,6 +16,7 @@ from .. import permissions, selectors
 from ..models import Clinic, HeatmapStatus, Lesion, LesionImage, WebhookDelivery
 from ..models.audit import AuditAction
 from ..selectors import clinic_list, prediction_class_heatmaps
+from ..selectors.predictions import PredictionRepresentationPages
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
 from ..services.audit import audit_access_record, audit_list_access_record
 from ..services.lesion_updates import lesion_update
@@ -357,6 +358,10 @@ class PredictionListView(AuditedListMixin, generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.prediction_representation_list(user=self.request.user)
+
+    def paginate_queryset(self, queryset):
+        # Counted and paged on the predictions' own rows; only the page's rows are joined (see the class).
+        return super().paginate_queryset(PredictionRepresentationPages(queryset))
 
 
 class PredictionDetailView(generics.GenericAPIView):

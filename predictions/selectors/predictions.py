@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from mlcore import CLASS_NAMES, CLASSES
 
 from ..interpretation import VersionDiff, VersionDiffRow, prediction_pair_diff
-from ..models import HeatmapStatus, LesionImage, Prediction, PredictionStatus, Review
+from ..models import HeatmapStatus, LesionImage, Prediction, PredictionHeatmap, PredictionStatus, Review
 from .clinics import object_get_for_user, scoped
 from .images import lesion_image_list
 
@@ -114,17 +114,39 @@ def _with_reviewed(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
 
 
 def _for_representation(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
-    """What a prediction's representation and its read's audit record need besides its own row: the ids of
-    its lesion, patient and clinic (`lesion_id`, `patient_id`, `clinic_id`, columns of the joined tables rather
-    than the image's and lesion's rows, which cost more to select and load than the rest of the read), its
-    heatmaps per class and whether it was reviewed."""
-    return _with_reviewed(predictions.select_related(None).prefetch_related("class_heatmaps").annotate(
-        lesion_id=F("image__lesion_id"), patient_id=F("image__lesion__patient_id"),
-        clinic_id=F(f"{Prediction.CLINIC_PATH}_id")))
+    """What a prediction's representation and its read's audit record need besides its own row (which holds
+    its clinic's id): the ids of its lesion and patient (`lesion_id`, `patient_id`, columns of the joined
+    tables rather than the image's and lesion's rows, which cost more to select and load than the rest of the
+    read), its heatmaps per class and whether it was reviewed."""
+    # Heatmaps by their own columns: their model's ordering by prediction would join the predictions again.
+    heatmaps = Prefetch("class_heatmaps", queryset=PredictionHeatmap.objects.order_by("prediction_id", "class_code"))
+    return _with_reviewed(predictions.select_related(None).prefetch_related(heatmaps).annotate(
+        lesion_id=F("image__lesion_id"), patient_id=F("image__lesion__patient_id")))
 
 
 def prediction_representation_list(*, user) -> QuerySet[Prediction]:
-    return _for_representation(prediction_list(user=user))
+    """The user's predictions as the API lists them, before its filters and paging: their own rows only, so
+    that the count and the page's order read the (clinic, newest first) index without joins; page them
+    through `PredictionRepresentationPages`, which loads a page's representation."""
+    return _with_reviewed(scoped(Prediction.objects.all(), user=user))
+
+
+class PredictionRepresentationPages:
+    """A filtered, ordered list of predictions as a paginator sees it: `count()` counts the bare rows, and a
+    slice is one statement that picks the page's ids from the bare rows (still scoped, filtered and ordered,
+    in a subquery) and only then joins those rows for their representation (`_for_representation`), in the
+    same order. Joining first made the database join every row of the clinic to count and sort them."""
+
+    def __init__(self, predictions: QuerySet[Prediction]):
+        self.predictions = predictions
+
+    def count(self) -> int:
+        return self.predictions.count()
+
+    def __getitem__(self, page: slice) -> list[Prediction]:
+        ordering = list(self.predictions.query.order_by or Prediction._meta.ordering or [])
+        ids = self.predictions.values("pk")[page]
+        return list(_for_representation(Prediction.objects.filter(pk__in=ids)).order_by(*ordering))
 
 
 def prediction_representation_get(*, user, pk) -> Prediction:

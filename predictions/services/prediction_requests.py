@@ -22,7 +22,7 @@ def prediction_request(*, actor, image: LesionImage) -> tuple[Prediction, bool]:
     permissions.require(actor, "record.write", clinic)
     prediction, created = Prediction.objects.get_or_create(
         image=image, model_version=inference.model_version(),
-        defaults={"status": PredictionStatus.QUEUED, "queued_at": timezone.now()})
+        defaults={"clinic": clinic, "status": PredictionStatus.QUEUED, "queued_at": timezone.now()})
     if created:
         audit_record(actor=actor, clinic=clinic, action=AuditAction.PREDICTION_REQUEST, target=prediction,
                      data={"image_id": image.pk, "model_version": prediction.model_version})

@@ -49,8 +49,8 @@ def _rerun_batch(*, target: str, image_ids: list[int], claimant: str) -> list[Pr
         for image in images:
             if image.pk in existing:
                 continue
-            prediction = Prediction.objects.create(image=image, model_version=target, status=PredictionStatus.QUEUED,
-                                                   queued_at=now)
+            prediction = Prediction.objects.create(image=image, clinic=image.lesion.patient.clinic,
+                                                   model_version=target, status=PredictionStatus.QUEUED, queued_at=now)
             audit_record(actor=None, clinic=image.lesion.patient.clinic, action=AuditAction.PREDICTION_RERUN,
                          target=prediction, data={"image_id": image.pk, "model_version": target})
         # Compare-and-set: a prediction a worker already took is left to it.
@@ -129,8 +129,8 @@ def predictions_rerun_enqueue(*, actor, images: Iterable[LesionImage]) -> RerunQ
         permissions.require(actor, "review_case.work", clinic)
         prediction = Prediction.objects.select_for_update().filter(image=image, model_version=target).first()
         if prediction is None:
-            prediction = Prediction.objects.create(image=image, model_version=target, status=PredictionStatus.QUEUED,
-                                                   queued_at=timezone.now())
+            prediction = Prediction.objects.create(image=image, clinic=clinic, model_version=target,
+                                                   status=PredictionStatus.QUEUED, queued_at=timezone.now())
             outcome.queued.append(prediction.pk)
             action = AuditAction.PREDICTION_RERUN
         elif prediction.status == PredictionStatus.FAILED:

@@ -166,7 +166,7 @@ def image_upload(
         if existing is None:
             raise
         return existing, False
-    prediction = Prediction.objects.create(image=image, model_version=inference.model_version(),
+    prediction = Prediction.objects.create(image=image, clinic=clinic, model_version=inference.model_version(),
                                            status=PredictionStatus.QUEUED, queued_at=timezone.now())
     audit_record(actor=actor, clinic=clinic, action=AuditAction.IMAGE_UPLOAD, target=image,
                  data={"sha256": digest, "lesion_id": lesion.pk, "width": image.width, "height": image.height,
