@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ..models import Site
+from ..models import Lesion, Site
 from ..models.records import BodyView, Laterality
 from ..validators import NOTES_MAX_LENGTH
 
@@ -43,9 +43,10 @@ class LesionForm(forms.Form):
 
 
 class LesionMergeForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=None, label="Merge into", empty_label=None,
-                                    help_text="Its record stays; this lesion's images, results and reviews move to it, "
-                                              "and this lesion is archived.")
+    target: forms.ModelChoiceField[Lesion] = forms.ModelChoiceField(
+        queryset=None, label="Merge into", empty_label=None,
+        help_text="Its record stays; this lesion's images, results and reviews move to it, "
+                  "and this lesion is archived.")
 
     def __init__(self, *args, lesions=None, **kwargs):
         super().__init__(*args, **kwargs)
