@@ -42,8 +42,8 @@ def _data_url(field_file, *, max_side: int | None = None) -> str:
         return ""
     if max_side is None:
         return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
-    with Image.open(io.BytesIO(raw)) as picture:
-        picture = picture.convert("RGB")
+    with Image.open(io.BytesIO(raw)) as source:
+        picture = source.convert("RGB")
         picture.thumbnail((max_side, max_side))
         buffer = io.BytesIO()
         picture.save(buffer, "JPEG", quality=85)
