@@ -3,6 +3,9 @@ the review queue and the model registry have their own pages, and predictions sh
 and heatmap. Writes go through the services, as everywhere else."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
@@ -12,6 +15,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Model
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import Http404
@@ -56,7 +60,8 @@ def _audit_admin_log_entry(sender, instance: LogEntry, created: bool, **kwargs) 
     # audit record commits or rolls back with the change itself.
     if not created:
         return
-    model = instance.content_type.model_class() if instance.content_type_id else None
+    content_type = instance.content_type
+    model = content_type.model_class() if content_type is not None else None
     # A deletion is logged just before the object goes, so it can still be found here.
     obj = model._default_manager.filter(pk=instance.object_id).first() if model is not None else None
     audit_record(
@@ -117,7 +122,9 @@ class FileViewsMixin:
     """An admin-only URL per object that streams one of its files, audited as a download. The clinic-scoped
     views of the portal would refuse an operator who is not a member of the clinic."""
 
-    file_views: dict[str, tuple[str, str]] = {}  # url name -> (file field, content type)
+    model: type[Model]  # from the ModelAdmin this is mixed into
+    # url name -> (file field, content type, or a function of the object that gives it)
+    file_views: dict[str, tuple[str, str | Callable[[Any], str]]] = {}
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
@@ -192,7 +199,7 @@ class ReviewCaseReasonInline(admin.TabularInline):
     model = ReviewCaseReason
     extra = 0
     can_delete = False
-    fields = readonly_fields = ["code", "priority", "prediction", "detail", "created_at"]
+    fields = readonly_fields = ("code", "priority", "prediction", "detail", "created_at")  # a tuple: shared
 
     def has_add_permission(self, request, obj=None):
         return False

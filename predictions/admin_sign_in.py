@@ -10,10 +10,10 @@ from .services.sign_in import sign_in_unlock
 
 @admin.register(AccessAttempt)
 class SignInLockoutAdmin(admin.ModelAdmin):
-    list_display = ["username", "ip_address", "failures_since_start", "locked", "attempt_time", "path_info"]
+    # One tuple serves as columns, fields and read-only fields: immutable, so sharing it is safe.
+    list_display = fields = readonly_fields = (
+        "username", "ip_address", "failures_since_start", "locked", "attempt_time", "path_info")
     search_fields = ["username", "ip_address"]
-    fields = list_display
-    readonly_fields = list_display
     actions = ["unlock"]
 
     @admin.display(boolean=True, description="Locked")
