@@ -34,21 +34,11 @@ QUEUED, RUNNING = PredictionStatus.QUEUED, PredictionStatus.RUNNING
 SUCCEEDED, FAILED = PredictionStatus.SUCCEEDED, PredictionStatus.FAILED
 
 
-def _send_on_commit(send, what: str) -> None:
-    """Publish after the current transaction commits; a broker that cannot be reached is logged, not raised."""
-
-    def robust_send() -> None:
-        try:
-            send()
-        except Exception:
-            logger.exception("could not enqueue %s", what)
-
-    transaction.on_commit(robust_send)
-
-
 class _PredictionMessages:
     """The predictions a transaction queues, sent once it commits as one message per batch that a worker run
-    claims (SKINCLINIC_PREDICTION_BATCH_SIZE): a message per prediction would mostly wake workers for nothing."""
+    claims (SKINCLINIC_PREDICTION_BATCH_SIZE): a message per prediction would mostly wake workers for nothing.
+    Not Celery's `delay_on_commit`, which sends a message per call: here a transaction's calls join one callback,
+    which sends a message per batch (200 uploads woke the worker 168 times for nothing: docs/benchmarks.md)."""
 
     def __init__(self) -> None:
         self.ids: list[int] = []
@@ -92,9 +82,8 @@ def _heatmaps_enqueue_on_commit(prediction_ids: Sequence[int]) -> None:
     from ..tasks import HEATMAP_PRIORITY, prediction_heatmap_task
 
     ids = list(prediction_ids)
-    if ids:
-        _send_on_commit(lambda: prediction_heatmap_task.apply_async(args=[ids], priority=HEATMAP_PRIORITY),
-                        f"heatmaps of predictions {ids}")
+    if ids:  # a broker that cannot be reached at commit is logged (skinclinic.celery.Task)
+        prediction_heatmap_task.apply_async_on_commit(args=[ids], priority=HEATMAP_PRIORITY)
 
 
 def _claimed(claimant: str):

@@ -188,6 +188,8 @@ def webhook_events_emit(*, audit_events: Sequence[AuditEvent]) -> list[WebhookDe
 
 def webhook_deliveries_enqueue_on_commit(delivery_ids: Iterable[int]) -> None:
     """Send one delivery task per id once the transaction commits; a broker error is left to the sweep."""
+    # One callback for all, not Celery's delay_on_commit per id: with the broker down, the first failed send
+    # stops the rest, so the committing request waits out one connection attempt, not one per delivery.
     ids = list(delivery_ids)
 
     def send() -> None:

@@ -50,3 +50,35 @@ def test_every_celery_setting_is_one_celery_knows():
 def test_the_prediction_task_acknowledges_late_and_is_requeued_if_its_worker_dies(tasks):
     task = tasks["predictions.tasks.prediction_run_task"]
     assert task.acks_late is True and task.reject_on_worker_lost is True
+
+
+@pytest.mark.django_db
+def test_a_send_on_commit_goes_after_commit_and_a_broker_that_is_down_then_is_logged_not_raised(
+        tasks, monkeypatch, caplog, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from predictions.models import Prediction, PredictionStatus
+    from tests.predictions.factories import PredictionFactory
+
+    task = tasks["predictions.tasks.prediction_heatmap_task"]
+    sent = []
+    monkeypatch.setattr(task, "apply_async", lambda *args, **options: sent.append((args, options)))
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            task.apply_async_on_commit(args=[[7]], priority=3)
+            assert sent == []
+    assert sent == [((), {"args": [[7]], "priority": 3})]
+
+    def broker_down(*args, **options):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(task, "apply_async", broker_down)
+    monkeypatch.setattr(task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            prediction = PredictionFactory()
+            task.apply_async_on_commit(args=[[prediction.pk]])
+            task.delay_on_commit([prediction.pk])
+    assert Prediction.objects.get(pk=prediction.pk).status == PredictionStatus.QUEUED  # committed
+    failures = [r for r in caplog.records if r.getMessage().startswith("could not enqueue")]
+    assert len(failures) == 2 and all(r.exc_info for r in failures)
