@@ -15,6 +15,7 @@ same ids and the references resolve inside the bundle.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.utils import timezone
 
@@ -107,6 +108,10 @@ def image_fhir_bundle(report: ImageReport, *, file_url: str):
     if prediction is None:
         raise ValueError("the image has no finished prediction to report")
     reading = prediction_interpret(prediction)
+    if reading is None:
+        raise ValueError("the image's prediction has not succeeded")
+    probabilities = prediction.probabilities
+    assert probabilities  # prediction_interpret reads only a prediction that has them
     patient, clinic = image.lesion.patient, image.lesion.patient.clinic
     status = "final" if review is not None else "preliminary"
     taken = image.captured_at.isoformat() if image.captured_at else image.uploaded_at
@@ -117,7 +122,7 @@ def image_fhir_bundle(report: ImageReport, *, file_url: str):
         "DiagnosticReport": _full_url("report", f"{prediction.pk}/{review.pk if review else 0}"),
     }
     model_name, _, model_version = prediction.model_version.rpartition(":")
-    resources = [
+    resources: list[dict[str, Any]] = [
         {"resourceType": "Organization", "identifier": [{"system": f"{NAMESPACE}:clinic", "value": clinic.slug}],
          "name": clinic.name},
         {"resourceType": "Patient",
@@ -148,8 +153,8 @@ def image_fhir_bundle(report: ImageReport, *, file_url: str):
          "bodySite": _site(image.site), "method": {"text": f"Convolutional neural network {prediction.model_version}"},
          "device": _ref(urls["Device"], prediction.model_version), "derivedFrom": [_ref(urls["Media"])],
          "component": [
-             *({"code": {"coding": [class_coding(code)]}, "valueQuantity": _probability(prediction.probabilities[code])}
-               for code in CLASSES if code in prediction.probabilities),
+             *({"code": {"coding": [class_coding(code)]}, "valueQuantity": _probability(probabilities[code])}
+               for code in CLASSES if code in probabilities),
              {"code": {"coding": [{"system": LOCAL_SYSTEM, "code": "malignancy-risk",
                                    "display": "Malignancy risk (" + " + ".join(MALIGNANT_CLASSES) + ")"}]},
               "valueQuantity": _probability(reading.risk)},
@@ -174,9 +179,13 @@ def image_fhir_bundle(report: ImageReport, *, file_url: str):
                           "name": [{"text": review.reviewer.get_full_name() or review.reviewer.get_username()}]})
         diagnostic_report["resultsInterpreter"] = [_ref(urls["Practitioner"])]
     resources.insert(0, diagnostic_report)
-    return Bundle(
-        type="collection", timestamp=timezone.now(),
-        identifier={"system": f"{NAMESPACE}:fhir:bundle", "value": urls["DiagnosticReport"].removeprefix("urn:uuid:")},
-        entry=[{"fullUrl": urls[r["resourceType"]], "resource": {**r, "id": urls[r["resourceType"]][9:]}}
-               for r in resources],
-    )
+    # JSON-shaped dicts, which the model validates into its element types (the signature mypy derives from
+    # the model's fields names only those types).
+    elements: dict[str, Any] = {
+        "type": "collection", "timestamp": timezone.now(),
+        "identifier": {"system": f"{NAMESPACE}:fhir:bundle",
+                       "value": urls["DiagnosticReport"].removeprefix("urn:uuid:")},
+        "entry": [{"fullUrl": urls[r["resourceType"]], "resource": {**r, "id": urls[r["resourceType"]][9:]}}
+                  for r in resources],
+    }
+    return Bundle(**elements)
