@@ -43,15 +43,15 @@ def _rerun_batch(*, target: str, image_ids: list[int], claimant: str) -> list[Pr
     """Create (or take over queued) predictions of `target` for the images and claim them for this run."""
     now = timezone.now()
     with transaction.atomic():
-        images = LesionImage.objects.filter(id__in=image_ids).select_related("lesion__patient__clinic")
+        images = LesionImage.objects.filter(id__in=image_ids).select_related(LesionImage.CLINIC_PATH)
         existing = set(Prediction.objects.filter(image_id__in=image_ids, model_version=target)
                        .values_list("image_id", flat=True))
         for image in images:
             if image.pk in existing:
                 continue
-            prediction = Prediction.objects.create(image=image, clinic=image.lesion.patient.clinic,
+            prediction = Prediction.objects.create(image=image, clinic=image.clinic,
                                                    model_version=target, status=PredictionStatus.QUEUED, queued_at=now)
-            audit_record(actor=None, clinic=image.lesion.patient.clinic, action=AuditAction.PREDICTION_RERUN,
+            audit_record(actor=None, clinic=image.clinic, action=AuditAction.PREDICTION_RERUN,
                          target=prediction, data={"image_id": image.pk, "model_version": target})
         # Compare-and-set: a prediction a worker already took is left to it.
         Prediction.objects.filter(image_id__in=image_ids, model_version=target, status=PredictionStatus.QUEUED).update(
@@ -125,7 +125,7 @@ def predictions_rerun_enqueue(*, actor, images: Iterable[LesionImage]) -> RerunQ
     target = inference.model_version()
     outcome = RerunQueued(model_version=target)
     for image in images:
-        clinic = image.lesion.patient.clinic
+        clinic = image.clinic
         permissions.require(actor, "review_case.work", clinic)
         prediction = Prediction.objects.select_for_update().filter(image=image, model_version=target).first()
         if prediction is None:
