@@ -1,8 +1,9 @@
 """Clinics and memberships, and the scoping every read of clinical data goes through."""
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import ClassVar, Protocol, TypeVar, cast
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404
@@ -11,6 +12,15 @@ from .. import permissions
 from ..models import Clinic, Membership
 
 M = TypeVar("M", bound=models.Model)
+
+
+class _ClinicScoped(Protocol):
+    CLINIC_PATH: ClassVar[str]  # the lookup from the model to its clinic ("" for Clinic itself)
+
+
+def _clinic_path(model: type[models.Model]) -> str:
+    # Every model of clinical data declares CLINIC_PATH (models/__init__.py); M's bound cannot say so.
+    return cast("type[_ClinicScoped]", model).CLINIC_PATH
 
 
 def clinic_list(*, user) -> QuerySet[Clinic]:
@@ -29,7 +39,7 @@ def membership_list(*, user) -> QuerySet[Membership]:
 
 def scoped(queryset: QuerySet[M], *, user) -> QuerySet[M]:
     """Restrict a queryset of a clinical model to the user's clinics (via the model's CLINIC_PATH)."""
-    path = queryset.model.CLINIC_PATH
+    path = _clinic_path(queryset.model)
     clinic_ids = clinic_list(user=user).values("id")
     return queryset.filter(**{f"{path}__id__in" if path else "id__in": clinic_ids})
 
@@ -39,12 +49,11 @@ def object_get_for_user(queryset: QuerySet[M] | type[M], *, user, pk) -> M:
 
     404 rather than 403, so that ids of other clinics' records reveal nothing.
     """
-    if isinstance(queryset, type):
-        queryset = queryset.objects.all()
+    objects = queryset._default_manager.all() if isinstance(queryset, type) else queryset
     try:
-        return scoped(queryset, user=user).get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
-        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from exc
+        return scoped(objects, user=user).get(pk=pk)
+    except (ObjectDoesNotExist, ValueError, TypeError) as exc:  # the model's DoesNotExist is one
+        raise Http404(f"No {objects.model._meta.verbose_name} matches the given query.") from exc
 
 
 def governance_clinic_get(*, user, pk) -> Clinic:
