@@ -57,7 +57,7 @@ def image_report_get(*, user, pk) -> ImageReport:
     predictions = list(Prediction.objects.filter(image=image).order_by("-queued_at", "-id"))
     succeeded = [p for p in predictions if p.status == PredictionStatus.SUCCEEDED]
     current = [p for p in succeeded if p.model_version == inference.model_version()]
-    prediction = (current or succeeded or [None])[0]
+    prediction = next(iter(current or succeeded), None)
     review = (Review.objects.filter(image=image).select_related("reviewer", "prediction")
               .order_by("-created_at", "-id").first())
     return ImageReport(image=image, prediction=prediction, pending=predictions[0] if predictions else None,
