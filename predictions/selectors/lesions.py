@@ -1,6 +1,9 @@
 """Lesions of the user's clinics, their summaries and their timeline of images."""
 from __future__ import annotations
 
+import datetime
+from typing import TYPE_CHECKING, TypedDict
+
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce, TruncDate
 
@@ -9,6 +12,13 @@ from ..models import Lesion, LesionImage, Patient, Prediction, Review
 from .clinics import object_get_for_user, scoped
 from .images import lesion_image_list
 from .predictions import latest_predictions
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _TakenOn(TypedDict):
+    taken_on: datetime.date
 
 
 def lesion_list(*, user, patient: Patient | None = None) -> QuerySet[Lesion]:
@@ -20,7 +30,7 @@ def lesion_get(*, user, pk) -> Lesion:
     return object_get_for_user(Lesion.objects.select_related("patient__clinic"), user=user, pk=pk)
 
 
-def _images_newest_first(queryset: QuerySet[LesionImage]) -> QuerySet[LesionImage]:
+def _images_newest_first(queryset: QuerySet[LesionImage]) -> QuerySet[WithAnnotations[LesionImage, _TakenOn]]:
     # An image without a capture date counts as taken on its upload day.
     return queryset.annotate(taken_on=Coalesce("captured_at", TruncDate("uploaded_at"))).order_by(
         F("taken_on").desc(), "-uploaded_at", "-id")
