@@ -83,5 +83,6 @@ def _write(field_file: FieldFile, name: str, data: bytes, *, overwrite: bool) ->
         raise FileExistsError(f"{name} was written by another run")
     _delete_on_rollback(storage, stored)
     field_file.name = stored
-    field_file._committed = True
+    # FieldFile.save sets this flag too; django-stubs leaves the private attribute out.
+    field_file._committed = True  # type: ignore[attr-defined]
     return stored
