@@ -56,14 +56,14 @@ def image_batch_upload(
     if not files:
         raise ValidationError({"files": "Choose at least one image file."})
     is_new = lesion is None
-    if is_new:
-        lesion = lesion_create(actor=actor, patient=patient, site=new_lesion_site, label=new_lesion_label)
-    result = ImageBatchResult(lesion=lesion)
+    target = (lesion_create(actor=actor, patient=patient, site=new_lesion_site, label=new_lesion_label)
+              if lesion is None else lesion)
+    result = ImageBatchResult(lesion=target)
     # Any other error rolls the whole batch back, and with it the files stored so far (services.files).
     for upload in files:
         name = getattr(upload, "name", "") or "file"
         try:
-            image, created = image_upload(actor=actor, lesion=lesion, file=upload, captured_at=captured_at,
+            image, created = image_upload(actor=actor, lesion=target, file=upload, captured_at=captured_at,
                                           age=age, site=site)
         except ValidationError as exc:
             result.refused.append(RefusedFile(name=name, messages=_messages(exc)))
