@@ -95,9 +95,10 @@ def model_version_activate(*, actor, model_version: ModelVersion) -> ModelVersio
 
     # Lock the registry so two activations cannot both find "no other active version".
     rows = list(ModelVersion.objects.select_for_update().order_by("id"))
-    model_version = next((row for row in rows if row.pk == model_version.pk), None)
-    if model_version is None:
+    locked = next((row for row in rows if row.pk == model_version.pk), None)
+    if locked is None:
         raise ValidationError("That model version is not registered.")
+    model_version = locked  # the row as locked, from here on
     path = model_version.files_dir
     try:
         on_disk = weights_checksum(path)
