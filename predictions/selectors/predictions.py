@@ -3,11 +3,15 @@ representation (a fixed number of queries per page), and the differences a re-ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
+from django.http import Http404
 
 from mlcore import CLASS_NAMES, CLASSES
 
@@ -113,14 +117,17 @@ def _with_reviewed(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
     return predictions.annotate(is_reviewed=Exists(Review.objects.filter(image=OuterRef("image_id"))))
 
 
+def _heatmaps() -> Prefetch:
+    # By their own columns: their model's ordering by prediction would join the predictions again.
+    return Prefetch("class_heatmaps", queryset=PredictionHeatmap.objects.order_by("prediction_id", "class_code"))
+
+
 def _for_representation(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
     """What a prediction's representation and its read's audit record need besides its own row (which holds
     its clinic's id): the ids of its lesion and patient (`lesion_id`, `patient_id`, columns of the joined
     tables rather than the image's and lesion's rows, which cost more to select and load than the rest of the
     read), its heatmaps per class and whether it was reviewed."""
-    # Heatmaps by their own columns: their model's ordering by prediction would join the predictions again.
-    heatmaps = Prefetch("class_heatmaps", queryset=PredictionHeatmap.objects.order_by("prediction_id", "class_code"))
-    return _with_reviewed(predictions.select_related(None).prefetch_related(heatmaps).annotate(
+    return _with_reviewed(predictions.select_related(None).prefetch_related(_heatmaps()).annotate(
         lesion_id=F("image__lesion_id"), patient_id=F("image__lesion__patient_id")))
 
 
@@ -149,8 +156,41 @@ class PredictionRepresentationPages:
         return list(_for_representation(Prediction.objects.filter(pk__in=ids)).order_by(*ordering))
 
 
+# Stand-ins for the user's and the prediction's ids while the retrieve's SQL is compiled (no row has them).
+_USER_SLOT, _PK_SLOT = -2_000_000_011, -2_000_000_017
+
+
+@functools.cache
+def _representation_get_sql(vendor: str) -> tuple[str, tuple]:
+    """The retrieve's statement as the ORM compiles it from the one scoping helper (`object_get_for_user`'s
+    `scoped`), with `_USER_SLOT`/`_PK_SLOT` where the caller's and the prediction's ids go."""
+    user = get_user_model()(pk=_USER_SLOT)
+    queryset = scoped(_for_representation(Prediction.objects.all()), user=user).filter(pk=_PK_SLOT)
+    sql, params = queryset.prefetch_related(None).query.sql_with_params()
+    if _USER_SLOT not in params or params.count(_PK_SLOT) != 1:
+        raise RuntimeError(f"the retrieve's statement does not take the ids where expected: {params}")
+    return sql, tuple(params)
+
+
 def prediction_representation_get(*, user, pk) -> Prediction:
-    return object_get_for_user(_for_representation(Prediction.objects.all()), user=user, pk=pk)
+    """What `object_get_for_user(_for_representation(Prediction.objects.all()), user=user, pk=pk)` returns
+    (404 outside the user's clinics), from SQL the ORM compiled once per process from that queryset:
+    building and compiling it on every request was half of an API retrieve's CPU, while the statement only
+    ever differs by the two ids (tests/api/test_prediction_reads.py holds the two reads to the same result)."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError) as exc:
+        raise Http404("No prediction matches the given query.") from exc
+    if not user.is_authenticated:
+        raise Http404("No prediction matches the given query.")
+    sql, slots = _representation_get_sql(connection.vendor)
+    params = [user.pk if slot == _USER_SLOT else pk if slot == _PK_SLOT else slot for slot in slots]
+    found = list(Prediction.objects.raw(sql, params).prefetch_related(_heatmaps()))
+    if not found:
+        raise Http404("No prediction matches the given query.")
+    prediction = found[0]
+    prediction.is_reviewed = bool(prediction.is_reviewed)  # type: ignore[attr-defined]  # SQLite's EXISTS is 1 or 0
+    return prediction
 
 
 def prediction_version_diff(

@@ -1,0 +1,97 @@
+"""The API's hottest reads run SQL the ORM compiled once per process: they return what the ORM's querysets
+return, scoped the same way, and cache nothing but the SQL (a token revoked by another host fails at once)."""
+import datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from predictions.api.authentication import api_token_with_user
+from predictions.models import ApiToken, PredictionHeatmap, Review
+from predictions.selectors import prediction_representation_get
+from predictions.selectors.clinics import object_get_for_user
+from predictions.selectors.predictions import _for_representation
+from predictions.services.api_tokens import api_token_create, api_token_digest
+from tests.predictions.factories import LesionImageFactory, PredictionFactory
+
+from .conftest import succeeded
+
+pytestmark = pytest.mark.django_db
+
+
+def _orm_get(user, pk):
+    from predictions.models import Prediction
+
+    return object_get_for_user(_for_representation(Prediction.objects.all()), user=user, pk=pk)
+
+
+def _state(prediction):
+    """Everything a representation and an audit record read from a loaded prediction."""
+    from predictions.models import Prediction
+
+    fields = {f.attname: getattr(prediction, f.attname) for f in Prediction._meta.concrete_fields}
+    heatmaps = [(h.pk, h.class_code, h.status, h.file.name) for h in prediction.class_heatmaps.all()]
+    return fields, prediction.lesion_id, prediction.patient_id, prediction.is_reviewed, heatmaps
+
+
+@pytest.fixture
+def two(staff):
+    """A reviewed result with a heatmap per class and a queued one without anything."""
+    done = succeeded(PredictionFactory(image=LesionImageFactory(lesion=staff.lesion)), assessment_reasons=[
+        {"code": "blur", "message": "Blurred"}], refer=True, referral_threshold=0.3)
+    PredictionHeatmap.objects.create(prediction=done, class_code="bcc", status="unavailable", error="no")
+    PredictionHeatmap.objects.create(prediction=done, class_code="akiec", status="pending",
+                                     queued_at=timezone.now())
+    Review.objects.create(image=done.image, prediction=done, verdict="agree", diagnosis="nv", reviewer=staff.reviewer)
+    return done, PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))
+
+
+@pytest.mark.parametrize("role", ["clinician", "reviewer", "admin"])
+def test_a_retrieve_returns_what_the_orm_returns(staff, two, role):
+    for prediction in two:
+        compiled, orm = prediction_representation_get(user=staff.role(role), pk=prediction.pk), \
+            _orm_get(staff.role(role), prediction.pk)
+        assert type(compiled) is type(orm)
+        assert _state(compiled) == _state(orm)
+    assert _state(prediction_representation_get(user=staff.clinician, pk=str(two[0].pk)))[3] is True
+
+
+def test_a_retrieve_outside_the_users_clinics_or_of_no_prediction_is_404_as_with_the_orm(staff, two):
+    superuser = get_user_model().objects.create_superuser("operator", password="x")  # no clinic: sees none
+    for user, pk in [(staff.outsider, two[0].pk), (superuser, two[0].pk), (staff.clinician, 10**9),
+                     (staff.clinician, "x"), (staff.clinician, None)]:
+        with pytest.raises(Http404):
+            _orm_get(user, pk)
+        with pytest.raises(Http404):
+            prediction_representation_get(user=user, pk=pk)
+
+
+def test_the_token_lookup_loads_what_the_orm_loads(staff):
+    token, key = api_token_create(user=staff.clinician, name="EHR",
+                                  expires_at=timezone.now() + datetime.timedelta(days=3))
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    compiled = api_token_with_user(api_token_digest(key))
+    orm = ApiToken.objects.select_related("user").get(pk=token.pk)
+    assert compiled is not None
+
+    def fields(obj):
+        return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+    assert fields(compiled) == fields(orm) and fields(compiled.user) == fields(orm.user)
+    assert isinstance(compiled.expires_at, datetime.datetime) and compiled.user.is_authenticated
+    assert api_token_with_user(api_token_digest(key + "x")) is None
+
+
+def test_a_token_revoked_by_another_host_fails_on_the_next_request(staff):
+    token, key = api_token_create(user=staff.clinician, name="EHR")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/clinics").status_code == 200
+    # Another web host revokes it: only the database knows.
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    assert client.get("/api/v1/clinics").status_code == 401
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=None)
+    get_user_model().objects.filter(pk=staff.clinician.pk).update(is_active=False)
+    assert client.get("/api/v1/clinics").status_code == 401
