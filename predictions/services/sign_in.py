@@ -55,6 +55,7 @@ def sign_in_failure_record(*, username: str, locked_out: bool) -> AuditEvent:
     """
     username = (username or "")[:USERNAME_MAX]
     user = get_user_model().objects.filter(username=username).only("pk").first() if username else None
+    data: dict[str, str | None]
     if user is not None:
         data = {"username": username}
     else:
