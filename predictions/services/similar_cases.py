@@ -38,12 +38,14 @@ def similar_cases_store(*, predictions: Sequence[Prediction], neighbours: dict[i
     """Store the neighbours of succeeded predictions (inside the transaction that stores their results);
     returns how many rows were written."""
     ids = [p.id for p in predictions if neighbours.get(p.id)]
+    id_max_length = SimilarCase._meta.get_field("reference_id").max_length
+    assert id_max_length is not None  # a CharField declares one
     rows = [SimilarCase(prediction_id=prediction_id, rank=n.rank, reference_id=n.case.image_id, dx=n.case.dx,
                         dx_type=n.case.dx_type if n.case.dx_type in Confirmation.values else "",
                         age=n.case.age, sex=(n.case.sex or "")[:16], site=(n.case.site or "")[:32],
                         similarity=n.similarity)
             for prediction_id in ids for n in neighbours[prediction_id] or []
-            if len(n.case.image_id) <= SimilarCase._meta.get_field("reference_id").max_length]
+            if len(n.case.image_id) <= id_max_length]
     if not ids:
         return 0  # no query at all: a batch without an index costs the worker nothing here
     try:
