@@ -58,7 +58,8 @@ def webhook_target_check(url: str) -> None:
         raise WebhookTargetRefused("The URL's host is not a public address.")
     try:
         # Resolving catches every spelling of an address (2130706433, 0x7f.1, a name pointing inwards).
-        addresses = {info[4][0] for info in socket.getaddrinfo(name, port or 443, proto=socket.IPPROTO_TCP)}
+        # An IPv4 or IPv6 address is a str (typeshed's int is the AF_INET6 form of a Python built without IPv6).
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(name, port or 443, proto=socket.IPPROTO_TCP)}
     except (socket.gaierror, UnicodeError):
         raise WebhookTargetRefused("The URL's host could not be resolved.") from None
     if not addresses or not all(_address_is_public(address) for address in addresses):
