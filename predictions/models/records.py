@@ -16,9 +16,11 @@ from ..validators import (
 )
 from .clinics import Clinic
 
-Sex = models.TextChoices("Sex", [(s.upper(), s) for s in SEXES])
+# Built with the enum functional API from mlcore's vocabularies, so the model's words are defined once;
+# django-stubs types only the TextChoices(value[, label]) member call, hence the ignores.
+Sex = models.TextChoices("Sex", [(s.upper(), s) for s in SEXES])  # type: ignore[call-overload]
 # The HAM10000 `localization` vocabulary: what the model was trained on.
-Site = models.TextChoices("Site", [(s.upper().replace(" ", "_"), s) for s in SITES])
+Site = models.TextChoices("Site", [(s.upper().replace(" ", "_"), s) for s in SITES])  # type: ignore[call-overload]
 
 
 def age_on(date_of_birth: datetime.date | None, on: datetime.date) -> int | None:
