@@ -1,4 +1,4 @@
-"""Fixtures every test package shares: per-test media, a fast password hasher, a clinic with a member of each
+"""Fixtures every test package shares: per-test media, a clinic with a member of each
 role (and a user of another clinic), the fake classifier behind the model seam, and the storage and database
 faults (tests/predictions/faults.py). A package's own conftest holds only what is particular to it.
 """
@@ -21,12 +21,6 @@ def media_root(settings, tmp_path) -> Path:
     """Each test stores files in its own folder, and can look at what was stored."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     return tmp_path / "media"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The factories give every user a password; the production hasher's slowness buys nothing in tests."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
