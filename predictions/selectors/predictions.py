@@ -185,12 +185,30 @@ def prediction_representation_get(*, user, pk) -> Prediction:
         raise Http404("No prediction matches the given query.")
     sql, slots = _representation_get_sql(connection.vendor)
     params = [user.pk if slot == _USER_SLOT else pk if slot == _PK_SLOT else slot for slot in slots]
-    found = list(Prediction.objects.raw(sql, params).prefetch_related(_heatmaps()))
+    found = list(Prediction.objects.raw(sql, params))
     if not found:
         raise Http404("No prediction matches the given query.")
     prediction = found[0]
     prediction.is_reviewed = bool(prediction.is_reviewed)  # type: ignore[attr-defined]  # SQLite's EXISTS is 1 or 0
+    heatmaps = list(PredictionHeatmap.objects.raw(_class_heatmaps_sql(connection.vendor), [pk]))
+    for heatmap in heatmaps:
+        heatmap.prediction = prediction
+    # Stored as prefetch_related stores them (the relation's queryset, already fetched), so that
+    # `prediction.class_heatmaps.all()` reads them without a query, as after `_heatmaps()`.
+    cached = prediction.class_heatmaps.all()
+    cached._result_cache, cached._prefetch_done = heatmaps, True  # type: ignore[attr-defined]
+    prediction._prefetched_objects_cache = {"class_heatmaps": cached}  # type: ignore[attr-defined]
     return prediction
+
+
+@functools.cache
+def _class_heatmaps_sql(vendor: str) -> str:
+    """`_heatmaps()`'s statement for one prediction, compiled once (see `prediction_representation_get`)."""
+    queryset = PredictionHeatmap.objects.filter(prediction_id=_PK_SLOT).order_by("prediction_id", "class_code")
+    sql, params = queryset.query.sql_with_params()
+    if list(params) != [_PK_SLOT]:
+        raise RuntimeError(f"the heatmaps' statement does not take the id where expected: {params}")
+    return sql
 
 
 def prediction_version_diff(
