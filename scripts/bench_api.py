@@ -49,7 +49,7 @@ def parse_args():
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--only", choices=["list", "retrieve", "upload", "health"], help="run one scenario only")
-    parser.add_argument("--uploads", type=int, default=1500, help="distinct images made for the upload scenario")
+    parser.add_argument("--uploads", type=int, default=4000, help="distinct images made for the upload scenario")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     return parser.parse_args()
 

@@ -100,3 +100,35 @@ def test_the_list_counts_and_shows_only_the_callers_clinics(api, staff, many):
     body = api("outsider").get(PREDICTIONS).json()
     assert body["count"] == 1 and len(body["results"]) == 1
     assert body["results"][0]["id"] not in {p.pk for p in many}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_stores_the_clinic_of_each_existing_prediction():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("predictions", "0011_verbose_names")], [("predictions", "0012_prediction_clinic")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        User = apps.get_model("auth", "User")
+        Clinic, Patient = apps.get_model("predictions", "Clinic"), apps.get_model("predictions", "Patient")
+        Lesion, LesionImage = apps.get_model("predictions", "Lesion"), apps.get_model("predictions", "LesionImage")
+        OldPrediction = apps.get_model("predictions", "Prediction")
+        user = User.objects.create(username="before-0012")
+        made = {}
+        for n, slug in enumerate(["north", "south"]):
+            clinic = Clinic.objects.create(slug=slug, name=slug)
+            patient = Patient.objects.create(clinic=clinic, mrn=f"M-{n}", full_name="A Patient", created_by=user)
+            lesion = Lesion.objects.create(patient=patient, site="back", created_by=user)
+            image = LesionImage.objects.create(lesion=lesion, file=f"lesion-images/{n}.jpg", sha256=f"{n:064x}",
+                                               width=600, height=450, format="JPEG", size_bytes=1, uploaded_by=user,
+                                               age=50, site="back")
+            made[OldPrediction.objects.create(image=image, model_version="v", queued_at=timezone.now()).pk] = clinic.pk
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        migrated = executor.loader.project_state(after).apps.get_model("predictions", "Prediction")
+        assert dict(migrated.objects.values_list("pk", "clinic_id")) == made
+    finally:
+        MigrationExecutor(connection).migrate(after)
