@@ -16,7 +16,7 @@ from .. import permissions, selectors
 from ..models import Clinic, HeatmapStatus, Lesion, LesionImage, WebhookDelivery
 from ..models.audit import AuditAction
 from ..selectors import clinic_list, prediction_class_heatmaps
-from ..selectors.predictions import PredictionRepresentationPages
+from ..selectors.predictions import PredictionRepresentationPages, prediction_class_heatmap_rows
 from ..services import image_upload, lesion_create, patient_create, patient_update, review_create
 from ..services.audit import audit_access_record, audit_list_access_record
 from ..services.lesion_updates import lesion_update
@@ -434,7 +434,7 @@ class PredictionClassHeatmapView(PrivateFileView):
         if class_code == prediction.top_class:
             file = prediction.heatmap
         else:
-            heatmap = next((h for h in prediction.class_heatmaps.all() if h.class_code == class_code), None)
+            heatmap = next((h for h in prediction_class_heatmap_rows(prediction) if h.class_code == class_code), None)
             file = heatmap.file if heatmap else None
         response = self.file_response(file, "image/png")  # none stored: 404, and no record
         _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.HEATMAP_DOWNLOAD,

@@ -12,7 +12,7 @@ from predictions.api.authentication import api_token_with_user
 from predictions.models import ApiToken, PredictionHeatmap, Review
 from predictions.selectors import prediction_representation_get
 from predictions.selectors.clinics import object_get_for_user
-from predictions.selectors.predictions import _for_representation
+from predictions.selectors.predictions import _for_representation, prediction_class_heatmap_rows
 from predictions.services.api_tokens import api_token_create, api_token_digest
 from tests.predictions.factories import LesionImageFactory, PredictionFactory
 
@@ -32,7 +32,7 @@ def _state(prediction):
     from predictions.models import Prediction
 
     fields = {f.attname: getattr(prediction, f.attname) for f in Prediction._meta.concrete_fields}
-    heatmaps = [(h.pk, h.class_code, h.status, h.file.name) for h in prediction.class_heatmaps.all()]
+    heatmaps = [(h.pk, h.class_code, h.status, h.file.name) for h in prediction_class_heatmap_rows(prediction)]
     return fields, prediction.lesion_id, prediction.patient_id, prediction.is_reviewed, heatmaps
 
 
