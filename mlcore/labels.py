@@ -17,8 +17,21 @@ MALIGNANT_CLASSES = ("mel", "bcc", "akiec")
 
 # HAM10000 `localization` vocabulary ("unknown" is also what missing maps to).
 SITES = (
-    "abdomen", "acral", "back", "chest", "ear", "face", "foot", "genital", "hand",
-    "lower extremity", "neck", "scalp", "trunk", "upper extremity", "unknown",
+    "abdomen",
+    "acral",
+    "back",
+    "chest",
+    "ear",
+    "face",
+    "foot",
+    "genital",
+    "hand",
+    "lower extremity",
+    "neck",
+    "scalp",
+    "trunk",
+    "upper extremity",
+    "unknown",
 )
 
 SEXES = ("male", "female", "unknown")

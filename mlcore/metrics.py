@@ -1,4 +1,5 @@
 """Classification metrics for a set of predicted probabilities against true labels."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,9 +38,13 @@ def reliability_bins(labels: np.ndarray, probs: np.ndarray, n_bins: int = 15) ->
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
     return [
-        {"low": float(edges[b]), "high": float(edges[b + 1]), "count": int((bins == b).sum()),
-         "confidence": float(confidence[bins == b].mean()) if (bins == b).any() else None,
-         "accuracy": float(correct[bins == b].mean()) if (bins == b).any() else None}
+        {
+            "low": float(edges[b]),
+            "high": float(edges[b + 1]),
+            "count": int((bins == b).sum()),
+            "confidence": float(confidence[bins == b].mean()) if (bins == b).any() else None,
+            "accuracy": float(correct[bins == b].mean()) if (bins == b).any() else None,
+        }
         for b in range(n_bins)
     ]
 
@@ -62,9 +67,14 @@ def label_agreement(truth: Sequence[str], predicted: Sequence[str], classes: Seq
     return {
         "confusion_matrix": confusion.tolist(),
         "agreed": int(sum(correct)),
-        "per_class": {name: {"support": support[k], "correct": correct[k],
-                             "recall": correct[k] / support[k] if support[k] else None}
-                      for k, name in enumerate(labels)},
+        "per_class": {
+            name: {
+                "support": support[k],
+                "correct": correct[k],
+                "recall": correct[k] / support[k] if support[k] else None,
+            }
+            for k, name in enumerate(labels)
+        },
     }
 
 
@@ -76,16 +86,20 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
     indices = list(range(len(CLASSES)))
     confusion = confusion_matrix(labels, predicted, labels=indices)
     # A class never predicted has precision 0 (and F1 0), not a warning.
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=indices, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=indices, zero_division=0)
 
     per_class, recalls, aucs = {}, [], []
     for k, name in enumerate(CLASSES):
         # Recall is undefined for a class absent from the labels: None, and it does not count towards the mean.
         class_recall = float(recall[k]) if support[k] else None
         auc = _auc(labels == k, probs[:, k])
-        per_class[name] = {"precision": float(precision[k]), "recall": class_recall, "f1": float(f1[k]),
-                           "auc": auc, "support": int(support[k])}
+        per_class[name] = {
+            "precision": float(precision[k]),
+            "recall": class_recall,
+            "f1": float(f1[k]),
+            "auc": auc,
+            "support": int(support[k]),
+        }
         if class_recall is not None:
             recalls.append(class_recall)
         if auc is not None:

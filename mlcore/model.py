@@ -6,6 +6,7 @@ trained from scratch, models 1.x, still loadable so a registry can serve and com
 Weights are saved alone and the graph is rebuilt from the architecture recorded in the model's
 config.json, so a model trained under mixed precision can be served in float32.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

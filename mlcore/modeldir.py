@@ -1,4 +1,5 @@
 """The on-disk model directory: weights, config.json, the model card and its val metrics."""
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@ dermoscopic images made unusable. Everything is generated here or read from phot
 packages ship (scikit-learn's and matplotlib's sample photos; scikit-image's when it is installed), so the
 set is the same on every machine and needs no download.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -14,8 +15,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 SIZE = (600, 450)  # the original HAM10000 frame size, as a user's file would be
 
-_WORDS = ("patient referral letter dermatology clinic appointment invoice total amount date signature "
-          "report history findings plan follow-up phone address insurance number page of the and with").split()
+_WORDS = (
+    "patient referral letter dermatology clinic appointment invoice total amount date signature "
+    "report history findings plan follow-up phone address insurance number page of the and with"
+).split()
 
 
 def _solid(rng) -> Image.Image:
@@ -42,7 +45,7 @@ def _noise(rng) -> Image.Image:
 
 
 def _pattern(rng) -> Image.Image:
-    yy, xx = np.mgrid[0:SIZE[1], 0:SIZE[0]]
+    yy, xx = np.mgrid[0 : SIZE[1], 0 : SIZE[0]]
     kind = rng.integers(0, 3)
     a, b = (tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(2))
     if kind == 0:  # checkerboard
@@ -79,8 +82,11 @@ def _screenshot(rng) -> Image.Image:
     draw.text((12, 10), "SkinClinic - Patients", fill=(255, 255, 255), font=font)
     for _ in range(int(rng.integers(3, 8))):
         x0, y0 = int(rng.integers(10, SIZE[0] - 200)), int(rng.integers(50, SIZE[1] - 60))
-        draw.rectangle((x0, y0, x0 + int(rng.integers(80, 190)), y0 + int(rng.integers(25, 50))),
-                       fill=tuple(int(v) for v in rng.integers(0, 256, 3)), outline=(90, 90, 90))
+        draw.rectangle(
+            (x0, y0, x0 + int(rng.integers(80, 190)), y0 + int(rng.integers(25, 50))),
+            fill=tuple(int(v) for v in rng.integers(0, 256, 3)),
+            outline=(90, 90, 90),
+        )
         draw.text((x0 + 8, y0 + 6), " ".join(rng.choice(_WORDS, 2)), fill=(10, 10, 10), font=font)
     return shot
 
@@ -124,8 +130,14 @@ def not_skin(seed: int = 0, per_kind: int = 20, crops_per_photo: int = 3) -> lis
     """(kind, image) pairs of things that are not a dermoscopic photograph."""
     rng = np.random.default_rng(seed)
     out: list[tuple[str, Image.Image]] = []
-    for kind, make in (("solid colour", _solid), ("flat skin tone", _skin_tone), ("noise", _noise),
-                       ("pattern", _pattern), ("document", _document), ("screenshot", _screenshot)):
+    for kind, make in (
+        ("solid colour", _solid),
+        ("flat skin tone", _skin_tone),
+        ("noise", _noise),
+        ("pattern", _pattern),
+        ("document", _document),
+        ("screenshot", _screenshot),
+    ):
         out.extend((kind, make(rng)) for _ in range(per_kind))
     for name, photo in sample_photos():
         out.extend((f"photo: {name}", crop) for crop in _crops(photo, rng, crops_per_photo))
@@ -159,13 +171,16 @@ def gate_figures(classifier, lesion_paths: list[Path], seed: int = 0) -> dict:
         by_kind: dict[str, list[bool]] = defaultdict(list)
         reasons: Counter = Counter()
         for start in range(0, len(pairs), 32):
-            batch = pairs[start:start + 32]
+            batch = pairs[start : start + 32]
             results = classifier.predict([LesionInput(image=image) for _, image in batch])
             for (kind, _), result in zip(batch, results):
                 by_kind[kind.split(":")[0]].append(result.assessable is False)
                 reasons.update(r["code"] for r in result.reasons)
         flags = [f for kind in by_kind.values() for f in kind]
-        figures[name] = {"n_images": len(flags), "refused_rate": float(np.mean(flags)),
-                         "by_kind": {k: {"n": len(v), "refused": int(sum(v))} for k, v in by_kind.items()},
-                         "refused_by_reason": dict(reasons)}
+        figures[name] = {
+            "n_images": len(flags),
+            "refused_rate": float(np.mean(flags)),
+            "by_kind": {k: {"n": len(v), "refused": int(sum(v))} for k, v in by_kind.items()},
+            "refused_by_reason": dict(reasons),
+        }
     return figures

@@ -4,6 +4,7 @@ Chosen on val as the highest threshold at which the model still flags at least `
 malignant lesions; sensitivity and specificity at it come with 95% intervals from a bootstrap that
 resamples lesions (the images of one lesion are not independent).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,14 +37,17 @@ def _rates(labels: np.ndarray, risk: np.ndarray, threshold: float) -> dict[str, 
         return float((refer[mask] == flagged).mean()) if mask.any() else None
 
     return {
-        "malignant_sensitivity": share(malignant, True), "malignant_specificity": share(~malignant, False),
-        "melanoma_sensitivity": share(melanoma, True), "melanoma_specificity": share(~melanoma, False),
+        "malignant_sensitivity": share(malignant, True),
+        "malignant_specificity": share(~malignant, False),
+        "melanoma_sensitivity": share(melanoma, True),
+        "melanoma_specificity": share(~melanoma, False),
         "referral_rate": float(refer.mean()),
     }
 
 
-def operating_point(labels: np.ndarray, probs: np.ndarray, threshold: float, groups=None,
-                    n_boot: int = 1000, seed: int = 0) -> dict:
+def operating_point(
+    labels: np.ndarray, probs: np.ndarray, threshold: float, groups=None, n_boot: int = 1000, seed: int = 0
+) -> dict:
     """Sensitivity and specificity (malignant and melanoma) and referral rate at `threshold`, each with a
     95% interval from a bootstrap over `groups` (lesion ids; each image its own group when None)."""
     labels = np.asarray(labels)
@@ -59,10 +63,17 @@ def operating_point(labels: np.ndarray, probs: np.ndarray, threshold: float, gro
         for key, value in _rates(labels[index], risk[index], threshold).items():
             if value is not None:
                 samples[key].append(value)
-    result: dict = {"threshold": float(threshold), "target_sensitivity": TARGET_SENSITIVITY,
-                    "n_images": int(len(labels)), "n_lesions": int(len(keys))}
+    result: dict = {
+        "threshold": float(threshold),
+        "target_sensitivity": TARGET_SENSITIVITY,
+        "n_images": int(len(labels)),
+        "n_lesions": int(len(keys)),
+    }
     for key, value in point.items():
         result[key] = value
-        result[f"{key}_ci95"] = ([float(np.percentile(samples[key], 2.5)), float(np.percentile(samples[key], 97.5))]
-                                 if samples[key] else None)
+        result[f"{key}_ci95"] = (
+            [float(np.percentile(samples[key], 2.5)), float(np.percentile(samples[key], 97.5))]
+            if samples[key]
+            else None
+        )
     return result

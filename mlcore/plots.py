@@ -1,4 +1,5 @@
 """Evaluation plots as PNG: confusion matrix, one-vs-rest ROC curves, reliability diagram."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,15 @@ def plot_confusion_matrix(confusion: np.ndarray, path: Path) -> None:
     ax.set_title("Confusion matrix (row-normalised, counts shown)")
     for i in range(len(CLASSES)):
         for j in range(len(CLASSES)):
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center",
-                    color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                str(confusion[i, j]),
+                ha="center",
+                va="center",
+                color="white" if normalised[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -67,8 +75,15 @@ def plot_reliability(labels: np.ndarray, probs: np.ndarray, ece: float, path: Pa
     bins = [b for b in reliability_bins(labels, probs) if b["count"]]
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, label="perfect calibration")
-    ax.bar([b["low"] for b in bins], [b["accuracy"] for b in bins], width=1 / 15, align="edge",
-           edgecolor="black", alpha=0.7, label="accuracy")
+    ax.bar(
+        [b["low"] for b in bins],
+        [b["accuracy"] for b in bins],
+        width=1 / 15,
+        align="edge",
+        edgecolor="black",
+        alpha=0.7,
+        label="accuracy",
+    )
     ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o", color="C3", label="bin mean")
     ax.set_xlabel("confidence (top-class probability)")
     ax.set_ylabel("accuracy")

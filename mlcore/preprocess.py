@@ -3,6 +3,7 @@
 Images become square uint8 RGB arrays; scaling to floats happens inside the Keras model,
 so nothing outside this module decides how pixels are prepared.
 """
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Progress bars for long work, on stderr so JSON output on stdout stays clean."""
+
 import sys
 
 from tqdm import tqdm

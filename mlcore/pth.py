@@ -5,6 +5,7 @@ point at storages by key, the list of storage keys), then each storage's raw byt
 count, in the order of that list. Only the classes a plain state dict uses are resolved; anything else in
 the pickle is refused, so reading a checkpoint never runs code from it.
 """
+
 from __future__ import annotations
 
 import collections
@@ -21,9 +22,15 @@ MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 
 _STORAGE_DTYPES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
 }
 
 
@@ -101,6 +108,7 @@ def read_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         flat = storages[ref.key]
         itemsize = flat.dtype.itemsize
         array = np.lib.stride_tricks.as_strided(
-            flat[ref.offset:], shape=ref.shape, strides=tuple(s * itemsize for s in ref.stride))
+            flat[ref.offset :], shape=ref.shape, strides=tuple(s * itemsize for s in ref.stride)
+        )
         out[name] = np.array(array, dtype=flat.dtype.newbyteorder("="))
     return out

@@ -6,6 +6,7 @@ facts (`cases.json`: diagnosis, how it was confirmed, age, sex, site; no patient
 case (`thumbs/<image_id>.jpg`) and `index.json` naming the model version and weights it was built with. An
 index answers only for that model: another model's embedding space is a different space.
 """
+
 from __future__ import annotations
 
 import csv
@@ -120,15 +121,18 @@ class ReferenceIndex:
         """Raise ReferenceIndexMismatch unless the index was built with this model version (and weights)."""
         if info["model_version"] != model_version:
             raise ReferenceIndexMismatch(
-                f"the reference index was built with {info['model_version']}, not {model_version}")
+                f"the reference index was built with {info['model_version']}, not {model_version}"
+            )
         built_with = info.get("weights_sha256")
         if weights_sha256 and built_with and built_with != weights_sha256:
             raise ReferenceIndexMismatch(
-                f"the reference index was built with other weights of {model_version} ({built_with[:12]}…)")
+                f"the reference index was built with other weights of {model_version} ({built_with[:12]}…)"
+            )
 
     @classmethod
-    def load(cls, directory: str | Path, model_version: str | None = None,
-             weights_sha256: str | None = None) -> ReferenceIndex:
+    def load(
+        cls, directory: str | Path, model_version: str | None = None, weights_sha256: str | None = None
+    ) -> ReferenceIndex:
         """Load an index; with `model_version`, refuse (ReferenceIndexMismatch) one built with another model."""
         directory = Path(directory)
         info = cls.read_info(directory)
@@ -157,7 +161,8 @@ class ReferenceIndex:
         queries = _normalised(np.atleast_2d(embeddings))
         if queries.shape[1] != self.embeddings.shape[1]:
             raise ReferenceIndexMismatch(
-                f"embeddings of width {queries.shape[1]} do not fit this index ({self.embeddings.shape[1]})")
+                f"embeddings of width {queries.shape[1]} do not fit this index ({self.embeddings.shape[1]})"
+            )
         similarities = queries @ self.embeddings.T
         answers = []
         for row in similarities:
@@ -170,8 +175,7 @@ class ReferenceIndex:
                 if lesion in lesions:
                     continue
                 lesions.add(lesion)
-                picked.append(Neighbour(case=case, similarity=float(np.clip(row[i], -1.0, 1.0)),
-                                        rank=len(picked) + 1))
+                picked.append(Neighbour(case=case, similarity=float(np.clip(row[i], -1.0, 1.0)), rank=len(picked) + 1))
                 if len(picked) == k:
                     break
             answers.append(picked)
@@ -181,8 +185,10 @@ class ReferenceIndex:
 def _dx_types(data_dir: Path) -> dict[str, str]:
     # mlcore.data reads what training needs; how a diagnosis was confirmed matters only here.
     with (data_dir / "metadata.csv").open(newline="", encoding="utf-8-sig") as fh:
-        return {(row.get("image_id") or "").strip(): (row.get("dx_type") or "").strip().lower()
-                for row in csv.DictReader(fh)}
+        return {
+            (row.get("image_id") or "").strip(): (row.get("dx_type") or "").strip().lower()
+            for row in csv.DictReader(fh)
+        }
 
 
 def _readable(record: Record, log: Callable[[str], None]) -> bool:
@@ -202,9 +208,15 @@ def _thumbnail(record: Record, path: Path) -> None:
     image.save(path, "JPEG", quality=85, optimize=True)
 
 
-def build_index(classifier, data_dir: str | Path, out_root: str | Path, split: str | None = "train",
-                batch_size: int = 32, show_progress: bool = True,
-                log: Callable[[str], None] = lambda _: None) -> Path:
+def build_index(
+    classifier,
+    data_dir: str | Path,
+    out_root: str | Path,
+    split: str | None = "train",
+    batch_size: int = 32,
+    show_progress: bool = True,
+    log: Callable[[str], None] = lambda _: None,
+) -> Path:
     """Embed every image of `split` of a HAM10000-layout dataset (all images when `split` is None or the
     dataset has no split column) with `classifier` (an mlcore Classifier), and write the index to
     OUT_ROOT/<model version>/, replacing an older one only once the new one is complete. Returns its path."""
@@ -229,7 +241,7 @@ def build_index(classifier, data_dir: str | Path, out_root: str | Path, split: s
     try:
         batches = range(0, len(records), batch_size)
         for start in progress(batches, "reference index", enabled=show_progress, total=len(batches)):
-            batch = records[start:start + batch_size]
+            batch = records[start : start + batch_size]
             try:
                 images, meta, _ = classifier.prepare([r.as_input() for r in batch])
             except ImageError:
@@ -242,19 +254,30 @@ def build_index(classifier, data_dir: str | Path, out_root: str | Path, split: s
             embeddings.append(_normalised(pooled))
             for record in batch:
                 _thumbnail(record, staging / THUMBS_DIR / f"{record.image_id}.jpg")
-                cases.append(ReferenceCase(image_id=record.image_id, dx=record.dx,
-                                           dx_type=dx_types.get(record.image_id, ""), lesion_id=record.lesion_id,
-                                           age=record.age, sex=record.sex, site=record.site))
+                cases.append(
+                    ReferenceCase(
+                        image_id=record.image_id,
+                        dx=record.dx,
+                        dx_type=dx_types.get(record.image_id, ""),
+                        lesion_id=record.lesion_id,
+                        age=record.age,
+                        sex=record.sex,
+                        site=record.site,
+                    )
+                )
         if not cases:
             raise DataError(f"{data_dir}: no readable images to index")
         matrix = np.concatenate(embeddings).astype(np.float32)
         np.save(staging / EMBEDDINGS_FILE, matrix, allow_pickle=False)
         (staging / CASES_FILE).write_text(json.dumps([asdict(c) for c in cases]))
         info = {
-            "format": FORMAT, "model_version": classifier.version,
+            "format": FORMAT,
+            "model_version": classifier.version,
             "weights_sha256": getattr(classifier, "checksum", None),
-            "source": str(data_dir.resolve()), "split": split if dataset.splits else None,
-            "count": len(cases), "dimensions": int(matrix.shape[1]),
+            "source": str(data_dir.resolve()),
+            "split": split if dataset.splits else None,
+            "count": len(cases),
+            "dimensions": int(matrix.shape[1]),
             "built_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "seconds": round(time.monotonic() - started, 1),
         }
@@ -272,8 +295,9 @@ def build_index(classifier, data_dir: str | Path, out_root: str | Path, split: s
     return target
 
 
-def query_batch(index: ReferenceIndex, embeddings: Sequence[np.ndarray | None], k: int = DEFAULT_K
-                ) -> list[list[Neighbour] | None]:
+def query_batch(
+    index: ReferenceIndex, embeddings: Sequence[np.ndarray | None], k: int = DEFAULT_K
+) -> list[list[Neighbour] | None]:
     """Neighbours of each embedding, None where there is none to query with."""
     present = [(i, e) for i, e in enumerate(embeddings) if e is not None]
     answers: list[list[Neighbour] | None] = [None] * len(embeddings)

@@ -1,4 +1,5 @@
 """Training: fit on the train split, keep the epoch that does best on val, then calibrate on val."""
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,10 @@ def _splits(options: TrainOptions, log) -> tuple[Arrays, Arrays]:
     if not train.records or not val.records:
         raise DataError("need images in both the train and the val split")
     show = options.show_progress
-    return (load_arrays(train, options.image_size, "loading train", show),
-            load_arrays(val, options.image_size, "loading val", show))
+    return (
+        load_arrays(train, options.image_size, "loading train", show),
+        load_arrays(val, options.image_size, "loading val", show),
+    )
 
 
 def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
@@ -99,8 +102,9 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
         # The network is fully convolutional up to global pooling: its weights serve any input size.
         arch = Architecture.from_dict({**parent["architecture"], "image_size": options.image_size})
     else:
-        arch = options.architecture or Architecture(image_size=options.image_size, backbone=options.backbone,
-                                                    trainable_from_block=options.trainable_from_block)
+        arch = options.architecture or Architecture(
+            image_size=options.image_size, backbone=options.backbone, trainable_from_block=options.trainable_from_block
+        )
     model = build_model(arch)
     if parent:
         assert options.init_from is not None  # parent is the config read from it
@@ -113,14 +117,22 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
         log("backbone initialised from the ImageNet weights of EfficientNet-Lite0")
     weights = class_weights(train_arrays.labels, options.class_weight_power)
     ds = training_dataset(
-        train_arrays.images, train_arrays.meta, train_arrays.labels,
-        weights[train_arrays.labels].astype(np.float32), arch.image_size,
-        options.batch_size, options.meta_dropout, options.seed,
+        train_arrays.images,
+        train_arrays.meta,
+        train_arrays.labels,
+        weights[train_arrays.labels].astype(np.float32),
+        arch.image_size,
+        options.batch_size,
+        options.meta_dropout,
+        options.seed,
     )
     steps = int(np.ceil(len(train_arrays.labels) / options.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=options.learning_rate / 10, decay_steps=max(1, steps * (options.epochs - 1)),
-        warmup_target=options.learning_rate, warmup_steps=steps, alpha=0.01,
+        initial_learning_rate=options.learning_rate / 10,
+        decay_steps=max(1, steps * (options.epochs - 1)),
+        warmup_target=options.learning_rate,
+        warmup_steps=steps,
+        alpha=0.01,
     )
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=options.weight_decay),
@@ -154,9 +166,14 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
             logits = model.predict({"image": val_arrays.images, "meta": val_arrays.meta}, batch_size=64, verbose=0)
             metrics = compute_metrics(val_arrays.labels, softmax(logits))
             score = selection_score(metrics)
-            row = {"epoch": epoch + 1, "loss": float(logs["loss"]),
-                   "val_balanced_accuracy": metrics["balanced_accuracy"], "val_macro_auc": metrics["macro_auc"],
-                   "val_melanoma_auc": metrics["melanoma_auc"], "val_malignant_auc": metrics["malignant_auc"]}
+            row = {
+                "epoch": epoch + 1,
+                "loss": float(logs["loss"]),
+                "val_balanced_accuracy": metrics["balanced_accuracy"],
+                "val_macro_auc": metrics["macro_auc"],
+                "val_melanoma_auc": metrics["melanoma_auc"],
+                "val_malignant_auc": metrics["malignant_auc"],
+            }
             history[:] = [h for h in history if h["epoch"] < epoch + 1] + [row]
             log(json.dumps(row))
             backup_dir.mkdir(exist_ok=True)
@@ -166,30 +183,57 @@ def train(options: TrainOptions, log=lambda msg: print(msg, file=sys.stderr)) ->
                 # The best epoch's weights are its checkpoint, kept under resume/ until the run ends, so
                 # they never get ahead of the committed progress.
                 best.update(score=score, epoch=epoch + 1, checkpoint=checkpoint)
-            _write_atomically(progress_file, json.dumps({
-                "history": history, "best": best, "epoch": epoch + 1, "checkpoint": checkpoint,
-                "seconds": seconds_before + round(time.monotonic() - started)}))
+            _write_atomically(
+                progress_file,
+                json.dumps(
+                    {
+                        "history": history,
+                        "best": best,
+                        "epoch": epoch + 1,
+                        "checkpoint": checkpoint,
+                        "seconds": seconds_before + round(time.monotonic() - started),
+                    }
+                ),
+            )
             for old in backup_dir.glob("epoch-*.weights.h5"):
                 if old.name not in (checkpoint, best["checkpoint"]):
                     old.unlink()
 
-    model.fit(ds, epochs=options.epochs, initial_epoch=initial_epoch,
-              verbose=(1 if sys.stderr.isatty() else 2) if options.show_progress else 0, callbacks=[SelectOnVal()])
+    model.fit(
+        ds,
+        epochs=options.epochs,
+        initial_epoch=initial_epoch,
+        verbose=(1 if sys.stderr.isatty() else 2) if options.show_progress else 0,
+        callbacks=[SelectOnVal()],
+    )
     log(f"best epoch {best['epoch']} (score {best['score']:.4f})")
     shutil.copyfile(backup_dir / best["checkpoint"], out / WEIGHTS_FILE)
 
     config: dict[str, Any] = {
-        "name": options.name, "version": options.version, "classes": list(CLASSES),
-        "architecture": arch.to_dict(), "temperature": 1.0, "tta_views": 1,
+        "name": options.name,
+        "version": options.version,
+        "classes": list(CLASSES),
+        "architecture": arch.to_dict(),
+        "temperature": 1.0,
+        "tta_views": 1,
         "training": {
-            "data": str(options.data), "epochs": options.epochs, "best_epoch": best["epoch"],
-            "backbone": arch.backbone, "trainable_from_block": arch.trainable_from_block,
-            "batch_size": options.batch_size, "learning_rate": options.learning_rate,
-            "weight_decay": options.weight_decay, "class_weight_power": options.class_weight_power,
-            "meta_dropout": options.meta_dropout, "mixed_precision": options.mixed_precision,
-            "seed": options.seed, "n_train": int(len(train_arrays.labels)), "n_val": int(len(val_arrays.labels)),
+            "data": str(options.data),
+            "epochs": options.epochs,
+            "best_epoch": best["epoch"],
+            "backbone": arch.backbone,
+            "trainable_from_block": arch.trainable_from_block,
+            "batch_size": options.batch_size,
+            "learning_rate": options.learning_rate,
+            "weight_decay": options.weight_decay,
+            "class_weight_power": options.class_weight_power,
+            "meta_dropout": options.meta_dropout,
+            "mixed_precision": options.mixed_precision,
+            "seed": options.seed,
+            "n_train": int(len(train_arrays.labels)),
+            "n_val": int(len(val_arrays.labels)),
             "train_class_counts": dict(zip(CLASSES, np.bincount(train_arrays.labels, minlength=7).tolist())),
-            "command": options.command, "history": history,
+            "command": options.command,
+            "history": history,
             "init_from": {k: v for k, v in parent["training"].items() if k != "history"} if parent else None,
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
@@ -256,8 +300,15 @@ def val_arrays_of(data: Path, image_size: int | tuple[int, int], seed: int = 0, 
     return load_arrays(val, image_size, "loading val", show_progress)
 
 
-def recalibrate(model_dir: Path, data: Path, max_views: int = 8, views: int | None = None, command: str = "",
-                show_progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+def recalibrate(
+    model_dir: Path,
+    data: Path,
+    max_views: int = 8,
+    views: int | None = None,
+    command: str = "",
+    show_progress: bool = True,
+    log=lambda msg: print(msg, file=sys.stderr),
+) -> dict:
     """Choose the test-time views and temperature of a trained model again (e.g. with fewer views, for
     serving cost) and rewrite its config, val metrics and card; the weights are not touched."""
     config = read_config(model_dir)
@@ -269,8 +320,9 @@ def recalibrate(model_dir: Path, data: Path, max_views: int = 8, views: int | No
     return write_val_report(Path(model_dir), config, val)
 
 
-def refit_gate(model_dir: Path, data: Path, show_progress: bool = True,
-               log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+def refit_gate(
+    model_dir: Path, data: Path, show_progress: bool = True, log=lambda msg: print(msg, file=sys.stderr)
+) -> dict:
     """Fit a trained model's gate again on `data` (its train and val splits, as the model was trained) and
     rewrite its val metrics and card."""
     config = read_config(model_dir)
@@ -287,8 +339,9 @@ def refit_gate(model_dir: Path, data: Path, show_progress: bool = True,
 VIEW_CHOICES = (1, 2, 4, 8)
 
 
-def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, max_views: int = 8,
-              views: int | None = None) -> dict:
+def calibrate(
+    out: Path, config: dict, val: Arrays, log, resave: bool = True, max_views: int = 8, views: int | None = None
+) -> dict:
     """Choose test-time augmentation views (at most max_views, or exactly `views`) by val score, then fit
     the temperature on val."""
     from .classifier import Classifier
@@ -310,16 +363,22 @@ def calibrate(out: Path, config: dict, val: Arrays, log, resave: bool = True, ma
         log(f"test-time views {count}: T={temperature:.3f} {shown}")
     # Fewer views win ties: they cost less at serving time.
     views = max(scores, key=lambda v: (scores[v][0], -v))
-    config.update(tta_views=views, temperature=scores[views][1], weights_sha256=weights_checksum(out),
-                  tta_choices=figures)
+    config.update(
+        tta_views=views, temperature=scores[views][1], weights_sha256=weights_checksum(out), tta_choices=figures
+    )
     classifier.tta_views = views
     probs = softmax(classifier.logits(val.images, val.meta), scores[views][1])
     config["operating_point"] = operating_point(
-        val.labels, probs, referral_threshold(val.labels, probs),
-        groups=[r.lesion_id or r.image_id for r in val.records])
-    log(f"referral threshold {config['operating_point']['threshold']:.4f}: malignant sensitivity "
+        val.labels,
+        probs,
+        referral_threshold(val.labels, probs),
+        groups=[r.lesion_id or r.image_id for r in val.records],
+    )
+    log(
+        f"referral threshold {config['operating_point']['threshold']:.4f}: malignant sensitivity "
         f"{config['operating_point']['malignant_sensitivity']:.3f}, specificity "
-        f"{config['operating_point']['malignant_specificity']:.3f}")
+        f"{config['operating_point']['malignant_specificity']:.3f}"
+    )
     return config
 
 
@@ -340,9 +399,13 @@ def fit_gate(model_dir: Path, train: Arrays, val: Arrays, log=lambda msg: None) 
     gate = EmbeddingGate.fit(train_embeddings, val_embeddings, GATE_VAL_QUANTILE)
     gate.save(model_dir)
     config = read_config(model_dir)
-    config["gate"] = {"embedding": "global-average-pooled backbone features", "dimensions": int(gate.mean.shape[0]),
-                      "distance": "Mahalanobis, Ledoit-Wolf shrinkage, fitted on train",
-                      "threshold": gate.threshold, "val_quantile": GATE_VAL_QUANTILE}
+    config["gate"] = {
+        "embedding": "global-average-pooled backbone features",
+        "dimensions": int(gate.mean.shape[0]),
+        "distance": "Mahalanobis, Ledoit-Wolf shrinkage, fitted on train",
+        "threshold": gate.threshold,
+        "val_quantile": GATE_VAL_QUANTILE,
+    }
     write_config(model_dir, config)
     log(f"gate threshold {gate.threshold:.2f} (val quantile {GATE_VAL_QUANTILE})")
     return config["gate"]

@@ -1,5 +1,6 @@
 """The admin site is for operators (superusers). Clinical records are read-only here: changing them
 belongs to the services, which check clinic roles and write the audit trail."""
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
@@ -15,8 +16,12 @@ from .admin_governance import (
 from .interpretation import Recommendation, recommendation_of
 from .models import AuditEvent, Clinic, Lesion, LesionImage, Membership, Patient, Prediction, PredictionStatus, Review
 
-ADVICE = {Recommendation.REFER: "Refer", Recommendation.ROUTINE: "Routine",
-          Recommendation.CANNOT_ASSESS: "Cannot assess", Recommendation.NONE: "No threshold"}
+ADVICE = {
+    Recommendation.REFER: "Refer",
+    Recommendation.ROUTINE: "Routine",
+    Recommendation.CANNOT_ASSESS: "Cannot assess",
+    Recommendation.NONE: "No threshold",
+}
 
 
 # The lists of records (predictions, audit events) need the page's width: with Django's navigation sidebar beside
@@ -85,8 +90,12 @@ class LesionImageAdmin(FileViewsMixin, ReadOnlyAdmin):
     readonly_fields = ["view_file", "preview"]
     search_fields = ["sha256", "lesion__patient__mrn", "lesion__patient__full_name", "=id"]
     actions = [images_rerun]
-    file_views = {"file": ("file", lambda image: {"JPEG": "image/jpeg", "PNG": "image/png"}.get(
-        image.format, "application/octet-stream"))}
+    file_views = {
+        "file": (
+            "file",
+            lambda image: {"JPEG": "image/jpeg", "PNG": "image/png"}.get(image.format, "application/octet-stream"),
+        )
+    }
 
     @admin.display(description="File")
     def view_file(self, obj):
@@ -94,8 +103,9 @@ class LesionImageAdmin(FileViewsMixin, ReadOnlyAdmin):
 
     @admin.display(description="Preview")
     def preview(self, obj):
-        return format_html('<img src="{}" alt="The stored photograph" style="max-width:320px">',
-                           self.file_url(obj, "file"))
+        return format_html(
+            '<img src="{}" alt="The stored photograph" style="max-width:320px">', self.file_url(obj, "file")
+        )
 
 
 @admin.register(Prediction)
@@ -124,14 +134,20 @@ class PredictionAdmin(FileViewsMixin, ReadOnlyAdmin):
     def advice(self, obj):
         if obj.status != PredictionStatus.SUCCEEDED:
             return "—"
-        return ADVICE[recommendation_of(risk=obj.malignancy_risk, refer=obj.refer, threshold=obj.referral_threshold,
-                                        assessable=obj.assessable)]
+        return ADVICE[
+            recommendation_of(
+                risk=obj.malignancy_risk, refer=obj.refer, threshold=obj.referral_threshold, assessable=obj.assessable
+            )
+        ]
 
     @admin.display(description="Top class", ordering="top_class")
     def top(self, obj):
         # The HAM10000 code (mel, nv...) keeps the column narrow; the class's name shows on hover.
-        return format_html('<span title="{}">{}</span>', obj.get_top_class_display(), obj.top_class) if obj.top_class \
+        return (
+            format_html('<span title="{}">{}</span>', obj.get_top_class_display(), obj.top_class)
+            if obj.top_class
             else "—"
+        )
 
     @admin.display(description="Risk", ordering="malignancy_risk")
     def risk(self, obj):
@@ -158,10 +174,12 @@ class PredictionAdmin(FileViewsMixin, ReadOnlyAdmin):
     def heatmap_preview(self, obj):
         if not obj.heatmap:
             return "—"
-        return format_html('<img src="{}" alt="Heatmap" style="max-width:240px"> '
-                           '<img src="{}" alt="The stored photograph" style="max-width:240px">',
-                           self.file_url(obj, "heatmap"),
-                           reverse("admin:predictions_lesionimage_file", args=[obj.image_id]))
+        return format_html(
+            '<img src="{}" alt="Heatmap" style="max-width:240px"> '
+            '<img src="{}" alt="The stored photograph" style="max-width:240px">',
+            self.file_url(obj, "heatmap"),
+            reverse("admin:predictions_lesionimage_file", args=[obj.image_id]),
+        )
 
 
 @admin.register(Review)
@@ -174,8 +192,17 @@ class ReviewAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "action", "clinic", "actor", "target_type", "target_id", "ip_address",
-                    "short_hash"]
+    list_display = [
+        "id",
+        "created_at",
+        "action",
+        "clinic",
+        "actor",
+        "target_type",
+        "target_id",
+        "ip_address",
+        "short_hash",
+    ]
     list_filter = ["action", "clinic", "target_type"]
     list_select_related = ["clinic", "actor"]
     search_fields = ["target_id", "action", "actor__username", "ip_address", "hash"]
@@ -184,6 +211,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     @admin.display(description="Hash")
     def short_hash(self, obj):
         return f"{obj.hash[:12]}…"
+
 
 from . import admin_sign_in  # noqa: E402,F401  (sign-in lockouts and their unlock)
 from .api import admin as api_admin  # noqa: E402,F401  (registers API tokens and webhooks)

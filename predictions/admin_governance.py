@@ -1,6 +1,7 @@
 """Governance in the admin site: every admin view of clinical records and every admin change is audited,
 the review queue and the model registry have their own pages, and predictions show their probabilities
 and heatmap. Writes go through the services, as everywhere else."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,8 +33,11 @@ from .services.reruns import predictions_rerun_enqueue
 from .services.review_cases import review_case_assign
 from .views import private_file_response
 
-_LOG_ACTIONS = {ADDITION: AuditAction.ADMIN_ADDITION, CHANGE: AuditAction.ADMIN_CHANGE,
-                DELETION: AuditAction.ADMIN_DELETION}
+_LOG_ACTIONS = {
+    ADDITION: AuditAction.ADMIN_ADDITION,
+    CHANGE: AuditAction.ADMIN_CHANGE,
+    DELETION: AuditAction.ADMIN_DELETION,
+}
 
 
 def clinic_of(obj) -> Clinic | None:
@@ -65,9 +69,11 @@ def _audit_admin_log_entry(sender, instance: LogEntry, created: bool, **kwargs) 
     # A deletion is logged just before the object goes, so it can still be found here.
     obj = model._default_manager.filter(pk=instance.object_id).first() if model is not None else None
     audit_record(
-        actor=instance.user, clinic=clinic_of(obj),
+        actor=instance.user,
+        clinic=clinic_of(obj),
         action=_LOG_ACTIONS.get(instance.action_flag, AuditAction.ADMIN_OTHER),
-        target_type=model._meta.label_lower if model is not None else "unknown", target_id=instance.object_id or "",
+        target_type=model._meta.label_lower if model is not None else "unknown",
+        target_id=instance.object_id or "",
         data={"object_repr": instance.object_repr, "change_message": instance.get_change_message()},
     )
 
@@ -84,13 +90,19 @@ def audited_delete_selected(modeladmin, request, queryset):
         before = [(obj.pk, str(obj)[:200], clinic_of(obj)) for obj in queryset] if confirmed else []
         response = delete_selected(modeladmin, request, queryset)
         if len(before) > 1:
-            remaining = set(queryset.model._default_manager.filter(pk__in=[pk for pk, _, _ in before])
-                            .values_list("pk", flat=True))
+            remaining = set(
+                queryset.model._default_manager.filter(pk__in=[pk for pk, _, _ in before]).values_list("pk", flat=True)
+            )
             for pk, text, clinic in before:
                 if pk not in remaining:
-                    audit_record(actor=request.user, clinic=clinic, action=AuditAction.ADMIN_DELETION,
-                                 target_type=queryset.model._meta.label_lower, target_id=str(pk),
-                                 data={"object_repr": text, "change_message": "Deleted (bulk)."})
+                    audit_record(
+                        actor=request.user,
+                        clinic=clinic,
+                        action=AuditAction.ADMIN_DELETION,
+                        target_type=queryset.model._meta.label_lower,
+                        target_id=str(pk),
+                        data={"object_repr": text, "change_message": "Deleted (bulk)."},
+                    )
     return response
 
 
@@ -104,9 +116,14 @@ class AuditedViewsMixin:
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET":
             with transaction.atomic():
-                audit_record(actor=request.user, clinic=None, action=AuditAction.ADMIN_LIST,
-                             target_type=self.model._meta.label_lower, target_id="",
-                             data={"query": request.GET.urlencode()[:500]})
+                audit_record(
+                    actor=request.user,
+                    clinic=None,
+                    action=AuditAction.ADMIN_LIST,
+                    target_type=self.model._meta.label_lower,
+                    target_id="",
+                    data={"query": request.GET.urlencode()[:500]},
+                )
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -128,8 +145,14 @@ class FileViewsMixin:
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
-        extra = [path(f"<path:object_id>/{name}/", self.admin_site.admin_view(self._file_view(name)),
-                      name=f"{info[0]}_{info[1]}_{name}") for name in self.file_views]
+        extra = [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(self._file_view(name)),
+                name=f"{info[0]}_{info[1]}_{name}",
+            )
+            for name in self.file_views
+        ]
         return extra + super().get_urls()
 
     def _file_view(self, name):
@@ -140,10 +163,16 @@ class FileViewsMixin:
             if obj is None or not self.has_view_or_change_permission(request, obj):
                 raise Http404
             with transaction.atomic():
-                audit_record(actor=request.user, clinic=clinic_of(obj), action=AuditAction.ADMIN_DOWNLOAD, target=obj,
-                             data={"file": field_name})
-            return private_file_response(getattr(obj, field_name), content_type(obj) if callable(content_type)
-                                         else content_type)
+                audit_record(
+                    actor=request.user,
+                    clinic=clinic_of(obj),
+                    action=AuditAction.ADMIN_DOWNLOAD,
+                    target=obj,
+                    data={"file": field_name},
+                )
+            return private_file_response(
+                getattr(obj, field_name), content_type(obj) if callable(content_type) else content_type
+            )
 
         return view
 
@@ -158,10 +187,20 @@ def probabilities_html(prediction: Prediction) -> str:
     ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
     # format_html escapes its arguments into strings first, so numbers are formatted here.
     rows = format_html_join(
-        "", '<tr><td>{}</td><td>{}</td><td style="text-align:right">{}%</td>'
-            '<td><div style="background:{};height:0.7em;width:{}px"></div></td></tr>',
-        ((code, CLASS_NAMES.get(code, code), f"{p * 100:.1f}", "#c53030" if code in MALIGNANT_CLASSES else "#2b6cb0",
-          f"{p * 200:.0f}") for code, p in ranked))
+        "",
+        '<tr><td>{}</td><td>{}</td><td style="text-align:right">{}%</td>'
+        '<td><div style="background:{};height:0.7em;width:{}px"></div></td></tr>',
+        (
+            (
+                code,
+                CLASS_NAMES.get(code, code),
+                f"{p * 100:.1f}",
+                "#c53030" if code in MALIGNANT_CLASSES else "#2b6cb0",
+                f"{p * 200:.0f}",
+            )
+            for code, p in ranked
+        ),
+    )
     return format_html('<table style="min-width:30em">{}</table>', rows)
 
 
@@ -172,10 +211,15 @@ def _report_rerun(modeladmin, request, images) -> None:
     except (PermissionDenied, ValidationError) as exc:
         modeladmin.message_user(request, str(exc), messages.ERROR)
         return
-    modeladmin.message_user(request, (
-        f"Queued on {outcome.model_version}: {len(outcome.queued)} new prediction(s), {len(outcome.retried)} failed "
-        f"one(s) retried, {outcome.skipped} image(s) already done or under way. Results that disagree with the "
-        f"previous version go to the review queue."), messages.SUCCESS)
+    modeladmin.message_user(
+        request,
+        (
+            f"Queued on {outcome.model_version}: {len(outcome.queued)} new prediction(s), "
+            f"{len(outcome.retried)} failed one(s) retried, {outcome.skipped} image(s) already done or under way. "
+            "Results that disagree with the previous version go to the review queue."
+        ),
+        messages.SUCCESS,
+    )
 
 
 @admin.action(description="Re-run on the active model version")
@@ -191,8 +235,9 @@ def predictions_rerun_action(modeladmin, request, queryset):
 
 # --- Review queue -----------------------------------------------------------------------------------------------
 class AssignActionForm(ActionForm):
-    assignee = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
-                                      required=False, label="Reviewer")
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"), required=False, label="Reviewer"
+    )
 
 
 class ReviewCaseReasonInline(admin.TabularInline):
@@ -218,8 +263,19 @@ class ReviewCaseAdmin(AuditedViewsMixin, admin.ModelAdmin):
     inlines = [ReviewCaseReasonInline]
     action_form = AssignActionForm
     actions = ["assign_to_reviewer", "give_back_to_queue"]
-    readonly_fields = ["image", "prediction", "state", "priority", "assignee", "opened_at", "assigned_at",
-                       "closed_at", "closed_by", "review", "resolution"]
+    readonly_fields = [
+        "image",
+        "prediction",
+        "state",
+        "priority",
+        "assignee",
+        "opened_at",
+        "assigned_at",
+        "closed_at",
+        "closed_by",
+        "review",
+        "resolution",
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("reasons")
@@ -249,8 +305,9 @@ class ReviewCaseAdmin(AuditedViewsMixin, admin.ModelAdmin):
                 done += 1
             except (PermissionDenied, ValidationError) as exc:
                 failed += 1
-                self.message_user(request, f"Case {case.pk}: {' '.join(getattr(exc, 'messages', [str(exc)]))}",
-                                  messages.ERROR)
+                self.message_user(
+                    request, f"Case {case.pk}: {' '.join(getattr(exc, 'messages', [str(exc)]))}", messages.ERROR
+                )
         if done:
             where = f"assigned to {assignee}" if assignee else "back in the queue"
             self.message_user(request, f"{done} case(s) {where}.", messages.SUCCESS)
@@ -271,12 +328,33 @@ class ReviewCaseAdmin(AuditedViewsMixin, admin.ModelAdmin):
 # --- Model registry ---------------------------------------------------------------------------------------------
 @admin.register(ModelVersion)
 class ModelVersionAdmin(AuditedViewsMixin, admin.ModelAdmin):
-    list_display = ["identifier", "is_active", "balanced_accuracy", "melanoma_auc", "short_checksum", "registered_at",
-                    "activated_at", "activated_by"]
+    list_display = [
+        "identifier",
+        "is_active",
+        "balanced_accuracy",
+        "melanoma_auc",
+        "short_checksum",
+        "registered_at",
+        "activated_at",
+        "activated_by",
+    ]
     list_filter = ["is_active", "name"]
     search_fields = ["identifier", "checksum"]
-    readonly_fields = ["name", "version", "identifier", "checksum", "model_dir", "metrics", "model_card", "config",
-                       "registered_at", "registered_by", "is_active", "activated_at", "activated_by"]
+    readonly_fields = [
+        "name",
+        "version",
+        "identifier",
+        "checksum",
+        "model_dir",
+        "metrics",
+        "model_card",
+        "config",
+        "registered_at",
+        "registered_by",
+        "is_active",
+        "activated_at",
+        "activated_by",
+    ]
     actions = ["activate", "rerun_stored_images"]
 
     def has_add_permission(self, request, obj=None):
@@ -312,14 +390,18 @@ class ModelVersionAdmin(AuditedViewsMixin, admin.ModelAdmin):
         except (PermissionDenied, ValidationError) as exc:
             self.message_user(request, " ".join(getattr(exc, "messages", [str(exc)])), messages.ERROR)
             return
-        self.message_user(request, f"{version.identifier} is now active. Stored results are unchanged; re-run stored "
-                                   f"images to add its results and queue the changed cases for review.",
-                          messages.SUCCESS)
+        self.message_user(
+            request,
+            f"{version.identifier} is now active. Stored results are unchanged; re-run stored "
+            f"images to add its results and queue the changed cases for review.",
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Re-run all stored images on it (active version only)")
     def rerun_stored_images(self, request, queryset):
         if queryset.count() != 1 or not queryset.get().is_active:
-            self.message_user(request, "Select the active version: the workers run only the active one.",
-                              messages.ERROR)
+            self.message_user(
+                request, "Select the active version: the workers run only the active one.", messages.ERROR
+            )
             return
         _report_rerun(self, request, LesionImage.objects.select_related("lesion__patient__clinic").order_by("id"))

@@ -1,5 +1,6 @@
 """Sign-in lockouts in the admin site: operators see the failure counts and unlock (through sign_in_unlock,
 which audits it); nothing here edits or deletes a count directly."""
+
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
@@ -12,7 +13,13 @@ from .services.sign_in import sign_in_unlock
 class SignInLockoutAdmin(admin.ModelAdmin):
     # One tuple serves as columns, fields and read-only fields: immutable, so sharing it is safe.
     list_display = fields = readonly_fields = (
-        "username", "ip_address", "failures_since_start", "locked", "attempt_time", "path_info")
+        "username",
+        "ip_address",
+        "failures_since_start",
+        "locked",
+        "attempt_time",
+        "path_info",
+    )
     search_fields = ["username", "ip_address"]
     actions = ["unlock"]
 

@@ -1,4 +1,5 @@
 """Celery tasks of the audit trail: beat writes a checkpoint of the chain's head every few minutes."""
+
 from __future__ import annotations
 
 import logging

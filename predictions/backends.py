@@ -1,4 +1,5 @@
 """Authentication backends: the sign-in lockout in front of Django's own (settings.AUTHENTICATION_BACKENDS)."""
+
 from axes.backends import AxesStandaloneBackend
 
 

@@ -4,6 +4,7 @@ typed refusals services raise when a request cannot be honoured (too large, not 
 One classification, used by the API's exception handler (JSON) and the portal's error pages (HTML), so a
 database outage or a full disk reads the same everywhere: what happened, whether to retry, and when.
 """
+
 from __future__ import annotations
 
 import errno
@@ -33,19 +34,37 @@ class Fault:
 
 
 SERVICE_UNAVAILABLE = Fault(
-    503, "service_unavailable", "SkinClinic cannot answer right now",
+    503,
+    "service_unavailable",
+    "SkinClinic cannot answer right now",
     "A service SkinClinic depends on is not answering; nothing was saved. Try again in a minute.",
-    RETRY_AFTER_SECONDS)
+    RETRY_AFTER_SECONDS,
+)
 STORAGE_FULL = Fault(
-    507, "storage_full", "The image store is full",
-    "The image store is full; nothing was saved. Tell your administrator, then try again.")
+    507,
+    "storage_full",
+    "The image store is full",
+    "The image store is full; nothing was saved. Tell your administrator, then try again.",
+)
 STORAGE_UNAVAILABLE = Fault(
-    503, "storage_unavailable", "Images cannot be stored right now",
-    "The image store cannot be written; nothing was saved. Try again in a minute.", RETRY_AFTER_SECONDS)
-BODY_TOO_LARGE = Fault(413, "too_large", "Too much was sent",
-                       "The request body is larger than this server accepts; nothing was saved. Send less at once.")
-BODY_UNREADABLE = Fault(400, "parse_error", "The request could not be read",
-                        "The request body cannot be read: it is malformed or too complex. Nothing was saved.")
+    503,
+    "storage_unavailable",
+    "Images cannot be stored right now",
+    "The image store cannot be written; nothing was saved. Try again in a minute.",
+    RETRY_AFTER_SECONDS,
+)
+BODY_TOO_LARGE = Fault(
+    413,
+    "too_large",
+    "Too much was sent",
+    "The request body is larger than this server accepts; nothing was saved. Send less at once.",
+)
+BODY_UNREADABLE = Fault(
+    400,
+    "parse_error",
+    "The request could not be read",
+    "The request body cannot be read: it is malformed or too complex. Nothing was saved.",
+)
 
 
 class Refusal(ValidationError):

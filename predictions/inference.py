@@ -3,6 +3,7 @@
 TensorFlow is imported only when `classifier_get()` first runs, which a Celery worker does in each pool
 process after the fork (never in the parent, never in the web process).
 """
+
 from __future__ import annotations
 
 import functools
@@ -88,4 +89,4 @@ def _configured_version(model_dir: str | None) -> str:
     from mlcore.modeldir import SHIPPED_MODEL_DIR, read_config
 
     config = read_config(model_dir or SHIPPED_MODEL_DIR)
-    return f'{config["name"]}:{config["version"]}'
+    return f"{config['name']}:{config['version']}"

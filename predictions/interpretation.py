@@ -8,6 +8,7 @@ the prediction, and the operating point in its config.json), not from constants 
 operating point (the 1.x models) gives no referral advice; its risk is banded by the clinic's settings
 (SKINCLINIC_RISK_*), and the reading says so.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,21 +52,37 @@ class RiskBand:
 
 
 BANDS = {
-    "low": RiskBand("low", "Low", "The model finds little in this image that resembles melanoma, basal cell "
-                                  "carcinoma or actinic keratosis. Weigh it with the history and examination."),
-    "intermediate": RiskBand("intermediate", "Intermediate",
-                             "Some features resemble a malignant or pre-malignant lesion. Consider a closer look, "
-                             "dermoscopic follow-up or a second opinion."),
-    "high": RiskBand("high", "High", "Many features resemble a malignant or pre-malignant lesion. Consider prompt "
-                                     "specialist assessment."),
+    "low": RiskBand(
+        "low",
+        "Low",
+        "The model finds little in this image that resembles melanoma, basal cell "
+        "carcinoma or actinic keratosis. Weigh it with the history and examination.",
+    ),
+    "intermediate": RiskBand(
+        "intermediate",
+        "Intermediate",
+        "Some features resemble a malignant or pre-malignant lesion. Consider a closer look, "
+        "dermoscopic follow-up or a second opinion.",
+    ),
+    "high": RiskBand(
+        "high",
+        "High",
+        "Many features resemble a malignant or pre-malignant lesion. Consider prompt specialist assessment.",
+    ),
 }
 THRESHOLD_BANDS = {
-    "low": RiskBand("low", "Below the referral threshold",
-                    "The malignancy risk is below the model's referral threshold. Weigh it with the history and "
-                    "examination; a lesion that changes or worries the patient still deserves a closer look."),
-    "high": RiskBand("high", "At or above the referral threshold",
-                     "The malignancy risk reaches the model's referral threshold, which was set to miss as few "
-                     "malignant lesions as possible. Refer for specialist assessment."),
+    "low": RiskBand(
+        "low",
+        "Below the referral threshold",
+        "The malignancy risk is below the model's referral threshold. Weigh it with the history and "
+        "examination; a lesion that changes or worries the patient still deserves a closer look.",
+    ),
+    "high": RiskBand(
+        "high",
+        "At or above the referral threshold",
+        "The malignancy risk reaches the model's referral threshold, which was set to miss as few "
+        "malignant lesions as possible. Refer for specialist assessment.",
+    ),
 }
 
 
@@ -106,8 +123,13 @@ class OperatingPoint:
     melanoma_sensitivity_ci95: tuple[float, float] | None = None
     n_images: int | None = None
 
-    FIGURES = ("malignant_sensitivity", "malignant_specificity", "melanoma_sensitivity", "melanoma_specificity",
-               "referral_rate")
+    FIGURES = (
+        "malignant_sensitivity",
+        "malignant_specificity",
+        "melanoma_sensitivity",
+        "melanoma_specificity",
+        "referral_rate",
+    )
 
     @classmethod
     def from_config(cls, config: dict | None) -> OperatingPoint | None:
@@ -115,10 +137,13 @@ class OperatingPoint:
         if not isinstance(point, dict) or point.get("threshold") is None:
             return None
         figures = {name: (float(point[name]) if point.get(name) is not None else None) for name in cls.FIGURES}
-        return cls(threshold=float(point["threshold"]), **figures,
-                   malignant_sensitivity_ci95=_interval(point.get("malignant_sensitivity_ci95")),
-                   melanoma_sensitivity_ci95=_interval(point.get("melanoma_sensitivity_ci95")),
-                   n_images=int(point["n_images"]) if point.get("n_images") else None)
+        return cls(
+            threshold=float(point["threshold"]),
+            **figures,
+            malignant_sensitivity_ci95=_interval(point.get("malignant_sensitivity_ci95")),
+            melanoma_sensitivity_ci95=_interval(point.get("melanoma_sensitivity_ci95")),
+            n_images=int(point["n_images"]) if point.get("n_images") else None,
+        )
 
     @property
     def sentences(self) -> list[str]:
@@ -127,20 +152,29 @@ class OperatingPoint:
         found, cleared = _in_100(self.malignant_sensitivity), _in_100(self.malignant_specificity)
         if found is not None:
             interval = self.malignant_sensitivity_ci95
-            said.append(f"At this threshold the model found {found} in 100 malignant lesions in validation"
-                        + (f" (95% interval {_in_100(interval[0])} to {_in_100(interval[1])})" if interval else "")
-                        + (f", and called {cleared} in 100 benign lesions benign." if cleared is not None else "."))
+            said.append(
+                f"At this threshold the model found {found} in 100 malignant lesions in validation"
+                + (f" (95% interval {_in_100(interval[0])} to {_in_100(interval[1])})" if interval else "")
+                + (f", and called {cleared} in 100 benign lesions benign." if cleared is not None else ".")
+            )
         melanoma, melanoma_cleared = _in_100(self.melanoma_sensitivity), _in_100(self.melanoma_specificity)
         if melanoma is not None:
             interval = self.melanoma_sensitivity_ci95
-            said.append(f"It found {melanoma} in 100 melanomas"
-                        + (f" (95% interval {_in_100(interval[0])} to {_in_100(interval[1])})" if interval else "")
-                        + (f" and called {melanoma_cleared} in 100 non-melanomas non-melanoma."
-                           if melanoma_cleared is not None else "."))
+            said.append(
+                f"It found {melanoma} in 100 melanomas"
+                + (f" (95% interval {_in_100(interval[0])} to {_in_100(interval[1])})" if interval else "")
+                + (
+                    f" and called {melanoma_cleared} in 100 non-melanomas non-melanoma."
+                    if melanoma_cleared is not None
+                    else "."
+                )
+            )
         referred = _in_100(self.referral_rate)
         if referred is not None:
-            said.append(f"It referred {referred} in 100 of the validation images"
-                        + (f" ({self.n_images:,} images)." if self.n_images else "."))
+            said.append(
+                f"It referred {referred} in 100 of the validation images"
+                + (f" ({self.n_images:,} images)." if self.n_images else ".")
+            )
         return said
 
 
@@ -180,7 +214,7 @@ def _configured_config(model_version: str) -> dict | None:
         config = read_config(configured_model_dir())
     except ModelError:
         return None
-    return config if f'{config.get("name")}:{config.get("version")}' == model_version else None
+    return config if f"{config.get('name')}:{config.get('version')}" == model_version else None
 
 
 def operating_point_get(model_version: str) -> OperatingPoint | None:
@@ -263,11 +297,12 @@ class Interpretation:
     def bands_note(self) -> str:
         """Where the band comes from, in a sentence."""
         if self.referral_threshold is not None:
-            return (f"The model's referral threshold is a malignancy risk of "
-                    f"{self.referral_threshold * 100:.3g}%.")
-        return (f"This model version defines no referral threshold. The bands are this clinic's settings "
-                f"(low below {settings.SKINCLINIC_RISK_INTERMEDIATE_AT * 100:g}%, high from "
-                f"{settings.SKINCLINIC_RISK_HIGH_AT * 100:g}%), not a validated operating point of the model.")
+            return f"The model's referral threshold is a malignancy risk of {self.referral_threshold * 100:.3g}%."
+        return (
+            f"This model version defines no referral threshold. The bands are this clinic's settings "
+            f"(low below {settings.SKINCLINIC_RISK_INTERMEDIATE_AT * 100:g}%, high from "
+            f"{settings.SKINCLINIC_RISK_HIGH_AT * 100:g}%), not a validated operating point of the model."
+        )
 
 
 def entropy_of(probabilities: dict[str, float]) -> float:
@@ -285,8 +320,9 @@ def _assessment_reasons(prediction: Prediction) -> list[AssessmentReason]:
     return reasons
 
 
-def recommendation_of(*, risk: float, refer: bool | None, threshold: float | None,
-                      assessable: bool | None) -> Recommendation:
+def recommendation_of(
+    *, risk: float, refer: bool | None, threshold: float | None, assessable: bool | None
+) -> Recommendation:
     """The verdict of a result from what its model stored: cannot assess, refer, routine, or none (no threshold)."""
     if assessable is False:
         return Recommendation.CANNOT_ASSESS
@@ -306,8 +342,9 @@ class ResultSummary:
     risk: float
 
 
-def result_summary(risk: float | None, refer: bool | None = None, threshold: float | None = None,
-                   assessable: bool | None = None) -> ResultSummary | None:
+def result_summary(
+    risk: float | None, refer: bool | None = None, threshold: float | None = None, assessable: bool | None = None
+) -> ResultSummary | None:
     if risk is None:
         return None
     risk = float(risk)
@@ -317,8 +354,9 @@ def result_summary(risk: float | None, refer: bool | None = None, threshold: flo
         return ResultSummary(SHORT_LABELS[recommendation], "intermediate", risk)
     if recommendation == Recommendation.NONE:
         return ResultSummary(f"{band.label} risk", band.key, risk)
-    return ResultSummary(SHORT_LABELS[recommendation], "high" if recommendation == Recommendation.REFER else "low",
-                         risk)
+    return ResultSummary(
+        SHORT_LABELS[recommendation], "high" if recommendation == Recommendation.REFER else "low", risk
+    )
 
 
 # The same rule in SQL (selectors order by it): histopathology first, then the newest.
@@ -345,37 +383,63 @@ def prediction_interpret(prediction: Prediction, *, with_operating_point: bool =
     probabilities = {code: float(prediction.probabilities.get(code, 0.0)) for code in CLASSES}
     top_code = prediction.top_class or max(probabilities, key=probabilities.__getitem__)
     ranked = sorted(CLASSES, key=lambda code: (-probabilities[code], CLASSES.index(code)))
-    classes = [ClassProbability(code, CLASS_NAMES[code], probabilities[code], code in MALIGNANT_CLASSES,
-                                code == top_code) for code in ranked]
+    classes = [
+        ClassProbability(code, CLASS_NAMES[code], probabilities[code], code in MALIGNANT_CLASSES, code == top_code)
+        for code in ranked
+    ]
     top = next(c for c in classes if c.is_top)
     entropy = entropy_of(probabilities)
     reasons = []
     low_top = settings.SKINCLINIC_UNCERTAIN_TOP_PROBABILITY_BELOW
     if top.probability < low_top:
-        reasons.append(f"The most likely class has only {top.percent:g}% probability "
-                       f"(results below {low_top * 100:g}% are flagged).")
+        reasons.append(
+            f"The most likely class has only {top.percent:g}% probability "
+            f"(results below {low_top * 100:g}% are flagged)."
+        )
     high_entropy = settings.SKINCLINIC_UNCERTAIN_ENTROPY_ABOVE
     if entropy > high_entropy:
-        reasons.append(f"The probability is spread over several classes "
-                       f"(entropy {entropy:.2f} nats; above {high_entropy:.2f} is flagged).")
-    risk = float(prediction.malignancy_risk if prediction.malignancy_risk is not None
-                 else sum(probabilities[c] for c in MALIGNANT_CLASSES))
+        reasons.append(
+            f"The probability is spread over several classes "
+            f"(entropy {entropy:.2f} nats; above {high_entropy:.2f} is flagged)."
+        )
+    risk = float(
+        prediction.malignancy_risk
+        if prediction.malignancy_risk is not None
+        else sum(probabilities[c] for c in MALIGNANT_CLASSES)
+    )
     point = operating_point_get(prediction.model_version) if with_operating_point else None
     threshold = prediction.referral_threshold
-    recommendation = recommendation_of(risk=risk, refer=prediction.refer, threshold=threshold,
-                                       assessable=prediction.assessable)
-    return Interpretation(classes=classes, top=top, risk=risk, band=risk_band(risk, threshold), entropy=entropy,
-                          uncertain_reasons=reasons, recommendation=recommendation, referral_threshold=threshold,
-                          operating_point=point, assessment_reasons=_assessment_reasons(prediction))
+    recommendation = recommendation_of(
+        risk=risk, refer=prediction.refer, threshold=threshold, assessable=prediction.assessable
+    )
+    return Interpretation(
+        classes=classes,
+        top=top,
+        risk=risk,
+        band=risk_band(risk, threshold),
+        entropy=entropy,
+        uncertain_reasons=reasons,
+        recommendation=recommendation,
+        referral_threshold=threshold,
+        operating_point=point,
+        assessment_reasons=_assessment_reasons(prediction),
+    )
 
 
 # --- How two results for one image differ (a re-run under another model version) ---------------------------------
 def prediction_pair_diff(*, old_top: str, old_risk: float, new_top: str, new_risk: float) -> dict:
     """How two results for one image differ: top class, and the risk band the clinician is shown."""
     old_band, new_band = risk_band(old_risk).key, risk_band(new_risk).key
-    return {"from_top_class": old_top, "to_top_class": new_top, "from_band": old_band, "to_band": new_band,
-            "from_risk": old_risk, "to_risk": new_risk,
-            "top_class_changed": old_top != new_top, "band_changed": old_band != new_band}
+    return {
+        "from_top_class": old_top,
+        "to_top_class": new_top,
+        "from_band": old_band,
+        "to_band": new_band,
+        "from_risk": old_risk,
+        "to_risk": new_risk,
+        "top_class_changed": old_top != new_top,
+        "band_changed": old_band != new_band,
+    }
 
 
 @dataclass(frozen=True)
@@ -407,9 +471,22 @@ class VersionDiff:
             "unchanged": sum(not row.changed for row in self.rows),
             "top_class_changed": sum(row.diff["top_class_changed"] for row in self.rows),
             "band_changed": sum(row.diff["band_changed"] for row in self.rows),
-            "top_class_transitions": {f"{a}->{b}": n for (a, b), n in sorted(Counter(
-                (r.diff["from_top_class"], r.diff["to_top_class"]) for r in self.rows
-                if r.diff["top_class_changed"]).items())},
-            "band_transitions": {f"{a}->{b}": n for (a, b), n in sorted(Counter(
-                (r.diff["from_band"], r.diff["to_band"]) for r in self.rows if r.diff["band_changed"]).items())},
+            "top_class_transitions": {
+                f"{a}->{b}": n
+                for (a, b), n in sorted(
+                    Counter(
+                        (r.diff["from_top_class"], r.diff["to_top_class"])
+                        for r in self.rows
+                        if r.diff["top_class_changed"]
+                    ).items()
+                )
+            },
+            "band_transitions": {
+                f"{a}->{b}": n
+                for (a, b), n in sorted(
+                    Counter(
+                        (r.diff["from_band"], r.diff["to_band"]) for r in self.rows if r.diff["band_changed"]
+                    ).items()
+                )
+            },
         }

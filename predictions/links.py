@@ -1,5 +1,6 @@
 """Links to the API's resources, built in one place for every caller: API responses (absolute to the request's
 host, api/serializers.py) and webhook bodies (absolute to PUBLIC_URL, services/webhooks.py)."""
+
 from __future__ import annotations
 
 from django.conf import settings

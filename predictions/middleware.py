@@ -1,4 +1,5 @@
 """Request middleware of the clinical app."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -53,8 +54,11 @@ class FaultResponseMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if _is_api(request) and response.status_code >= 400 and not _is_json(response):
-            return _api_error_response(response.status_code, _PLAIN_DETAIL.get(
-                response.status_code, response.reason_phrase or "Error."), retry_after=response.get("Retry-After"))
+            return _api_error_response(
+                response.status_code,
+                _PLAIN_DETAIL.get(response.status_code, response.reason_phrase or "Error."),
+                retry_after=response.get("Retry-After"),
+            )
         return response
 
     def process_exception(self, request, exception):

@@ -7,6 +7,7 @@ right, or add a right, edit `RULES`; nothing else names roles.
 Whether the user may see the object at all (another clinic's record is a 404) is `selectors.object_get_for_user`;
 this module answers the next question, what a member of the object's clinic may do with it (a 403).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,18 +40,21 @@ RULES: dict[str, Rule] = {
     # See the clinic's review queue, audit trail and real-world performance.
     "governance.view": Rule(_REVIEWERS, denied="Only a reviewer or administrator of {clinic} may see this."),
     # Assign and close review cases, queue re-runs of the clinic's images (operators too, from the admin).
-    "review_case.work": Rule(_REVIEWERS, operator=True,
-                             denied="Only a reviewer or administrator of {clinic} may work its review queue."),
+    "review_case.work": Rule(
+        _REVIEWERS, operator=True, denied="Only a reviewer or administrator of {clinic} may work its review queue."
+    ),
     # Be given a review case.
     "review_case.assignee": Rule(_REVIEWERS),
     # Give users roles in the clinic, manage its webhooks.
     "clinic.administer": Rule((Role.ADMIN,)),
     # See the model registry (system-wide: a reviewer or administrator of any clinic).
-    "model_registry.view": Rule(_REVIEWERS, operator=True,
-                                denied="Only reviewers, clinic administrators and operators see the model registry."),
+    "model_registry.view": Rule(
+        _REVIEWERS, operator=True, denied="Only reviewers, clinic administrators and operators see the model registry."
+    ),
     # Register and activate model versions (system-wide: no clinic role holds it).
-    "model_registry.change": Rule(operator=True, system=True,
-                                  denied="Only an operator (superuser) may change the model registry."),
+    "model_registry.change": Rule(
+        operator=True, system=True, denied="Only an operator (superuser) may change the model registry."
+    ),
     # Re-run every stored image on a model version.
     "images.rerun": Rule(operator=True, system=True, denied="Only an operator (superuser) may re-run stored images."),
     # Lift a sign-in lockout before its cool-off ends.

@@ -5,6 +5,7 @@ outside the repository. The worker loads it once per process (again when it is r
 neighbours of each result; the web only reads its small index.json (to say why a result has no similar
 cases) and serves the thumbnails of cases stored with a prediction.
 """
+
 from __future__ import annotations
 
 import enum
@@ -50,8 +51,16 @@ def reference_build_command(model_version: str) -> str:
 
     from . import inference
 
-    parts = ["python", "-m", "mlcore", "reference", "--data", "/path/to/HAM10000",
-             "--out", str(settings.SKINCLINIC_REFERENCE_DIR)]
+    parts = [
+        "python",
+        "-m",
+        "mlcore",
+        "reference",
+        "--data",
+        "/path/to/HAM10000",
+        "--out",
+        str(settings.SKINCLINIC_REFERENCE_DIR),
+    ]
     model_dir: Path | str
     try:
         model_dir = inference._model_dir_of(model_version)  # the worker's own lookup of a version's files
@@ -72,16 +81,24 @@ def reference_index_state(model_version: str) -> IndexState:
         info = ReferenceIndex.read_info(directory)
         ReferenceIndex.check_info(info, model_version)
     except ReferenceIndexMissing:
-        return IndexState(IndexStatus.MISSING, f"No reference index has been built for model {model_version}.",
-                          command)
+        return IndexState(IndexStatus.MISSING, f"No reference index has been built for model {model_version}.", command)
     except ReferenceIndexMismatch as exc:
-        return IndexState(IndexStatus.MISMATCHED, f"The reference index in {directory} does not fit model "
-                          f"{model_version}: {exc}. Build it again.", command)
+        return IndexState(
+            IndexStatus.MISMATCHED,
+            f"The reference index in {directory} does not fit model {model_version}: {exc}. Build it again.",
+            command,
+        )
     except ReferenceIndexError as exc:
-        return IndexState(IndexStatus.UNREADABLE, f"The reference index cannot be read: {exc}. Build it again.",
-                          command)
-    return IndexState(IndexStatus.READY, f"Reference index of {info['count']} cases, built {info['built_at']}.",
-                      command, built_at=info["built_at"], count=info["count"])
+        return IndexState(
+            IndexStatus.UNREADABLE, f"The reference index cannot be read: {exc}. Build it again.", command
+        )
+    return IndexState(
+        IndexStatus.READY,
+        f"Reference index of {info['count']} cases, built {info['built_at']}.",
+        command,
+        built_at=info["built_at"],
+        count=info["count"],
+    )
 
 
 def reference_index_get(model_version: str, weights_sha256: str | None = None):

@@ -1,4 +1,5 @@
 """Celery tasks: take ids, call a service, decide whether to retry. The work itself lives in services."""
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,9 @@ def _name_this_worker_run(sender=None, **kwargs) -> None:
 def _start_heartbeat(sender=None, **kwargs) -> None:
     if not WORKER_NAME:
         return
-    threading.Thread(target=_heartbeat_forever, args=(WORKER_NAME, timezone.now()), name="skinclinic-heartbeat",
-                     daemon=True).start()
+    threading.Thread(
+        target=_heartbeat_forever, args=(WORKER_NAME, timezone.now()), name="skinclinic-heartbeat", daemon=True
+    ).start()
     # A worker that comes back takes over what a crashed one left running as soon as the dead one's
     # heartbeat counts as lost, instead of waiting for beat's next sweep.
     predictions_sweep_task.apply_async(countdown=settings.SKINCLINIC_WORKER_LOST_AFTER + 1)
@@ -78,21 +80,27 @@ def prediction_run_task(self, prediction_id: int) -> None:
         # The classifier must be the version claimed for, even if another one is activated meanwhile.
         version = inference.model_version()
         predictions = services.prediction_claim(
-            prediction_id=prediction_id, claimant=claimant, model_version=version,
-            limit=settings.SKINCLINIC_PREDICTION_BATCH_SIZE, worker=WORKER_NAME)
+            prediction_id=prediction_id,
+            claimant=claimant,
+            model_version=version,
+            limit=settings.SKINCLINIC_PREDICTION_BATCH_SIZE,
+            worker=WORKER_NAME,
+        )
     except DatabaseError as exc:  # nothing claimed; the sweep resends if these retries run out
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), max_retries=5) from exc
     if not predictions:
         return
     try:
-        services.prediction_run(predictions=predictions, classifier=inference.classifier_get(version),
-                                claimant=claimant)
+        services.prediction_run(
+            predictions=predictions, classifier=inference.classifier_get(version), claimant=claimant
+        )
     except Exception as exc:
         # Storage, database, model loading, a time limit: worth another attempt while attempts remain.
         logger.warning("predictions %s failed transiently: %r", [p.id for p in predictions], exc)
         try:
-            requeued = services.prediction_release(predictions=predictions, claimant=claimant,
-                                                   error=f"{type(exc).__name__}: {exc}")
+            requeued = services.prediction_release(
+                predictions=predictions, claimant=claimant, error=f"{type(exc).__name__}: {exc}"
+            )
         except DatabaseError as db_error:
             # The database is down, so the claim cannot be given back: run again under the same task id,
             # which still holds the claim (the next claim takes it back as a new attempt).
@@ -119,12 +127,17 @@ def prediction_heatmap_task(self, prediction_ids: list[int]) -> None:
             by_version.setdefault(heatmap.prediction.model_version, ([], []))[1].append(heatmap)
         # Each heatmap comes from the model version that made the prediction, active or not.
         for version, (group, classes) in by_version.items():
-            services.prediction_heatmaps_store(predictions=group, class_heatmaps=classes,
-                                               classifier=inference.classifier_get(version))
+            services.prediction_heatmaps_store(
+                predictions=group, class_heatmaps=classes, classifier=inference.classifier_get(version)
+            )
     except Exception as exc:
         logger.warning("heatmaps of predictions %s failed: %r", prediction_ids, exc)
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries + 1), priority=HEATMAP_PRIORITY,
-                         max_retries=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS - 1) from exc
+        raise self.retry(
+            exc=exc,
+            countdown=_backoff(self.request.retries + 1),
+            priority=HEATMAP_PRIORITY,
+            max_retries=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS - 1,
+        ) from exc
 
 
 @shared_task

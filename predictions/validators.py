@@ -1,5 +1,6 @@
 """Limits on what a record may hold, in one place: every write runs them (the services call full_clean on
 the models that carry them), so the API, the portal and the admin accept and refuse the same values."""
+
 from __future__ import annotations
 
 import datetime
@@ -33,8 +34,9 @@ def date_of_birth_validate(value: datetime.date | None) -> None:
     if value > today:
         raise ValidationError("The date of birth cannot be in the future.", code="future")
     if value < _years_before(today, MAX_AGE_YEARS):
-        raise ValidationError(f"Check the year: the date of birth is more than {MAX_AGE_YEARS} years ago.",
-                              code="too_old")
+        raise ValidationError(
+            f"Check the year: the date of birth is more than {MAX_AGE_YEARS} years ago.", code="too_old"
+        )
 
 
 def capture_date_validate(value: datetime.date | None) -> None:
@@ -44,5 +46,6 @@ def capture_date_validate(value: datetime.date | None) -> None:
     if value > timezone.localdate():
         raise ValidationError("The capture date cannot be in the future.", code="future")
     if value < EARLIEST_CAPTURE_DATE:
-        raise ValidationError(f"Check the year: the capture date is before {EARLIEST_CAPTURE_DATE.year}.",
-                              code="too_old")
+        raise ValidationError(
+            f"Check the year: the capture date is before {EARLIEST_CAPTURE_DATE.year}.", code="too_old"
+        )

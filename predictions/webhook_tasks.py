@@ -1,4 +1,5 @@
 """Celery tasks of the webhooks: take ids, call a service, schedule the next attempt when one is due."""
+
 from __future__ import annotations
 
 from celery import shared_task

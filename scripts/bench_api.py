@@ -15,6 +15,7 @@ hardly depend on what else the machine is running), each CPU time also as a rati
 CPU in the same run (what moves least between machines), and the same as JSON with --json.
 Throttling stays on (its rate is raised so it never refuses); tokens are checked on every request.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ sys.path.insert(0, str(ROOT))
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/skinclinic_bench")
-    parser.add_argument("--cache-url", default="locmemcache://",
-                        help="where throttles count (redis://... as with several web hosts)")
+    parser.add_argument(
+        "--cache-url", default="locmemcache://", help="where throttles count (redis://... as with several web hosts)"
+    )
     parser.add_argument("--predictions", type=int, default=2000, help="finished predictions in the database")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per scenario")
@@ -113,23 +115,45 @@ def seed(count: int) -> tuple[str, list[int], str, list[int]]:
     for start in range(existing, count, 500):
         batch = range(start, min(start + 500, count))
         patients = Patient.objects.bulk_create(
-            Patient(clinic=clinic, mrn=f"B-{n:06d}", full_name=f"Bench Patient {n}", created_by=user) for n in batch)
+            Patient(clinic=clinic, mrn=f"B-{n:06d}", full_name=f"Bench Patient {n}", created_by=user) for n in batch
+        )
         lesions = Lesion.objects.bulk_create(Lesion(patient=p, site="back", created_by=user) for p in patients)
         images = LesionImage.objects.bulk_create(
-            LesionImage(lesion=lesion, file=f"lesion-images/bench-{n}.jpg", sha256=f"{n:064x}", width=600,
-                        height=450, format="JPEG", size_bytes=50_000, uploaded_by=user, age=50, site="back")
-            for n, lesion in zip(batch, lesions))
+            LesionImage(
+                lesion=lesion,
+                file=f"lesion-images/bench-{n}.jpg",
+                sha256=f"{n:064x}",
+                width=600,
+                height=450,
+                format="JPEG",
+                size_bytes=50_000,
+                uploaded_by=user,
+                age=50,
+                site="back",
+            )
+            for n, lesion in zip(batch, lesions)
+        )
         predictions = []
         for n, image in zip(batch, images):
             raw = [rng.random() ** 3 for _ in CLASSES]
             probabilities = {c: v / sum(raw) for c, v in zip(CLASSES, raw)}
             queued = now - datetime.timedelta(minutes=n)
-            predictions.append(Prediction(
-                image=image, clinic=clinic, model_version="bench:1.0", status="succeeded", probabilities=probabilities,
-                top_class=max(probabilities, key=probabilities.get), attempts=1, queued_at=queued,
-                malignancy_risk=sum(probabilities[c] for c in MALIGNANT_CLASSES),
-                started_at=queued + datetime.timedelta(seconds=1), finished_at=queued + datetime.timedelta(seconds=2),
-                heatmap=f"heatmaps/bench-{n}.png"))
+            predictions.append(
+                Prediction(
+                    image=image,
+                    clinic=clinic,
+                    model_version="bench:1.0",
+                    status="succeeded",
+                    probabilities=probabilities,
+                    top_class=max(probabilities, key=probabilities.get),
+                    attempts=1,
+                    queued_at=queued,
+                    malignancy_risk=sum(probabilities[c] for c in MALIGNANT_CLASSES),
+                    started_at=queued + datetime.timedelta(seconds=1),
+                    finished_at=queued + datetime.timedelta(seconds=2),
+                    heatmap=f"heatmaps/bench-{n}.png",
+                )
+            )
         Prediction.objects.bulk_create(predictions)
     from django.db import connection
 
@@ -141,11 +165,15 @@ def seed(count: int) -> tuple[str, list[int], str, list[int]]:
     uploads, _ = Clinic.objects.get_or_create(slug="bench-uploads", defaults={"name": "Benchmark uploads"})
     uploader, _ = User.objects.get_or_create(username="bench-uploader")
     Membership.objects.get_or_create(user=uploader, clinic=uploads, defaults={"role": "clinician"})
-    patient, _ = Patient.objects.get_or_create(clinic=uploads, mrn="U-000001",
-                                               defaults={"full_name": "Bench Uploads", "created_by": uploader})
+    patient, _ = Patient.objects.get_or_create(
+        clinic=uploads, mrn="U-000001", defaults={"full_name": "Bench Uploads", "created_by": uploader}
+    )
     lesions = list(patient.lesions.values_list("id", flat=True)) or [
-        lesion.pk for lesion in Lesion.objects.bulk_create(
-            Lesion(patient=patient, site="back", created_by=uploader) for _ in range(50))]
+        lesion.pk
+        for lesion in Lesion.objects.bulk_create(
+            Lesion(patient=patient, site="back", created_by=uploader) for _ in range(50)
+        )
+    ]
     _, upload_key = api_token_create(user=uploader, name=f"bench uploads {now:%Y-%m-%d %H:%M:%S}")
     return key, ids, upload_key, lesions
 
@@ -169,8 +197,14 @@ def upload_bodies(count: int) -> list[tuple[bytes, str]]:
         buffer = io.BytesIO()
         image.filter(ImageFilter.GaussianBlur(3)).save(buffer, "JPEG", quality=90)
         boundary = f"bench{n:08d}"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"lesion-{n}.jpg\"\r\n"
-                f"Content-Type: image/jpeg\r\n\r\n").encode() + buffer.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="lesion-{n}.jpg"\r\n'
+                f"Content-Type: image/jpeg\r\n\r\n"
+            ).encode()
+            + buffer.getvalue()
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         bodies.append((body, f"multipart/form-data; boundary={boundary}"))
     return bodies
 
@@ -216,9 +250,10 @@ def database_pids(url: str) -> list[str]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND pid <> pg_backend_pid()").fetchall()
-    return [str(pid) for pid, in rows]
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [str(pid) for (pid,) in rows]
 
 
 def free_port() -> int:
@@ -228,9 +263,26 @@ def free_port() -> int:
 
 
 def start_gunicorn(args, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "skinclinic.wsgi", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
-               "--keep-alive", "30", "--log-level", "warning", "--backlog", "256"]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "skinclinic.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        args.worker_class,
+        "--threads",
+        str(args.threads),
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "256",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=server_env(args))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -253,8 +305,10 @@ class Connection:
         self.reader = self.writer = None
 
     async def send(self, method: str, path: str, body: bytes = b"", content_type: str = "") -> tuple[int, bytes]:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {self.key}\r\n"
-                f"Accept: application/json\r\n")
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {self.key}\r\n"
+            f"Accept: application/json\r\n"
+        )
         if body:
             head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
         request = head.encode() + b"\r\n" + body
@@ -315,10 +369,16 @@ async def drive(port: int, key: str, requests, concurrency: int, duration: float
 
     if failures:
         print(f"  failures: {dict(failures.most_common(3))}", file=sys.stderr)
-    return {"requests": len(latencies), "errors": sum(failures.values()), "seconds": round(elapsed, 2),
-            "requests_per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(percentile(50), 1),
-            "p90_ms": round(percentile(90), 1), "p99_ms": round(percentile(99), 1),
-            "mean_ms": round(statistics.fmean(latencies) * 1000, 1)}
+    return {
+        "requests": len(latencies),
+        "errors": sum(failures.values()),
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(50), 1),
+        "p90_ms": round(percentile(90), 1),
+        "p99_ms": round(percentile(99), 1),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 1),
+    }
 
 
 def main():
@@ -337,8 +397,10 @@ def main():
 
     # name: (token key, a function that makes the next request as (method, path, body, content type))
     scenarios = {
-        "list predictions (page of 50)": (key, lambda: ("GET", f"/api/v1/predictions?page={random.randint(1, pages)}",
-                                                        b"", "")),
+        "list predictions (page of 50)": (
+            key,
+            lambda: ("GET", f"/api/v1/predictions?page={random.randint(1, pages)}", b"", ""),
+        ),
         "retrieve one prediction": (key, lambda: ("GET", f"/api/v1/predictions/{random.choice(ids)}", b"", "")),
         "upload an image (202)": (upload_key, upload),
         # The floor under any API request on this machine: the same server, middleware and clients, no
@@ -347,8 +409,9 @@ def main():
     }
     if args.only:
         scenarios = {name: scenario for name, scenario in scenarios.items() if name.startswith(args.only)}
-    queries = {name: queries_per_request(scenario_key, {name: make})[name]
-               for name, (scenario_key, make) in scenarios.items()}
+    queries = {
+        name: queries_per_request(scenario_key, {name: make})[name] for name, (scenario_key, make) in scenarios.items()
+    }
     port = args.port or free_port()
     server = start_gunicorn(args, port)
     results = {}
@@ -359,10 +422,12 @@ def main():
             web_before, database_before = cpu_seconds(web), cpu_seconds(database)
             result = asyncio.run(drive(port, scenario_key, make, args.concurrency, args.duration))
             per_request = 1000 / max(result["requests"], 1)
-            results[name] = {**result, "sql_queries_per_request": queries[name],
-                             "web_cpu_ms_per_request": round((cpu_seconds(web) - web_before) * per_request, 2),
-                             "db_cpu_ms_per_request": round(
-                                 max(cpu_seconds(database) - database_before, 0) * per_request, 2)}
+            results[name] = {
+                **result,
+                "sql_queries_per_request": queries[name],
+                "web_cpu_ms_per_request": round((cpu_seconds(web) - web_before) * per_request, 2),
+                "db_cpu_ms_per_request": round(max(cpu_seconds(database) - database_before, 0) * per_request, 2),
+            }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -374,15 +439,21 @@ def main():
         r["web_cpu_x_health"] = round(r["web_cpu_ms_per_request"] / floor, 1) if floor else None
         r["db_cpu_x_health"] = round(r["db_cpu_ms_per_request"] / floor, 1) if floor else None
     load = os.getloadavg()
-    print(f"gunicorn {args.worker_class} x{args.workers} workers x{args.threads} threads, {args.concurrency} clients, "
-          f"{args.duration:g} s each, {len(ids)} predictions, cache {args.cache_url.split(':')[0]}, "
-          f"{os.cpu_count()} CPUs, load average {load[0]:.2f}")
-    print(f"{'scenario':32} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'SQL/req':>8} "
-          f"{'CPU ms/req: web':>16} {'db':>6} {'x health: web':>14} {'db':>5}")
+    print(
+        f"gunicorn {args.worker_class} x{args.workers} workers x{args.threads} threads, {args.concurrency} clients, "
+        f"{args.duration:g} s each, {len(ids)} predictions, cache {args.cache_url.split(':')[0]}, "
+        f"{os.cpu_count()} CPUs, load average {load[0]:.2f}"
+    )
+    print(
+        f"{'scenario':32} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'SQL/req':>8} "
+        f"{'CPU ms/req: web':>16} {'db':>6} {'x health: web':>14} {'db':>5}"
+    )
     for name, r in results.items():
-        print(f"{name:32} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p90_ms']:>8} {r['p99_ms']:>8} "
-              f"{r['errors']:>7} {r['sql_queries_per_request']:>8} {r['web_cpu_ms_per_request']:>16} "
-              f"{r['db_cpu_ms_per_request']:>6} {r['web_cpu_x_health'] or '-':>14} {r['db_cpu_x_health'] or '-':>5}")
+        print(
+            f"{name:32} {r['requests_per_s']:>8} {r['p50_ms']:>8} {r['p90_ms']:>8} {r['p99_ms']:>8} "
+            f"{r['errors']:>7} {r['sql_queries_per_request']:>8} {r['web_cpu_ms_per_request']:>16} "
+            f"{r['db_cpu_ms_per_request']:>6} {r['web_cpu_x_health'] or '-':>14} {r['db_cpu_x_health'] or '-':>5}"
+        )
     if args.json:
         print(json.dumps({"config": vars(args), "load_average": load, "results": results}, indent=2))
 

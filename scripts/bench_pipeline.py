@@ -15,6 +15,7 @@ It works in a database of its own (dropped and made anew each run) and a queue o
 
 --compare first runs `python -m mlcore bench` for the model's own batch throughput on this machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ def parse_args():
     parser.add_argument("--image-dir", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--clients", type=int, default=4, help="concurrent uploading clients in the burst")
     parser.add_argument("--idle", type=int, default=20, help="one-at-a-time uploads for the idle latency")
-    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432",
-                        help="PostgreSQL server URL (a database skinclinic_pipeline_bench is made there)")
+    parser.add_argument(
+        "--postgres",
+        default="postgres://postgres@127.0.0.1:5432",
+        help="PostgreSQL server URL (a database skinclinic_pipeline_bench is made there)",
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="Redis URL for the broker")
     parser.add_argument("--compare", action="store_true", help="also run `python -m mlcore bench` first")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -55,9 +59,14 @@ def percentile(values, q):
 
 def mlcore_batch_throughput() -> tuple[float, float]:
     model = ["--model", os.environ["MODEL_DIR"]] if os.environ.get("MODEL_DIR") else []
-    out = subprocess.run([sys.executable, "-m", "mlcore", "bench", "--json", *model], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    figures = json.loads(out[out.index("{"):])
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcore", "bench", "--json", *model],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    figures = json.loads(out[out.index("{") :])
     return figures["batch_throughput_images_per_s"]["median"], figures["batch_cpu_ms_per_image"]
 
 
@@ -73,10 +82,29 @@ class Worker:
     def __init__(self, env):
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "skinclinic", "worker", "--concurrency", "1", "--loglevel",
-             "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "skinclinic",
+                "worker",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"bench-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
 
     def wait_until_model_loaded(self, timeout=300):
@@ -118,8 +146,8 @@ def main() -> int:
     if len(paths) < needed:
         raise SystemExit(f"need {needed} JPEGs in {args.image_dir}, found {len(paths)}")
     images = [p.read_bytes() for p in paths]
-    warm_set, burst_set = images[:5], images[5:5 + args.images]
-    drain_set, idle_set = images[5 + args.images:5 + 2 * args.images], images[5 + 2 * args.images:]
+    warm_set, burst_set = images[:5], images[5 : 5 + args.images]
+    drain_set, idle_set = images[5 + args.images : 5 + 2 * args.images], images[5 + 2 * args.images :]
 
     reference, reference_cpu_ms = mlcore_batch_throughput() if args.compare else (None, None)
 
@@ -166,8 +194,9 @@ def main() -> int:
 
     def wait(ids, heatmaps=False, poll=0.01):
         pending = Prediction.objects.filter(id__in=ids).exclude(status__in=done)
-        while pending.exists() or (heatmaps and Prediction.objects.filter(id__in=ids, status=PredictionStatus.SUCCEEDED,
-                                                                          heatmap="").exists()):
+        while pending.exists() or (
+            heatmaps and Prediction.objects.filter(id__in=ids, status=PredictionStatus.SUCCEEDED, heatmap="").exists()
+        ):
             time.sleep(poll)
 
     def upload_concurrently(batch: list[bytes], clients: int) -> list[tuple[int, float]]:
@@ -228,8 +257,11 @@ def main() -> int:
         "burst_latency_s": {"p50": statistics.median(latencies), "p95": percentile(latencies, 95)},
         "drain_throughput_images_per_s": drain_throughput,
         "drain_worker_cpu_ms_per_image": drain_cpu_ms,
-        "idle_latency_ms": {"p50": statistics.median(idle) * 1000, "p95": percentile(idle, 95) * 1000,
-                            "uploads": len(idle)},
+        "idle_latency_ms": {
+            "p50": statistics.median(idle) * 1000,
+            "p95": percentile(idle, 95) * 1000,
+            "uploads": len(idle),
+        },
         "mlcore_batch_throughput_images_per_s": reference,
         "mlcore_batch_cpu_ms_per_image": reference_cpu_ms,
         "model_version": Prediction.objects.values_list("model_version", flat=True).first(),
@@ -239,17 +271,25 @@ def main() -> int:
         print(json.dumps(figures, indent=2))
         return 0
     print(f"model {figures['model_version']}, {figures['cpus']} CPUs, one worker process; {failed} failed")
-    print(f"burst, {args.clients} clients uploading {args.images} images: {burst_throughput:.1f} images/s "
-          f"upload-to-stored-result; latency p50 {figures['burst_latency_s']['p50']:.2f} s, "
-          f"p95 {figures['burst_latency_s']['p95']:.2f} s")
-    print(f"drain, {args.images} images queued at once: {drain_throughput:.1f} images/s, "
-          f"worker CPU {drain_cpu_ms:.1f} ms an image")
-    print(f"idle, one upload at a time: upload-to-result p50 {figures['idle_latency_ms']['p50']:.0f} ms, "
-          f"p95 {figures['idle_latency_ms']['p95']:.0f} ms")
+    print(
+        f"burst, {args.clients} clients uploading {args.images} images: {burst_throughput:.1f} images/s "
+        f"upload-to-stored-result; latency p50 {figures['burst_latency_s']['p50']:.2f} s, "
+        f"p95 {figures['burst_latency_s']['p95']:.2f} s"
+    )
+    print(
+        f"drain, {args.images} images queued at once: {drain_throughput:.1f} images/s, "
+        f"worker CPU {drain_cpu_ms:.1f} ms an image"
+    )
+    print(
+        f"idle, one upload at a time: upload-to-result p50 {figures['idle_latency_ms']['p50']:.0f} ms, "
+        f"p95 {figures['idle_latency_ms']['p95']:.0f} ms"
+    )
     if reference:
-        print(f"mlcore batch throughput {reference:.1f} images/s: burst {burst_throughput / reference:.0%}, "
-              f"drain {drain_throughput / reference:.0%} of it; model CPU {reference_cpu_ms:.1f} ms an image, "
-              f"the drain's worker CPU {drain_cpu_ms / reference_cpu_ms:.2f}x that")
+        print(
+            f"mlcore batch throughput {reference:.1f} images/s: burst {burst_throughput / reference:.0%}, "
+            f"drain {drain_throughput / reference:.0%} of it; model CPU {reference_cpu_ms:.1f} ms an image, "
+            f"the drain's worker CPU {drain_cpu_ms / reference_cpu_ms:.2f}x that"
+        )
     return 0
 
 

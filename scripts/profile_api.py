@@ -10,6 +10,7 @@ SQL, and the wall time of its statements (the database's work, the round trip an
 apart. "Middleware and DRF" is the rest of the request's CPU. Timers add a little of their own;
 the split, not the absolute figure, is what this is for (bench_api measures the absolute CPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,16 +97,19 @@ def main():
     parser.add_argument("--predictions", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=300, help="measured requests per scenario")
     args = parser.parse_args()
-    os.environ.update(bench_api.server_env(argparse.Namespace(database_url=args.database_url,
-                                                              cache_url="locmemcache://")))
+    os.environ.update(
+        bench_api.server_env(argparse.Namespace(database_url=args.database_url, cache_url="locmemcache://"))
+    )
     bench_api.ensure_database(args.database_url)
     key, ids, _, _ = bench_api.seed(args.predictions)
     from django.test import Client
 
     client = Client(HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT="application/json")
     pages = max(1, len(ids) // 50)
-    scenarios = {"retrieve one prediction": lambda: f"/api/v1/predictions/{random.choice(ids)}",
-                 "list predictions (page of 50)": lambda: f"/api/v1/predictions?page={random.randint(1, pages)}"}
+    scenarios = {
+        "retrieve one prediction": lambda: f"/api/v1/predictions/{random.choice(ids)}",
+        "list predictions (page of 50)": lambda: f"/api/v1/predictions?page={random.randint(1, pages)}",
+    }
     instrument()
     for name, path in scenarios.items():
         for _ in range(30):  # warm-up: connections, prepared statements, imports
@@ -124,8 +128,10 @@ def main():
         for phase in phases:
             total = _totals[(phase, "total")]
             accounted += total
-            print(f"  {phase:24} {total * per:7.2f} {total / cpu:6.0%}   "
-                  f"{_totals[(phase, 'SQL compile')] * per:11.2f} {_totals[(phase, 'database')] * per:18.2f}")
+            print(
+                f"  {phase:24} {total * per:7.2f} {total / cpu:6.0%}   "
+                f"{_totals[(phase, 'SQL compile')] * per:11.2f} {_totals[(phase, 'database')] * per:18.2f}"
+            )
         rest = cpu - accounted
         print(f"  {'middleware and DRF':24} {rest * per:7.2f} {rest / cpu:6.0%}")
 

@@ -1,4 +1,5 @@
 """The Celery app. Configuration comes from Django settings (CELERY_* names); tasks live in the apps."""
+
 import functools
 import logging
 import os

@@ -4,6 +4,7 @@ With nothing set but DEBUG=1 the app runs on the embedded default: SQLite and a 
 files under var/ (no server), with a real worker process. Production sets DATABASE_URL (PostgreSQL),
 CELERY_BROKER_URL (Redis), SECRET_KEY and ALLOWED_HOSTS; everything else defaults to the safe choice.
 """
+
 import datetime
 from pathlib import Path
 
@@ -100,7 +101,8 @@ else:
         # or a delete over more rows than that would fail). Not behind a pooler that cannot keep prepared
         # statements (PgBouncer before 1.21 in transaction mode).
         DATABASES["default"].setdefault("OPTIONS", {}).update(
-            server_side_binding=True, prepare_threshold=env.int("DB_PREPARE_THRESHOLD", default=2))
+            server_side_binding=True, prepare_threshold=env.int("DB_PREPARE_THRESHOLD", default=2)
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -257,8 +259,9 @@ SKINCLINIC_AUDIT_CHAIN_KEY_FALLBACKS = env.list("AUDIT_CHAIN_KEY_FALLBACKS", def
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 # Checkpoints of the chain's head are appended to this file, which audit_verify checks against. Put it where
 # the database's users cannot write (another volume or host, storage that only appends).
-SKINCLINIC_AUDIT_CHECKPOINT_PATH = env.str("AUDIT_CHECKPOINT_PATH",
-                                           default=str(VAR_DIR / "audit" / "checkpoints.jsonl"))
+SKINCLINIC_AUDIT_CHECKPOINT_PATH = env.str(
+    "AUDIT_CHECKPOINT_PATH", default=str(VAR_DIR / "audit" / "checkpoints.jsonl")
+)
 
 # --- Inference ------------------------------------------------------------------------------------------
 # The model directory the workers load (empty: the model shipped in mlcore).
@@ -354,7 +357,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["predictions.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter",
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "predictions.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -371,7 +375,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "SkinClinic API",
     "DESCRIPTION": "Patients, lesions, images, predictions, reviews, FHIR R4 export and webhooks, "
-                   "scoped to the clinics of the caller. Authenticate with `Authorization: Token <key>`.",
+    "scoped to the clinics of the caller. Authenticate with `Authorization: Token <key>`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
@@ -380,7 +384,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums", "predictions.api.schema.add_common_error_responses",
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "predictions.api.schema.add_common_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "DiagnosisClassEnum": "predictions.models.DiagnosisClass",

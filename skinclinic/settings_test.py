@@ -5,6 +5,7 @@ CELERY_BROKER_URL, from which they build the broker's options; WARM_MODEL_ON_WOR
 processes that integration tests start inherit (with this module's name). `manage.py`, the WSGI app, the Celery
 app and `.ci/run`'s deployment check use skinclinic.settings.
 """
+
 from .settings import *  # noqa: F403
 
 # Every factory-made user gets a password; the production hasher's slowness buys nothing in tests.

@@ -2,6 +2,7 @@
 role (and a user of another clinic), the fake classifier behind the model seam, and the storage and database
 faults (tests/predictions/faults.py). A package's own conftest holds only what is particular to it.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,9 @@ class Staff:
     outsider: object
 
     def role(self, name: str):
-        return {"clinician": self.clinician, "reviewer": self.reviewer, "admin": self.admin,
-                "outsider": self.outsider}[name]
+        return {"clinician": self.clinician, "reviewer": self.reviewer, "admin": self.admin, "outsider": self.outsider}[
+            name
+        ]
 
 
 @pytest.fixture
@@ -58,8 +60,16 @@ def staff(db) -> Staff:
     outsider = MembershipFactory(clinic=other_clinic, role=Role.ADMIN).user
     patient = PatientFactory(clinic=clinic, created_by=members[Role.CLINICIAN])
     lesion = LesionFactory(patient=patient)
-    return Staff(clinic, members[Role.CLINICIAN], members[Role.REVIEWER], members[Role.ADMIN], patient, lesion,
-                 other_clinic, outsider)
+    return Staff(
+        clinic,
+        members[Role.CLINICIAN],
+        members[Role.REVIEWER],
+        members[Role.ADMIN],
+        patient,
+        lesion,
+        other_clinic,
+        outsider,
+    )
 
 
 @pytest.fixture

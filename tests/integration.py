@@ -7,6 +7,7 @@ They run when DATABASE_URL points at PostgreSQL and CELERY_BROKER_URL at Redis (
 and are skipped otherwise, unless SKINCLINIC_REQUIRE_INTEGRATION=1 turns a skip into a failure.
 The workers load the configured model (the shipped one unless MODEL_DIR says otherwise).
 """
+
 from __future__ import annotations
 
 import os
@@ -69,14 +70,37 @@ class Worker:
     """A `celery worker` process (and its pool process), its output collected as it runs."""
 
     def __init__(self, env: dict, beat: bool):
-        command = [sys.executable, "-m", "celery", "-A", "skinclinic", "worker", "--pool", "prefork",
-                   "--concurrency", "1", "--loglevel", "INFO", "--hostname", f"it-{uuid.uuid4().hex[:8]}@%h",
-                   "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "skinclinic",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"it-{uuid.uuid4().hex[:8]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         if beat:
             command.append("--beat")
         self.lines: list[str] = []
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

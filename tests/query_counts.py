@@ -1,4 +1,5 @@
 """Query counts that differ by database backend, for tests that assert a fixed number of queries."""
+
 from django.db import connection
 
 

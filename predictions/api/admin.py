@@ -1,4 +1,5 @@
 """Admin pages for API tokens (made here, the key shown once) and the clinics' webhooks (read-only logs)."""
+
 from django.contrib import admin, messages
 from django.utils import timezone
 
@@ -26,8 +27,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
             return
         token, key = api_token_create(user=obj.user, name=obj.name, actor=request.user, expires_at=obj.expires_at)
         obj.pk = token.pk
-        messages.warning(request, f"The key of “{token.name}” is {key} — copy it now: it is not stored and "
-                                  f"cannot be shown again.")
+        messages.warning(
+            request, f"The key of “{token.name}” is {key} — copy it now: it is not stored and cannot be shown again."
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False  # revoke instead: the audit trail refers to tokens
@@ -66,8 +68,17 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ["id", "event", "endpoint", "status", "attempts", "created_at", "finished_at"]
     list_filter = ["status", "event"]
     list_select_related = ["endpoint__clinic"]
-    readonly_fields = ["endpoint", "event", "event_id", "body", "status", "attempts", "next_attempt_at",
-                       "created_at", "finished_at"]
+    readonly_fields = [
+        "endpoint",
+        "event",
+        "event_id",
+        "body",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "finished_at",
+    ]
     inlines = [WebhookAttemptInline]
 
     def has_add_permission(self, request):

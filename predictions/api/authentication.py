@@ -1,4 +1,5 @@
 """Token authentication against ApiToken: the key is looked up by its SHA-256 digest, never stored."""
+
 from __future__ import annotations
 
 import datetime
@@ -73,8 +74,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from exc
         token = api_token_with_user(api_token_digest(key))
         now = timezone.now()
-        if (token is None or token.revoked_at is not None or not token.user.is_active
-                or (token.expires_at is not None and token.expires_at <= now)):
+        if (
+            token is None
+            or token.revoked_at is not None
+            or not token.user.is_active
+            or (token.expires_at is not None and token.expires_at <= now)
+        ):
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
@@ -92,6 +97,10 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Token <key>`: a key a clinic administrator makes in the portal (API tokens), an "
-                               "operator in the admin, or `./scripts/manage api_token create`."}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`: a key a clinic administrator makes in the portal (API tokens), an "
+            "operator in the admin, or `./scripts/manage api_token create`.",
+        }

@@ -1,4 +1,5 @@
 """Every API error has one shape: {"detail": "<what went wrong>", "errors": {"<field>": ["<message>", ...]}}."""
+
 from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -50,8 +51,9 @@ class FaultError(ApiError):
 def django_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
     """A Django ValidationError as {field: [messages]}, with model-wide errors under non_field_errors."""
     if hasattr(exc, "error_dict"):
-        return {NON_FIELD if field == NON_FIELD_ERRORS else field: messages
-                for field, messages in exc.message_dict.items()}
+        return {
+            NON_FIELD if field == NON_FIELD_ERRORS else field: messages for field, messages in exc.message_dict.items()
+        }
     return {NON_FIELD: list(exc.messages)}
 
 
@@ -60,11 +62,13 @@ class RefusalError(ApiError):
 
     def __init__(self, refusal: Refusal):
         errors = django_errors(refusal)
-        detail = refusal.detail or next(iter(m for messages in errors.values() for m in messages),
-                                        "The request was refused.")
+        detail = refusal.detail or next(
+            iter(m for messages in errors.values() for m in messages), "The request was refused."
+        )
         self.status_code = refusal.status
-        super().__init__(detail, errors={refusal.field: [refusal.detail]} if refusal.field and refusal.detail
-                         else errors)
+        super().__init__(
+            detail, errors={refusal.field: [refusal.detail]} if refusal.field and refusal.detail else errors
+        )
 
 
 def _messages(errors) -> list[str]:
@@ -103,6 +107,7 @@ def exception_handler(exc, context):
         messages = _messages(errors)
         response.data = error_body(messages[0] if len(messages) == 1 else "Invalid input.", errors)
     else:
-        response.data = error_body(data.get("detail", "Error.") if isinstance(data, dict) else data,
-                                   getattr(exc, "errors", None))
+        response.data = error_body(
+            data.get("detail", "Error.") if isinstance(data, dict) else data, getattr(exc, "errors", None)
+        )
     return response

@@ -12,6 +12,7 @@ Observation, Media and Device as 4.0.1), which validate every element as the bun
 Entries are named by `urn:uuid:` fullUrls derived from the record ids, so exporting twice gives the
 same ids and the references resolve inside the bundle.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -66,19 +67,29 @@ def _interpretations(reading) -> list[dict]:
     """The referral verdict (when the model has an operating point, or refused the image) and the doubt flag."""
     said = []
     if reading.recommendation != "none":
-        said.append({"coding": [{"system": LOCAL_SYSTEM, "code": str(reading.recommendation),
-                                 "display": reading.headline}],
-                     "text": reading.bands_note if reading.assessable
-                     else " ".join(reason.message for reason in reading.assessment_reasons) or reading.headline})
+        said.append(
+            {
+                "coding": [{"system": LOCAL_SYSTEM, "code": str(reading.recommendation), "display": reading.headline}],
+                "text": reading.bands_note
+                if reading.assessable
+                else " ".join(reason.message for reason in reading.assessment_reasons) or reading.headline,
+            }
+        )
     if reading.uncertain:
-        said.append({"coding": [{"system": LOCAL_SYSTEM, "code": "uncertain", "display": "Uncertain"}],
-                     "text": " ".join(reading.uncertain_reasons)})
+        said.append(
+            {
+                "coding": [{"system": LOCAL_SYSTEM, "code": "uncertain", "display": "Uncertain"}],
+                "text": " ".join(reading.uncertain_reasons),
+            }
+        )
     return said
 
 
 def _conclusion(prediction: Prediction, reading, review: Review | None) -> str:
-    said = (f"Model {prediction.model_version}: {reading.headline}. Most likely {CLASS_NAMES[prediction.top_class]} "
-            f"({reading.top.probability:.0%}); malignancy risk {reading.risk:.0%} ({reading.band.label.lower()}).")
+    said = (
+        f"Model {prediction.model_version}: {reading.headline}. Most likely {CLASS_NAMES[prediction.top_class]} "
+        f"({reading.top.probability:.0%}); malignancy risk {reading.risk:.0%} ({reading.band.label.lower()})."
+    )
     if reading.has_threshold:
         said += f" Referral threshold {reading.referral_threshold:.0%}."
     if reading.assessment_reasons:
@@ -116,56 +127,118 @@ def image_fhir_bundle(report: ImageReport, *, file_url: str):
     status = "final" if review is not None else "preliminary"
     taken = image.captured_at.isoformat() if image.captured_at else image.uploaded_at
     urls = {
-        "Organization": _full_url("clinic", clinic.pk), "Patient": _full_url("patient", patient.pk),
-        "Media": _full_url("image", image.pk), "Device": _full_url("model", prediction.model_version),
+        "Organization": _full_url("clinic", clinic.pk),
+        "Patient": _full_url("patient", patient.pk),
+        "Media": _full_url("image", image.pk),
+        "Device": _full_url("model", prediction.model_version),
         "Observation": _full_url("prediction", prediction.pk),
         "DiagnosticReport": _full_url("report", f"{prediction.pk}/{review.pk if review else 0}"),
     }
     model_name, _, model_version = prediction.model_version.rpartition(":")
     resources: list[dict[str, Any]] = [
-        {"resourceType": "Organization", "identifier": [{"system": f"{NAMESPACE}:clinic", "value": clinic.slug}],
-         "name": clinic.name},
-        {"resourceType": "Patient",
-         "identifier": [{"use": "usual", "system": _mrn_system(clinic), "value": patient.mrn,
-                         "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "MR"}],
-                                  "text": "Medical record number"}}],
-         "gender": patient.sex if patient.sex in ("male", "female") else "unknown",
-         **({"birthDate": patient.date_of_birth.isoformat()} if patient.date_of_birth else {}),
-         "managingOrganization": _ref(urls["Organization"], clinic.name)},
-        {"resourceType": "Media", "status": "completed",
-         "type": {"coding": [{"system": MEDIA_TYPE_SYSTEM, "code": "image", "display": "Image"}]},
-         "subject": _ref(urls["Patient"]), "createdDateTime": taken, "bodySite": _site(image.site),
-         "width": image.width, "height": image.height,
-         "content": {"contentType": CONTENT_TYPES.get(image.format, "application/octet-stream"), "url": file_url,
-                     "size": image.size_bytes, "title": f"Lesion photograph {image.pk}"}},
-        {"resourceType": "Device",
-         "identifier": [{"system": MODEL_SYSTEM, "value": prediction.model_version}],
-         "deviceName": [{"name": model_name or prediction.model_version, "type": "model-name"}],
-         "version": [{"value": model_version or prediction.model_version}],
-         "type": {"text": "Skin lesion image classifier (software)"}, "manufacturer": "SkinClinic"},
-        {"resourceType": "Observation", "status": status,
-         "code": {"coding": [{"system": LOCAL_SYSTEM, "code": "lesion-classification",
-                              "display": "Skin lesion classification by image analysis"}]},
-         "subject": _ref(urls["Patient"]), "effectiveDateTime": taken, "issued": prediction.finished_at,
-         "valueCodeableConcept": {"coding": [class_coding(prediction.top_class)],
-                                  "text": CLASS_NAMES[prediction.top_class]},
-         **({"interpretation": said} if (said := _interpretations(reading)) else {}),
-         "bodySite": _site(image.site), "method": {"text": f"Convolutional neural network {prediction.model_version}"},
-         "device": _ref(urls["Device"], prediction.model_version), "derivedFrom": [_ref(urls["Media"])],
-         "component": [
-             *({"code": {"coding": [class_coding(code)]}, "valueQuantity": _probability(probabilities[code])}
-               for code in CLASSES if code in probabilities),
-             {"code": {"coding": [{"system": LOCAL_SYSTEM, "code": "malignancy-risk",
-                                   "display": "Malignancy risk (" + " + ".join(MALIGNANT_CLASSES) + ")"}]},
-              "valueQuantity": _probability(reading.risk)},
-         ]},
+        {
+            "resourceType": "Organization",
+            "identifier": [{"system": f"{NAMESPACE}:clinic", "value": clinic.slug}],
+            "name": clinic.name,
+        },
+        {
+            "resourceType": "Patient",
+            "identifier": [
+                {
+                    "use": "usual",
+                    "system": _mrn_system(clinic),
+                    "value": patient.mrn,
+                    "type": {
+                        "coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "MR"}],
+                        "text": "Medical record number",
+                    },
+                }
+            ],
+            "gender": patient.sex if patient.sex in ("male", "female") else "unknown",
+            **({"birthDate": patient.date_of_birth.isoformat()} if patient.date_of_birth else {}),
+            "managingOrganization": _ref(urls["Organization"], clinic.name),
+        },
+        {
+            "resourceType": "Media",
+            "status": "completed",
+            "type": {"coding": [{"system": MEDIA_TYPE_SYSTEM, "code": "image", "display": "Image"}]},
+            "subject": _ref(urls["Patient"]),
+            "createdDateTime": taken,
+            "bodySite": _site(image.site),
+            "width": image.width,
+            "height": image.height,
+            "content": {
+                "contentType": CONTENT_TYPES.get(image.format, "application/octet-stream"),
+                "url": file_url,
+                "size": image.size_bytes,
+                "title": f"Lesion photograph {image.pk}",
+            },
+        },
+        {
+            "resourceType": "Device",
+            "identifier": [{"system": MODEL_SYSTEM, "value": prediction.model_version}],
+            "deviceName": [{"name": model_name or prediction.model_version, "type": "model-name"}],
+            "version": [{"value": model_version or prediction.model_version}],
+            "type": {"text": "Skin lesion image classifier (software)"},
+            "manufacturer": "SkinClinic",
+        },
+        {
+            "resourceType": "Observation",
+            "status": status,
+            "code": {
+                "coding": [
+                    {
+                        "system": LOCAL_SYSTEM,
+                        "code": "lesion-classification",
+                        "display": "Skin lesion classification by image analysis",
+                    }
+                ]
+            },
+            "subject": _ref(urls["Patient"]),
+            "effectiveDateTime": taken,
+            "issued": prediction.finished_at,
+            "valueCodeableConcept": {
+                "coding": [class_coding(prediction.top_class)],
+                "text": CLASS_NAMES[prediction.top_class],
+            },
+            **({"interpretation": said} if (said := _interpretations(reading)) else {}),
+            "bodySite": _site(image.site),
+            "method": {"text": f"Convolutional neural network {prediction.model_version}"},
+            "device": _ref(urls["Device"], prediction.model_version),
+            "derivedFrom": [_ref(urls["Media"])],
+            "component": [
+                *(
+                    {"code": {"coding": [class_coding(code)]}, "valueQuantity": _probability(probabilities[code])}
+                    for code in CLASSES
+                    if code in probabilities
+                ),
+                {
+                    "code": {
+                        "coding": [
+                            {
+                                "system": LOCAL_SYSTEM,
+                                "code": "malignancy-risk",
+                                "display": "Malignancy risk (" + " + ".join(MALIGNANT_CLASSES) + ")",
+                            }
+                        ]
+                    },
+                    "valueQuantity": _probability(reading.risk),
+                },
+            ],
+        },
     ]
     diagnosis = review.diagnosis if review is not None else prediction.top_class
     diagnostic_report = {
-        "resourceType": "DiagnosticReport", "status": status,
-        "code": {"coding": [{"system": LOCAL_SYSTEM, "code": "lesion-image-report",
-                             "display": "Skin lesion image analysis report"}]},
-        "subject": _ref(urls["Patient"]), "effectiveDateTime": taken, "issued": prediction.finished_at,
+        "resourceType": "DiagnosticReport",
+        "status": status,
+        "code": {
+            "coding": [
+                {"system": LOCAL_SYSTEM, "code": "lesion-image-report", "display": "Skin lesion image analysis report"}
+            ]
+        },
+        "subject": _ref(urls["Patient"]),
+        "effectiveDateTime": taken,
+        "issued": prediction.finished_at,
         "performer": [_ref(urls["Organization"], clinic.name)],
         "result": [_ref(urls["Observation"])],
         "media": [{"link": _ref(urls["Media"]), "comment": "The photograph analysed"}],
@@ -174,18 +247,27 @@ def image_fhir_bundle(report: ImageReport, *, file_url: str):
     }
     if review is not None:
         urls["Practitioner"] = _full_url("user", review.reviewer_id)
-        resources.append({"resourceType": "Practitioner",
-                          "identifier": [{"system": USER_SYSTEM, "value": str(review.reviewer_id)}],
-                          "name": [{"text": review.reviewer.get_full_name() or review.reviewer.get_username()}]})
+        resources.append(
+            {
+                "resourceType": "Practitioner",
+                "identifier": [{"system": USER_SYSTEM, "value": str(review.reviewer_id)}],
+                "name": [{"text": review.reviewer.get_full_name() or review.reviewer.get_username()}],
+            }
+        )
         diagnostic_report["resultsInterpreter"] = [_ref(urls["Practitioner"])]
     resources.insert(0, diagnostic_report)
     # JSON-shaped dicts, which the model validates into its element types (the signature mypy derives from
     # the model's fields names only those types).
     elements: dict[str, Any] = {
-        "type": "collection", "timestamp": timezone.now(),
-        "identifier": {"system": f"{NAMESPACE}:fhir:bundle",
-                       "value": urls["DiagnosticReport"].removeprefix("urn:uuid:")},
-        "entry": [{"fullUrl": urls[r["resourceType"]], "resource": {**r, "id": urls[r["resourceType"]][9:]}}
-                  for r in resources],
+        "type": "collection",
+        "timestamp": timezone.now(),
+        "identifier": {
+            "system": f"{NAMESPACE}:fhir:bundle",
+            "value": urls["DiagnosticReport"].removeprefix("urn:uuid:"),
+        },
+        "entry": [
+            {"fullUrl": urls[r["resourceType"]], "resource": {**r, "id": urls[r["resourceType"]][9:]}}
+            for r in resources
+        ],
     }
     return Bundle(**elements)

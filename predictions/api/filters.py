@@ -1,4 +1,5 @@
 """Query-string filters of the list endpoints (django-filter); ordering is `?ordering=` on each view."""
+
 from __future__ import annotations
 
 import django_filters as filters
@@ -53,8 +54,9 @@ class ImageFilter(filters.FilterSet):
 class PredictionFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=PredictionStatus.choices)
     top_class = filters.MultipleChoiceFilter(choices=DiagnosisClass.choices)
-    risk_above = filters.NumberFilter(field_name="malignancy_risk", lookup_expr="gte",
-                                      help_text="Malignancy risk at least this (0 to 1).")
+    risk_above = filters.NumberFilter(
+        field_name="malignancy_risk", lookup_expr="gte", help_text="Malignancy risk at least this (0 to 1)."
+    )
     risk_below = filters.NumberFilter(field_name="malignancy_risk", lookup_expr="lt")
     reviewed = filters.BooleanFilter(field_name="is_reviewed", help_text="Whether the image has a review.")
     model_version = filters.CharFilter()

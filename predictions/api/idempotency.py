@@ -6,6 +6,7 @@ while the first request is still running waits on the key's unique index and the
 response. The same key with a different request is refused (422), as the IETF draft
 "The Idempotency-Key HTTP Header Field" says.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -45,12 +46,17 @@ def request_fingerprint(request) -> str:
     """
     data = request.data
     if hasattr(data, "lists"):  # a form or multipart body (DRF merges the files into it)
-        fields = sorted((name, [_file_digest(v) if isinstance(v, UploadedFile) else v for v in values])
-                        for name, values in data.lists())
+        fields = sorted(
+            (name, [_file_digest(v) if isinstance(v, UploadedFile) else v for v in values])
+            for name, values in data.lists()
+        )
     else:
         fields = data
-    body = json.dumps([request.method, request.path, request.META.get("QUERY_STRING", ""), fields],
-                      cls=DjangoJSONEncoder, sort_keys=True)
+    body = json.dumps(
+        [request.method, request.path, request.META.get("QUERY_STRING", ""), fields],
+        cls=DjangoJSONEncoder,
+        sort_keys=True,
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -58,10 +64,15 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     if record.response_status == _PENDING:
         raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
     if record.request_hash != fingerprint:
-        raise UnprocessableEntity("This Idempotency-Key was used for a different request.",
-                                  errors={HEADER: ["Already used with another method, URL or body."]})
-    return Response(record.response_body, status=record.response_status,
-                    headers={**record.response_headers, REPLAYED_HEADER: "true"})
+        raise UnprocessableEntity(
+            "This Idempotency-Key was used for a different request.",
+            errors={HEADER: ["Already used with another method, URL or body."]},
+        )
+    return Response(
+        record.response_body,
+        status=record.response_status,
+        headers={**record.response_headers, REPLAYED_HEADER: "true"},
+    )
 
 
 def idempotent(handler):
@@ -80,7 +91,8 @@ def idempotent(handler):
             records = IdempotencyRecord.objects.filter(user=request.user, key=key)
             record = records.first()
             if record is not None and record.created_at < now - datetime.timedelta(
-                    seconds=settings.SKINCLINIC_IDEMPOTENCY_KEY_TTL):
+                seconds=settings.SKINCLINIC_IDEMPOTENCY_KEY_TTL
+            ):
                 records.delete()
                 record = None
             if record is not None:
@@ -88,14 +100,20 @@ def idempotent(handler):
             try:
                 with transaction.atomic():
                     record = IdempotencyRecord.objects.create(
-                        user=request.user, key=key, method=request.method, path=request.path[:500],
-                        request_hash=fingerprint, response_status=_PENDING)
+                        user=request.user,
+                        key=key,
+                        method=request.method,
+                        path=request.path[:500],
+                        request_hash=fingerprint,
+                        response_status=_PENDING,
+                    )
             except IntegrityError as exc:
                 # Another request with this key committed while this one waited on the unique index.
                 record = records.first()
                 if record is None:
                     raise Conflict(
-                        "A request with this Idempotency-Key is still being processed; retry shortly.") from exc
+                        "A request with this Idempotency-Key is still being processed; retry shortly."
+                    ) from exc
                 return _replay(record, fingerprint)
             response = handler(view, request, *args, **kwargs)
             if response.status_code >= 500:
@@ -105,8 +123,9 @@ def idempotent(handler):
             record.response_body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
             record.response_headers = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
             record.save(update_fields=["response_status", "response_body", "response_headers"])
-            IdempotencyRecord.objects.filter(created_at__lt=now - datetime.timedelta(
-                seconds=settings.SKINCLINIC_IDEMPOTENCY_KEY_TTL)).delete()
+            IdempotencyRecord.objects.filter(
+                created_at__lt=now - datetime.timedelta(seconds=settings.SKINCLINIC_IDEMPOTENCY_KEY_TTL)
+            ).delete()
         return response
 
     return wrapper

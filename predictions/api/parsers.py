@@ -1,4 +1,5 @@
 """The API's JSON parser: DRF's, refusing bodies nested deeper than any request of this API needs."""
+
 from __future__ import annotations
 
 from rest_framework import parsers

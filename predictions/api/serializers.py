@@ -3,6 +3,7 @@
 Output serializers read only what the selectors joined or prefetched (no queries here); input
 serializers only check shapes and types, the services check everything else.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,10 +72,14 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
 # --- Clinics and patients ----------------------------------------------------------------------------------
 
+
 class ClinicSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="clinic_id", help_text="The id that the clinic's other endpoints take.")
-    performance_url = LinkField("clinic-performance", lookup="clinic_id",
-                                help_text="The model's real-world performance in the clinic (reviewers, admins).")
+    performance_url = LinkField(
+        "clinic-performance",
+        lookup="clinic_id",
+        help_text="The model's real-world performance in the clinic (reviewers, admins).",
+    )
     slug = serializers.CharField(source="clinic.slug")
     name = serializers.CharField(source="clinic.name")
     role = serializers.CharField()
@@ -112,8 +117,22 @@ class LesionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Lesion
-        fields = ["id", "url", "patient", "site", "label", "notes", "laterality", "body_view", "body_x", "body_y",
-                  "archived_at", "merged_into", "created_at", "images_url"]
+        fields = [
+            "id",
+            "url",
+            "patient",
+            "site",
+            "label",
+            "notes",
+            "laterality",
+            "body_view",
+            "body_x",
+            "body_y",
+            "archived_at",
+            "merged_into",
+            "created_at",
+            "images_url",
+        ]
         read_only_fields = ["archived_at", "merged_into"]
 
 
@@ -127,17 +146,36 @@ class LesionUpdateSerializer(serializers.Serializer):
     site = serializers.ChoiceField(choices=Site.choices, required=False)
     label = serializers.CharField(max_length=200, required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True)
-    laterality = serializers.ChoiceField(choices=[("", "Not recorded"), *Laterality.choices], required=False,
-                                         allow_blank=True, help_text="The patient's side.")
-    body_view = serializers.ChoiceField(choices=[("", "No point"), *BodyView.choices], required=False,
-                                        allow_blank=True, help_text="With body_x and body_y: the body map point.")
-    body_x = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True,
-                                    help_text="0 to 1 across the view's outline, from the viewer's left.")
-    body_y = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True,
-                                    help_text="0 to 1 down the outline, from the top of the head.")
+    laterality = serializers.ChoiceField(
+        choices=[("", "Not recorded"), *Laterality.choices],
+        required=False,
+        allow_blank=True,
+        help_text="The patient's side.",
+    )
+    body_view = serializers.ChoiceField(
+        choices=[("", "No point"), *BodyView.choices],
+        required=False,
+        allow_blank=True,
+        help_text="With body_x and body_y: the body map point.",
+    )
+    body_x = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        allow_null=True,
+        help_text="0 to 1 across the view's outline, from the viewer's left.",
+    )
+    body_y = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        allow_null=True,
+        help_text="0 to 1 down the outline, from the top of the head.",
+    )
 
 
 # --- Predictions -------------------------------------------------------------------------------------------
+
 
 class ClassProbabilitySerializer(serializers.Serializer):
     code = serializers.ChoiceField(choices=DiagnosisClass.choices)
@@ -157,8 +195,9 @@ class PredictionSummarySerializer(serializers.ModelSerializer):
 class ClassHeatmapSerializer(serializers.Serializer):
     class_code = serializers.ChoiceField(choices=DiagnosisClass.choices)
     class_name = serializers.CharField()
-    status = serializers.ChoiceField(choices=HeatmapStatus.choices,
-                                     help_text="pending until the worker has drawn it, stored, or unavailable.")
+    status = serializers.ChoiceField(
+        choices=HeatmapStatus.choices, help_text="pending until the worker has drawn it, stored, or unavailable."
+    )
     url = serializers.URLField(allow_null=True, help_text="The PNG, once stored.")
     error = serializers.CharField(help_text="Why there is no heatmap, when unavailable.")
     top_class = serializers.BooleanField()
@@ -166,8 +205,9 @@ class ClassHeatmapSerializer(serializers.Serializer):
 
 
 class ClassHeatmapRequestSerializer(serializers.Serializer):
-    class_code = serializers.ChoiceField(choices=DiagnosisClass.choices,
-                                         help_text="The class whose evidence the heatmap shows.")
+    class_code = serializers.ChoiceField(
+        choices=DiagnosisClass.choices, help_text="The class whose evidence the heatmap shows."
+    )
 
 
 def class_heatmap_representation(context, prediction, heatmap) -> dict:
@@ -176,9 +216,16 @@ def class_heatmap_representation(context, prediction, heatmap) -> dict:
     elif heatmap.is_top:
         url = api_url(context, "prediction-heatmap", prediction.pk)
     else:
-        url = f'{api_url(context, "prediction-heatmaps", prediction.pk)}/{heatmap.class_code}'
-    return {"class_code": heatmap.class_code, "class_name": heatmap.class_name, "status": heatmap.status,
-            "url": url, "error": heatmap.error, "top_class": heatmap.is_top, "class_of_concern": heatmap.is_concern}
+        url = f"{api_url(context, 'prediction-heatmaps', prediction.pk)}/{heatmap.class_code}"
+    return {
+        "class_code": heatmap.class_code,
+        "class_name": heatmap.class_name,
+        "status": heatmap.status,
+        "url": url,
+        "error": heatmap.error,
+        "top_class": heatmap.is_top,
+        "class_of_concern": heatmap.is_concern,
+    }
 
 
 def _datetime(value) -> str | None:
@@ -212,22 +259,30 @@ class PredictionSerializer(serializers.Serializer):
     image_url = LinkField("image-detail", lookup="image_id")
     lesion = serializers.IntegerField(source="lesion_id", read_only=True)  # annotated by the API's selectors
     patient = serializers.IntegerField(source="patient_id", read_only=True)
-    top_class = serializers.ChoiceField(choices=DiagnosisClass.choices, allow_blank=True, read_only=True,
-                                        help_text="Empty until the prediction has succeeded.")
+    top_class = serializers.ChoiceField(
+        choices=DiagnosisClass.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Empty until the prediction has succeeded.",
+    )
     top_class_name = serializers.SerializerMethodField()
     top_probability = serializers.SerializerMethodField()
     probabilities = serializers.SerializerMethodField()
-    malignancy_risk = serializers.FloatField(allow_null=True, read_only=True,
-                                             help_text="P(mel) + P(bcc) + P(akiec).")
+    malignancy_risk = serializers.FloatField(allow_null=True, read_only=True, help_text="P(mel) + P(bcc) + P(akiec).")
     risk_band = serializers.SerializerMethodField()
     recommendation = serializers.SerializerMethodField()
-    assessable = serializers.BooleanField(allow_null=True, read_only=True,
-                                          help_text="False: the model refused the image (see assessment_reasons); "
-                                                    "null: its model has no such gate.")
+    assessable = serializers.BooleanField(
+        allow_null=True,
+        read_only=True,
+        help_text="False: the model refused the image (see assessment_reasons); null: its model has no such gate.",
+    )
     assessment_reasons = serializers.JSONField(read_only=True, help_text="[{code, message}]")
-    refer = serializers.BooleanField(allow_null=True, read_only=True,
-                                     help_text="Malignancy risk at or above the model's referral threshold; null "
-                                               "when the model defines no threshold.")
+    refer = serializers.BooleanField(
+        allow_null=True,
+        read_only=True,
+        help_text="Malignancy risk at or above the model's referral threshold; null "
+        "when the model defines no threshold.",
+    )
     referral_threshold = serializers.FloatField(allow_null=True, read_only=True)
     uncertain = serializers.SerializerMethodField()
     uncertain_reasons = serializers.SerializerMethodField()
@@ -241,17 +296,23 @@ class PredictionSerializer(serializers.Serializer):
     run_seconds = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
     heatmap_status = serializers.ChoiceField(
-        choices=HeatmapStatus.choices, read_only=True,
+        choices=HeatmapStatus.choices,
+        read_only=True,
         help_text="After success: pending until drawn, stored (see heatmap_url), or unavailable once its "
-                  "attempts ran out (heatmap_error says why).")
+        "attempts ran out (heatmap_error says why).",
+    )
     heatmap_error = serializers.CharField(read_only=True)
     heatmaps = serializers.SerializerMethodField(
         help_text="The heatmap per class: the top class's and the class of concern's (the likeliest malignant "
-                  "class, when it is not the top one) are drawn by the worker; others on request "
-                  "(POST heatmaps_url). `url` is set once a heatmap is stored.")
+        "class, when it is not the top one) are drawn by the worker; others on request "
+        "(POST heatmaps_url). `url` is set once a heatmap is stored."
+    )
     heatmaps_url = LinkField("prediction-heatmaps")
-    similar_cases_url = LinkField("prediction-similar-cases", help_text="The six reference cases most similar to "
-                                  "the image, found by the worker with the result (for comparison only).")
+    similar_cases_url = LinkField(
+        "prediction-similar-cases",
+        help_text="The six reference cases most similar to "
+        "the image, found by the worker with the result (for comparison only).",
+    )
     reviewed = serializers.SerializerMethodField()
     fhir_url = LinkField("image-fhir", lookup="image_id")
 
@@ -320,8 +381,10 @@ class PredictionSerializer(serializers.Serializer):
         reading = self._reading_of(obj)
         if reading is None:
             return None
-        return [{"code": c.code, "name": c.name, "probability": c.probability, "malignant": c.malignant}
-                for c in reading.classes]
+        return [
+            {"code": c.code, "name": c.name, "probability": c.probability, "malignant": c.malignant}
+            for c in reading.classes
+        ]
 
     @extend_schema_field(serializers.ChoiceField(choices=["low", "intermediate", "high"], allow_null=True))
     def get_risk_band(self, obj) -> str | None:
@@ -329,8 +392,9 @@ class PredictionSerializer(serializers.Serializer):
         reading = self._reading_of(obj)
         return reading.band.key if reading else None
 
-    @extend_schema_field(serializers.ChoiceField(choices=["refer", "routine", "cannot_assess", "none"],
-                                                 allow_null=True))
+    @extend_schema_field(
+        serializers.ChoiceField(choices=["refer", "routine", "cannot_assess", "none"], allow_null=True)
+    )
     def get_recommendation(self, obj) -> str | None:
         """refer / routine / cannot_assess, or none when the model defines no referral threshold."""
         reading = self._reading_of(obj)
@@ -366,14 +430,17 @@ class PredictionSerializer(serializers.Serializer):
 
     @extend_schema_field(ClassHeatmapSerializer(many=True))
     def get_heatmaps(self, obj) -> list[dict]:
-        return [class_heatmap_representation(self.context, obj, heatmap)
-                for heatmap in prediction_class_heatmaps(prediction=obj)]
+        return [
+            class_heatmap_representation(self.context, obj, heatmap)
+            for heatmap in prediction_class_heatmaps(prediction=obj)
+        ]
 
     def get_reviewed(self, obj) -> bool:
         return bool(getattr(obj, "is_reviewed", False))
 
 
 # --- Images ------------------------------------------------------------------------------------------------
+
 
 class ImageSerializer(serializers.ModelSerializer):
     url = LinkField("image-detail")
@@ -386,16 +453,39 @@ class ImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LesionImage
-        fields = ["id", "url", "lesion", "patient", "file_url", "sha256", "width", "height", "format", "size_bytes",
-                  "captured_at", "uploaded_at", "uploaded_by", "age", "sex", "site", "predictions",
-                  "predictions_url", "fhir_url"]
+        fields = [
+            "id",
+            "url",
+            "lesion",
+            "patient",
+            "file_url",
+            "sha256",
+            "width",
+            "height",
+            "format",
+            "size_bytes",
+            "captured_at",
+            "uploaded_at",
+            "uploaded_by",
+            "age",
+            "sex",
+            "site",
+            "predictions",
+            "predictions_url",
+            "fhir_url",
+        ]
 
 
 class ImageUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A JPEG, PNG, TIFF or WebP photograph of the lesion.")
     captured_at = serializers.DateField(required=False, allow_null=True)
-    age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=130,
-                                   help_text="Age at capture; defaults to the age from the date of birth.")
+    age = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=130,
+        help_text="Age at capture; defaults to the age from the date of birth.",
+    )
     sex = serializers.ChoiceField(choices=Sex.choices, required=False, help_text="Defaults to the patient's.")
     site = serializers.ChoiceField(choices=Site.choices, required=False, help_text="Defaults to the lesion's.")
 
@@ -407,6 +497,7 @@ class ImageUploadResultSerializer(serializers.Serializer):
 
 # --- Reviews -----------------------------------------------------------------------------------------------
 
+
 class ReviewSerializer(serializers.ModelSerializer):
     url = LinkField("review-detail")
     lesion = serializers.IntegerField(source="image.lesion_id", read_only=True)
@@ -416,8 +507,21 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["id", "url", "image", "prediction", "lesion", "patient", "verdict", "diagnosis", "diagnosis_name",
-                  "histopathology_confirmed", "notes", "reviewer", "created_at"]
+        fields = [
+            "id",
+            "url",
+            "image",
+            "prediction",
+            "lesion",
+            "patient",
+            "verdict",
+            "diagnosis",
+            "diagnosis_name",
+            "histopathology_confirmed",
+            "notes",
+            "reviewer",
+            "created_at",
+        ]
 
     def get_diagnosis_name(self, obj) -> str:
         return CLASS_NAMES.get(obj.diagnosis, obj.diagnosis)
@@ -426,16 +530,24 @@ class ReviewSerializer(serializers.ModelSerializer):
 class ReviewCreateSerializer(serializers.Serializer):
     image = ScopedPrimaryKeyRelatedField(queryset=LesionImage.objects.select_related("lesion__patient__clinic"))
     prediction = ScopedPrimaryKeyRelatedField(
-        queryset=Prediction.objects.all(), required=False, allow_null=True,
-        help_text="The prediction an `agree` agrees with; left out, the image's newest finished prediction.")
+        queryset=Prediction.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The prediction an `agree` agrees with; left out, the image's newest finished prediction.",
+    )
     verdict = serializers.ChoiceField(choices=Verdict.choices)
-    diagnosis = serializers.ChoiceField(choices=DiagnosisClass.choices, required=False, allow_null=True,
-                                        help_text="Needed to override; an agreement takes the prediction's class.")
+    diagnosis = serializers.ChoiceField(
+        choices=DiagnosisClass.choices,
+        required=False,
+        allow_null=True,
+        help_text="Needed to override; an agreement takes the prediction's class.",
+    )
     histopathology_confirmed = serializers.BooleanField(default=False)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 # --- Webhooks ----------------------------------------------------------------------------------------------
+
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
     url = LinkField("webhook-detail")
@@ -446,8 +558,17 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["id", "url", "clinic", "target_url", "description", "events", "is_active", "created_at",
-                  "deliveries_url"]
+        fields = [
+            "id",
+            "url",
+            "clinic",
+            "target_url",
+            "description",
+            "events",
+            "is_active",
+            "created_at",
+            "deliveries_url",
+        ]
 
 
 class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
@@ -458,8 +579,9 @@ class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
 
 
 class WebhookEndpointCreateSerializer(serializers.Serializer):
-    clinic = serializers.SlugField(required=False,
-                                   help_text="The clinic's slug; needed only if you administer several.")
+    clinic = serializers.SlugField(
+        required=False, help_text="The clinic's slug; needed only if you administer several."
+    )
     target_url = serializers.URLField(max_length=500)
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -467,8 +589,9 @@ class WebhookEndpointCreateSerializer(serializers.Serializer):
 
 class WebhookEndpointUpdateSerializer(serializers.Serializer):
     target_url = serializers.URLField(max_length=500, required=False)
-    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1,
-                                   required=False)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1, required=False
+    )
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
 
@@ -488,15 +611,28 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "event", "event_id", "status", "attempts", "next_attempt_at", "created_at", "finished_at",
-                  "payload", "attempt_log"]
+        fields = [
+            "id",
+            "event",
+            "event_id",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
+            "finished_at",
+            "payload",
+            "attempt_log",
+        ]
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_payload(self, obj) -> dict:
         return json.loads(obj.body)
 
 
-ErrorSerializer = inline_serializer("Error", fields={
-    "detail": serializers.CharField(),
-    "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
-})
+ErrorSerializer = inline_serializer(
+    "Error",
+    fields={
+        "detail": serializers.CharField(),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)

@@ -1,4 +1,5 @@
 """Rate limits: per token for integrations, per user for the portal's session calls, per address otherwise."""
+
 from __future__ import annotations
 
 from rest_framework.throttling import SimpleRateThrottle

@@ -22,12 +22,21 @@ urlpatterns = [
     path("v1/predictions/<int:pk>", views.PredictionDetailView.as_view(), name="prediction-detail"),
     path("v1/predictions/<int:pk>/heatmap", views.PredictionHeatmapView.as_view(), name="prediction-heatmap"),
     path("v1/predictions/<int:pk>/heatmaps", views.PredictionHeatmapsView.as_view(), name="prediction-heatmaps"),
-    path("v1/predictions/<int:pk>/heatmaps/<str:class_code>", views.PredictionClassHeatmapView.as_view(),
-         name="prediction-class-heatmap"),
-    path("v1/predictions/<int:pk>/similar-cases", similar.PredictionSimilarCasesView.as_view(),
-         name="prediction-similar-cases"),
-    path("v1/predictions/<int:pk>/similar-cases/<int:rank>/thumbnail",
-         similar.PredictionSimilarCaseThumbnailView.as_view(), name="prediction-similar-case-thumbnail"),
+    path(
+        "v1/predictions/<int:pk>/heatmaps/<str:class_code>",
+        views.PredictionClassHeatmapView.as_view(),
+        name="prediction-class-heatmap",
+    ),
+    path(
+        "v1/predictions/<int:pk>/similar-cases",
+        similar.PredictionSimilarCasesView.as_view(),
+        name="prediction-similar-cases",
+    ),
+    path(
+        "v1/predictions/<int:pk>/similar-cases/<int:rank>/thumbnail",
+        similar.PredictionSimilarCaseThumbnailView.as_view(),
+        name="prediction-similar-case-thumbnail",
+    ),
     path("v1/reviews", views.ReviewListView.as_view(), name="review-list"),
     path("v1/reviews/<int:pk>", views.ReviewDetailView.as_view(), name="review-detail"),
     path("v1/webhooks", views.WebhookListView.as_view(), name="webhook-list"),
@@ -37,6 +46,7 @@ urlpatterns = [
     # only: drf-spectacular's Redoc page loads Google Fonts, and nothing here may come from a CDN.)
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     # The split view serves Swagger UI's start-up code as a script file: the CSP allows no inline script.
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[AllowAny]),
-         name="docs"),
+    path(
+        "docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"
+    ),
 ]

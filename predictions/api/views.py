@@ -1,4 +1,5 @@
 """API views: each validates its input, calls one service or selector, and serialises the outcome."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -56,8 +57,12 @@ from .serializers import (
 )
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER, location=OpenApiParameter.HEADER, required=False, type=str,
-    description="Makes the POST safe to retry: a repeat with the same key returns the first response.")
+    IDEMPOTENCY_HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    type=str,
+    description="Makes the POST safe to retry: a repeat with the same key returns the first response.",
+)
 
 
 def _errors(*codes: int) -> dict:
@@ -87,8 +92,9 @@ def _clinic_for(user, slug: str | None, permission: str) -> Clinic:
 
 
 def _record_read(request, *, action: str, target, clinic=None, clinic_id=None, data: dict | None = None) -> None:
-    audit_access_record(actor=request.user, clinic=clinic, clinic_id=clinic_id, action=action, target=target,
-                        via="api", data=data)
+    audit_access_record(
+        actor=request.user, clinic=clinic, clinic_id=clinic_id, action=action, target=target, via="api", data=data
+    )
 
 
 class AuditedListMixin:
@@ -100,9 +106,13 @@ class AuditedListMixin:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         rows = page if page is not None else list(queryset)
-        audit_list_access_record(actor=request.user, action=self.list_action,
-                                 target_type=queryset.model._meta.label_lower,
-                                 shown=[(row.clinic_id, row) for row in rows], via="api")
+        audit_list_access_record(
+            actor=request.user,
+            action=self.list_action,
+            target_type=queryset.model._meta.label_lower,
+            shown=[(row.clinic_id, row) for row in rows],
+            via="api",
+        )
         data = self.get_serializer(rows, many=True).data
         return self.get_paginated_response(data) if page is not None else Response(data)
 
@@ -118,6 +128,7 @@ class PrivateFileView(APIView):
 
 # --- Clinics and patients ----------------------------------------------------------------------------------
 
+
 class ClinicListView(APIView):
     @extend_schema(summary="The clinics you belong to, with your role", responses={200: ClinicSerializer(many=True)})
     def get(self, request):
@@ -125,8 +136,9 @@ class ClinicListView(APIView):
         return Response(ClinicSerializer(memberships, many=True, context={"request": request}).data)
 
 
-@extend_schema_view(get=extend_schema(summary="List patients", responses={200: PatientSerializer(many=True),
-                                                                          **_errors(401)}))
+@extend_schema_view(
+    get=extend_schema(summary="List patients", responses={200: PatientSerializer(many=True), **_errors(401)})
+)
 class PatientListView(AuditedListMixin, generics.ListAPIView):
     list_action = AuditAction.PATIENT_LIST
     serializer_class = PatientSerializer
@@ -137,8 +149,12 @@ class PatientListView(AuditedListMixin, generics.ListAPIView):
     def get_queryset(self):
         return selectors.patient_list(user=self.request.user)
 
-    @extend_schema(summary="Register a patient", request=PatientCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
-                   responses={201: PatientSerializer, **_errors(400, 401, 403, 409, 422)})
+    @extend_schema(
+        summary="Register a patient",
+        request=PatientCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: PatientSerializer, **_errors(400, 401, 403, 409, 422)},
+    )
     @idempotent
     def post(self, request):
         data = _valid(PatientCreateSerializer, request)
@@ -157,8 +173,11 @@ class PatientDetailView(generics.GenericAPIView):
         _record_read(request, clinic=patient.clinic, action=AuditAction.PATIENT_VIEW, target=patient)
         return Response(PatientSerializer(patient, context={"request": request}).data)
 
-    @extend_schema(summary="Correct a patient's details", request=PatientUpdateSerializer,
-                   responses={200: PatientSerializer, **_errors(400, 401, 403, 404, 409)})
+    @extend_schema(
+        summary="Correct a patient's details",
+        request=PatientUpdateSerializer,
+        responses={200: PatientSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
     def patch(self, request, pk):
         patient = selectors.patient_get(user=request.user, pk=pk)
         data = _valid(PatientUpdateSerializer, request, partial=True)
@@ -166,8 +185,11 @@ class PatientDetailView(generics.GenericAPIView):
         return Response(PatientSerializer(patient, context={"request": request}).data)
 
 
-@extend_schema_view(get=extend_schema(summary="List a patient's lesions",
-                                      responses={200: LesionSerializer(many=True), **_errors(401, 404)}))
+@extend_schema_view(
+    get=extend_schema(
+        summary="List a patient's lesions", responses={200: LesionSerializer(many=True), **_errors(401, 404)}
+    )
+)
 class PatientLesionListView(generics.ListAPIView):
     serializer_class = LesionSerializer
     filterset_class = LesionFilter
@@ -188,9 +210,12 @@ class PatientLesionListView(generics.ListAPIView):
         _record_read(request, clinic=self.patient.clinic, action=AuditAction.LESION_LIST, target=self.patient)
         return response
 
-    @extend_schema(summary="Start following a lesion of the patient", request=LesionCreateSerializer,
-                   parameters=[IDEMPOTENCY_PARAMETER],
-                   responses={201: LesionSerializer, **_errors(400, 401, 403, 404, 422)})
+    @extend_schema(
+        summary="Start following a lesion of the patient",
+        request=LesionCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: LesionSerializer, **_errors(400, 401, 403, 404, 422)},
+    )
     @idempotent
     def post(self, request, pk):
         lesion = lesion_create(actor=request.user, patient=self.patient, **_valid(LesionCreateSerializer, request))
@@ -207,9 +232,11 @@ class LesionDetailView(generics.GenericAPIView):
         _record_read(request, clinic=lesion.patient.clinic, action=AuditAction.LESION_VIEW, target=lesion)
         return Response(LesionSerializer(lesion, context={"request": request}).data)
 
-    @extend_schema(summary="Correct a lesion's site, label, notes, side or body map point",
-                   request=LesionUpdateSerializer,
-                   responses={200: LesionSerializer, **_errors(400, 401, 403, 404)})
+    @extend_schema(
+        summary="Correct a lesion's site, label, notes, side or body map point",
+        request=LesionUpdateSerializer,
+        responses={200: LesionSerializer, **_errors(400, 401, 403, 404)},
+    )
     def patch(self, request, pk):
         lesion = selectors.lesion_get(user=request.user, pk=pk)
         data = _valid(LesionUpdateSerializer, request, partial=True)
@@ -219,8 +246,12 @@ class LesionDetailView(generics.GenericAPIView):
 
 # --- Images ------------------------------------------------------------------------------------------------
 
-@extend_schema_view(get=extend_schema(summary="List a lesion's images",
-                                      responses={200: ImageSerializer(many=True), **_errors(401, 404)}))
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List a lesion's images", responses={200: ImageSerializer(many=True), **_errors(401, 404)}
+    )
+)
 class LesionImageListView(generics.ListAPIView):
     serializer_class = ImageSerializer
     filterset_class = ImageFilter
@@ -239,8 +270,10 @@ class LesionImageListView(generics.ListAPIView):
                 length = 0
             if length > settings.SKINCLINIC_MAX_UPLOAD_BYTES + 1024 * 1024:
                 limit = settings.SKINCLINIC_MAX_UPLOAD_BYTES // (1024 * 1024)
-                raise PayloadTooLarge(f"The request is larger than the {limit} MB upload limit.",
-                                      errors={"file": [f"The file is larger than the {limit} MB limit."]})
+                raise PayloadTooLarge(
+                    f"The request is larger than the {limit} MB upload limit.",
+                    errors={"file": [f"The file is larger than the {limit} MB limit."]},
+                )
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no lesion
@@ -255,10 +288,15 @@ class LesionImageListView(generics.ListAPIView):
     @extend_schema(
         summary="Upload a photograph of the lesion",
         description="Stores the image and queues its prediction: **202** with both and a `Location` to poll. "
-                    "The same bytes uploaded again for the lesion return the existing image with **200**.",
-        request={"multipart/form-data": ImageUploadSerializer}, parameters=[IDEMPOTENCY_PARAMETER],
-        responses={202: ImageUploadResultSerializer, 200: ImageUploadResultSerializer,
-                   **_errors(400, 401, 403, 404, 413, 415, 422)})
+        "The same bytes uploaded again for the lesion return the existing image with **200**.",
+        request={"multipart/form-data": ImageUploadSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            202: ImageUploadResultSerializer,
+            200: ImageUploadResultSerializer,
+            **_errors(400, 401, 403, 404, 413, 415, 422),
+        },
+    )
     @idempotent
     def post(self, request, pk):
         data = _valid(ImageUploadSerializer, request)
@@ -271,8 +309,11 @@ class LesionImageListView(generics.ListAPIView):
         body = ImageUploadResultSerializer({"image": image, "prediction": prediction}, context=context).data
         if not created:
             return Response(body, status=status.HTTP_200_OK)
-        return Response(body, status=status.HTTP_202_ACCEPTED,
-                        headers={"Location": api_url(context, "prediction-detail", prediction.pk)})
+        return Response(
+            body,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": api_url(context, "prediction-detail", prediction.pk)},
+        )
 
 
 class ImageDetailView(generics.GenericAPIView):
@@ -286,9 +327,14 @@ class ImageDetailView(generics.GenericAPIView):
 
 
 class ImageFileView(PrivateFileView):
-    @extend_schema(summary="The stored photograph (re-encoded, without metadata)",
-                   responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (200, "image/png"): OpenApiTypes.BINARY,
-                              **_errors(401, 404)})
+    @extend_schema(
+        summary="The stored photograph (re-encoded, without metadata)",
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+            **_errors(401, 404),
+        },
+    )
     def get(self, request, pk):
         image = selectors.lesion_image_detail_get(user=request.user, pk=pk)
         response = self.file_response(image.file, "image/jpeg" if image.format == "JPEG" else "image/png")
@@ -302,9 +348,11 @@ class ImagePredictionRequestView(APIView):
     @extend_schema(
         summary="Run the current model version on the image",
         description="Queues a prediction by the model version in service (**202**, with `Location`), or returns "
-                    "the one that exists (**200**). A failed one is queued again.",
-        request=None, parameters=[IDEMPOTENCY_PARAMETER],
-        responses={202: PredictionSerializer, 200: PredictionSerializer, **_errors(401, 403, 404, 422)})
+        "the one that exists (**200**). A failed one is queued again.",
+        request=None,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={202: PredictionSerializer, 200: PredictionSerializer, **_errors(401, 403, 404, 422)},
+    )
     @idempotent
     def post(self, request, pk):
         image = selectors.lesion_image_detail_get(user=request.user, pk=pk)
@@ -327,10 +375,11 @@ class ImageFhirView(APIView):
     @extend_schema(
         summary="The image's result as a FHIR R4 DiagnosticReport bundle",
         description="A Bundle (type collection) of a DiagnosticReport, its Observation (top class, per-class "
-                    "probabilities, body site, derived from the Media), the Media, the model as a Device, the "
-                    "Patient and the clinic. Status `preliminary` until a clinician reviewed the image, then "
-                    "`final`. **409** while no prediction of the image has succeeded.",
-        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, **_errors(401, 404, 409)})
+        "probabilities, body site, derived from the Media), the Media, the model as a Device, the "
+        "Patient and the clinic. Status `preliminary` until a clinician reviewed the image, then "
+        "`final`. **409** while no prediction of the image has succeeded.",
+        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, **_errors(401, 404, 409)},
+    )
     def get(self, request, pk):
         from .fhir import image_fhir_bundle
 
@@ -339,16 +388,22 @@ class ImageFhirView(APIView):
             state = report.pending.status if report.pending else "not requested"
             raise Conflict(f"The image has no finished prediction yet (its newest is {state}).")
         bundle = image_fhir_bundle(report, file_url=api_url({"request": request}, "image-file", pk))
-        _record_read(request, clinic=report.image.lesion.patient.clinic, action=AuditAction.FHIR_EXPORT,
-                     target=report.image,
-                     data={"prediction": report.prediction.pk, "review": report.review.pk if report.review else None})
+        _record_read(
+            request,
+            clinic=report.image.lesion.patient.clinic,
+            action=AuditAction.FHIR_EXPORT,
+            target=report.image,
+            data={"prediction": report.prediction.pk, "review": report.review.pk if report.review else None},
+        )
         return HttpResponse(bundle.model_dump_json(), content_type="application/fhir+json")
 
 
 # --- Predictions -------------------------------------------------------------------------------------------
 
-@extend_schema_view(get=extend_schema(summary="List predictions", responses={200: PredictionSerializer(many=True),
-                                                                             **_errors(400, 401)}))
+
+@extend_schema_view(
+    get=extend_schema(summary="List predictions", responses={200: PredictionSerializer(many=True), **_errors(400, 401)})
+)
 class PredictionListView(AuditedListMixin, generics.ListAPIView):
     list_action = AuditAction.PREDICTION_LIST
     serializer_class = PredictionSerializer
@@ -367,46 +422,61 @@ class PredictionListView(AuditedListMixin, generics.ListAPIView):
 class PredictionDetailView(generics.GenericAPIView):
     serializer_class = PredictionSerializer
 
-    @extend_schema(summary="A prediction: status, probabilities, risk, uncertainty, timings",
-                   responses={200: PredictionSerializer, **_errors(401, 404)})
+    @extend_schema(
+        summary="A prediction: status, probabilities, risk, uncertainty, timings",
+        responses={200: PredictionSerializer, **_errors(401, 404)},
+    )
     def get(self, request, pk):
         prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
-        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
-                     target=prediction)
+        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW, target=prediction)
         return Response(PredictionSerializer(prediction, context={"request": request}).data)
 
 
 class PredictionHeatmapView(PrivateFileView):
-    @extend_schema(summary="The prediction's heatmap (Grad-CAM over the model's input)",
-                   responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)})
+    @extend_schema(
+        summary="The prediction's heatmap (Grad-CAM over the model's input)",
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)},
+    )
     def get(self, request, pk):
         prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         response = self.file_response(prediction.heatmap, "image/png")  # no heatmap: 404, and no record
-        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.HEATMAP_DOWNLOAD,
-                     target=prediction)
+        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.HEATMAP_DOWNLOAD, target=prediction)
         return response
 
 
 class PredictionHeatmapsView(APIView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(summary="The prediction's heatmaps per class",
-                   description="The top class's and the class of concern's are drawn by the worker after the "
-                               "result; others once requested (POST).",
-                   responses={200: ClassHeatmapSerializer(many=True), **_errors(401, 404)})
+    @extend_schema(
+        summary="The prediction's heatmaps per class",
+        description="The top class's and the class of concern's are drawn by the worker after the "
+        "result; others once requested (POST).",
+        responses={200: ClassHeatmapSerializer(many=True), **_errors(401, 404)},
+    )
     def get(self, request, pk):
         prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
-        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.PREDICTION_VIEW,
-                     target=prediction, data={"heatmaps": True})
+        _record_read(
+            request,
+            clinic_id=prediction.clinic_id,
+            action=AuditAction.PREDICTION_VIEW,
+            target=prediction,
+            data={"heatmaps": True},
+        )
         return Response(_class_heatmaps(request, prediction))
 
-    @extend_schema(summary="Ask the worker for the heatmap of another class",
-                   description="Queues the Grad-CAM heatmap for `class_code` (**202**; it is drawn by the worker, "
-                               "never in the request) or answers **200** when it is stored, pending already, or "
-                               "the top class's. Poll GET until its `url` is set.",
-                   request=ClassHeatmapRequestSerializer, parameters=[IDEMPOTENCY_PARAMETER],
-                   responses={202: ClassHeatmapSerializer(many=True), 200: ClassHeatmapSerializer(many=True),
-                              **_errors(400, 401, 403, 404)})
+    @extend_schema(
+        summary="Ask the worker for the heatmap of another class",
+        description="Queues the Grad-CAM heatmap for `class_code` (**202**; it is drawn by the worker, "
+        "never in the request) or answers **200** when it is stored, pending already, or "
+        "the top class's. Poll GET until its `url` is set.",
+        request=ClassHeatmapRequestSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            202: ClassHeatmapSerializer(many=True),
+            200: ClassHeatmapSerializer(many=True),
+            **_errors(400, 401, 403, 404),
+        },
+    )
     @idempotent
     def post(self, request, pk):
         prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
@@ -417,18 +487,23 @@ class PredictionHeatmapsView(APIView):
         prediction_class_heatmap_request(actor=request.user, prediction=prediction, class_code=class_code, via="api")
         prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         queued = before.get(class_code) in (None, HeatmapStatus.UNAVAILABLE)
-        return Response(_class_heatmaps(request, prediction),
-                        status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK)
+        return Response(
+            _class_heatmaps(request, prediction), status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK
+        )
 
 
 def _class_heatmaps(request, prediction) -> list[dict]:
-    return [class_heatmap_representation({"request": request}, prediction, heatmap)
-            for heatmap in prediction_class_heatmaps(prediction=prediction)]
+    return [
+        class_heatmap_representation({"request": request}, prediction, heatmap)
+        for heatmap in prediction_class_heatmaps(prediction=prediction)
+    ]
 
 
 class PredictionClassHeatmapView(PrivateFileView):
-    @extend_schema(summary="The prediction's heatmap for one class (Grad-CAM over the model's input)",
-                   responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)})
+    @extend_schema(
+        summary="The prediction's heatmap for one class (Grad-CAM over the model's input)",
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **_errors(401, 404)},
+    )
     def get(self, request, pk, class_code):
         prediction = selectors.prediction_representation_get(user=request.user, pk=pk)
         if class_code == prediction.top_class:
@@ -437,15 +512,22 @@ class PredictionClassHeatmapView(PrivateFileView):
             heatmap = next((h for h in prediction_class_heatmap_rows(prediction) if h.class_code == class_code), None)
             file = heatmap.file if heatmap else None
         response = self.file_response(file, "image/png")  # none stored: 404, and no record
-        _record_read(request, clinic_id=prediction.clinic_id, action=AuditAction.HEATMAP_DOWNLOAD,
-                     target=prediction, data={"class": class_code})
+        _record_read(
+            request,
+            clinic_id=prediction.clinic_id,
+            action=AuditAction.HEATMAP_DOWNLOAD,
+            target=prediction,
+            data={"class": class_code},
+        )
         return response
 
 
 # --- Reviews -----------------------------------------------------------------------------------------------
 
-@extend_schema_view(get=extend_schema(summary="List reviews", responses={200: ReviewSerializer(many=True),
-                                                                         **_errors(400, 401)}))
+
+@extend_schema_view(
+    get=extend_schema(summary="List reviews", responses={200: ReviewSerializer(many=True), **_errors(400, 401)})
+)
 class ReviewListView(AuditedListMixin, generics.ListAPIView):
     list_action = AuditAction.REVIEW_LIST
     serializer_class = ReviewSerializer
@@ -456,9 +538,12 @@ class ReviewListView(AuditedListMixin, generics.ListAPIView):
     def get_queryset(self):
         return selectors.review_representation_list(user=self.request.user)
 
-    @extend_schema(summary="Record a reviewer's diagnosis of an image", request=ReviewCreateSerializer,
-                   parameters=[IDEMPOTENCY_PARAMETER],
-                   responses={201: ReviewSerializer, **_errors(400, 401, 403, 422)})
+    @extend_schema(
+        summary="Record a reviewer's diagnosis of an image",
+        request=ReviewCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: ReviewSerializer, **_errors(400, 401, 403, 422)},
+    )
     @idempotent
     def post(self, request):
         data = _valid(ReviewCreateSerializer, request)
@@ -480,8 +565,13 @@ class ReviewDetailView(generics.GenericAPIView):
 
 # --- Webhooks ----------------------------------------------------------------------------------------------
 
-@extend_schema_view(get=extend_schema(summary="List the webhook endpoints of the clinics you administer",
-                                      responses={200: WebhookEndpointSerializer(many=True), **_errors(401)}))
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List the webhook endpoints of the clinics you administer",
+        responses={200: WebhookEndpointSerializer(many=True), **_errors(401)},
+    )
+)
 class WebhookListView(generics.ListAPIView):
     serializer_class = WebhookEndpointSerializer
     ordering_fields = ["created_at", "id"]
@@ -490,18 +580,26 @@ class WebhookListView(generics.ListAPIView):
     def get_queryset(self):
         return selectors.webhook_endpoint_list(user=self.request.user)
 
-    @extend_schema(summary="Register a webhook endpoint (clinic administrators)",
-                   description="The response carries the signing `secret`, shown this once. Each delivery is a "
-                               "POST of a JSON body with the header `X-SkinClinic-Signature: sha256=<hex HMAC-SHA256 "
-                               "of the body under the secret>`.",
-                   request=WebhookEndpointCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
-                   responses={201: WebhookEndpointCreatedSerializer, **_errors(400, 401, 403, 422)})
+    @extend_schema(
+        summary="Register a webhook endpoint (clinic administrators)",
+        description="The response carries the signing `secret`, shown this once. Each delivery is a "
+        "POST of a JSON body with the header `X-SkinClinic-Signature: sha256=<hex HMAC-SHA256 "
+        "of the body under the secret>`.",
+        request=WebhookEndpointCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: WebhookEndpointCreatedSerializer, **_errors(400, 401, 403, 422)},
+    )
     @idempotent
     def post(self, request):
         data = _valid(WebhookEndpointCreateSerializer, request)
         clinic = _clinic_for(request.user, data.get("clinic"), "clinic.administer")
-        endpoint = webhook_endpoint_create(actor=request.user, clinic=clinic, url=data["target_url"],
-                                           events=data["events"], description=data["description"])
+        endpoint = webhook_endpoint_create(
+            actor=request.user,
+            clinic=clinic,
+            url=data["target_url"],
+            events=data["events"],
+            description=data["description"],
+        )
         body = WebhookEndpointCreatedSerializer(endpoint, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
@@ -514,25 +612,38 @@ class WebhookDetailView(generics.GenericAPIView):
         endpoint = selectors.webhook_endpoint_get(user=request.user, pk=pk)
         return Response(WebhookEndpointSerializer(endpoint, context={"request": request}).data)
 
-    @extend_schema(summary="Change a webhook endpoint", request=WebhookEndpointUpdateSerializer,
-                   responses={200: WebhookEndpointSerializer, **_errors(400, 401, 403, 404)})
+    @extend_schema(
+        summary="Change a webhook endpoint",
+        request=WebhookEndpointUpdateSerializer,
+        responses={200: WebhookEndpointSerializer, **_errors(400, 401, 403, 404)},
+    )
     def patch(self, request, pk):
         endpoint = selectors.webhook_endpoint_get(user=request.user, pk=pk)
         data = _valid(WebhookEndpointUpdateSerializer, request, partial=True)
-        endpoint = webhook_endpoint_update(actor=request.user, endpoint=endpoint, url=data.get("target_url"),
-                                           events=data.get("events"), description=data.get("description"),
-                                           is_active=data.get("is_active"))
+        endpoint = webhook_endpoint_update(
+            actor=request.user,
+            endpoint=endpoint,
+            url=data.get("target_url"),
+            events=data.get("events"),
+            description=data.get("description"),
+            is_active=data.get("is_active"),
+        )
         return Response(WebhookEndpointSerializer(endpoint, context={"request": request}).data)
 
-    @extend_schema(summary="Remove a webhook endpoint and its delivery log", responses={204: None,
-                                                                                        **_errors(401, 403, 404)})
+    @extend_schema(
+        summary="Remove a webhook endpoint and its delivery log", responses={204: None, **_errors(401, 403, 404)}
+    )
     def delete(self, request, pk):
         webhook_endpoint_delete(actor=request.user, endpoint=selectors.webhook_endpoint_get(user=request.user, pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema_view(get=extend_schema(summary="The deliveries to a webhook endpoint, each with its attempts",
-                                      responses={200: WebhookDeliverySerializer(many=True), **_errors(401, 403, 404)}))
+@extend_schema_view(
+    get=extend_schema(
+        summary="The deliveries to a webhook endpoint, each with its attempts",
+        responses={200: WebhookDeliverySerializer(many=True), **_errors(401, 403, 404)},
+    )
+)
 class WebhookDeliveryListView(generics.ListAPIView):
     serializer_class = WebhookDeliverySerializer
     filter_backends = []

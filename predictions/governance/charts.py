@@ -3,6 +3,7 @@
 The SVG text is made here from numbers and fixed vocabularies (class codes, sexes, sites, age bands), so
 a template may embed it as is.
 """
+
 from __future__ import annotations
 
 import io
@@ -18,8 +19,13 @@ from matplotlib.figure import Figure  # noqa: E402
 if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
-_STYLE: dict[RcKeyType, Any] = {"font.size": 9, "svg.fonttype": "none", "svg.hashsalt": "skinclinic",
-                                 "axes.spines.top": False, "axes.spines.right": False}
+_STYLE: dict[RcKeyType, Any] = {
+    "font.size": 9,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "skinclinic",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 _BLUE, _RED, _GREY = "#2b6cb0", "#c53030", "#a0aec0"
 
 
@@ -28,7 +34,7 @@ def _svg(figure: Figure) -> str:
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(figure)
     text = buffer.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and doctype for inline use
+    return text[text.index("<svg") :]  # drop the XML prolog and doctype for inline use
 
 
 def confusion_matrix_svg(matrix: list[list[int]], labels: list[str], *, title: str) -> str:
@@ -45,8 +51,7 @@ def confusion_matrix_svg(matrix: list[list[int]], labels: list[str], *, title: s
         for i, row in enumerate(matrix):
             for j, count in enumerate(row):
                 if count:
-                    axes.text(j, i, str(count), ha="center", va="center",
-                              color="white" if count > top / 2 else "black")
+                    axes.text(j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black")
         return _svg(figure)
 
 
@@ -59,8 +64,15 @@ def recall_bars_svg(per_class: dict[str, dict], *, title: str) -> str:
         bars = axes.bar(labels, values, color=[_RED if c == "mel" else _BLUE for c in labels])
         for bar, cls in zip(bars, labels):
             support = per_class[cls]["support"]
-            axes.annotate(f"n={support}" if support else "–", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                          ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+            axes.annotate(
+                f"n={support}" if support else "–",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
         axes.set_ylim(0, 1.1)
         axes.set_ylabel("Recall")
         axes.set_title(title)
@@ -78,8 +90,14 @@ def subgroup_bars_svg(rows: list[dict], *, title: str) -> str:
         axes.set_yticks(list(positions), labels)
         axes.invert_yaxis()
         for y, row in zip(positions, rows):
-            axes.annotate(f"{(row['agreement_rate'] or 0) * 100:.0f}% of {row['n']}", (values[y], y),
-                          va="center", fontsize=7, xytext=(3, 0), textcoords="offset points")
+            axes.annotate(
+                f"{(row['agreement_rate'] or 0) * 100:.0f}% of {row['n']}",
+                (values[y], y),
+                va="center",
+                fontsize=7,
+                xytext=(3, 0),
+                textcoords="offset points",
+            )
         axes.set_xlim(0, 1.25)
         axes.set_xlabel("Agreement with reviewed diagnosis")
         axes.set_title(title)

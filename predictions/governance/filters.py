@@ -1,5 +1,6 @@
 """Query-string filters of the governance lists (django-filter, as the API's): each page's search form is its
 FilterSet's form, and the view filters the selector's clinic-scoped list with it."""
+
 from __future__ import annotations
 
 import django_filters as filters
@@ -37,10 +38,15 @@ class ReviewCaseFilter(PageFilterSet):
     """The review queue: no state chosen lists the open cases (new or in review), "all" every state; "mine" the
     cases assigned to the user of the request."""
 
-    state = filters.ChoiceFilter(choices=[*ReviewCaseState.choices, ("all", "All")], method="filter_state",
-                                 empty_label="Open (new or in review)", label="State")
-    reason = filters.ChoiceFilter(field_name="reasons__code", choices=ReviewReason.choices, empty_label="Any reason",
-                                  label="Reason")
+    state = filters.ChoiceFilter(
+        choices=[*ReviewCaseState.choices, ("all", "All")],
+        method="filter_state",
+        empty_label="Open (new or in review)",
+        label="State",
+    )
+    reason = filters.ChoiceFilter(
+        field_name="reasons__code", choices=ReviewReason.choices, empty_label="Any reason", label="Reason"
+    )
     mine = CheckboxFilter(method="filter_mine", label="Assigned to me")
 
     class Meta:
@@ -61,15 +67,18 @@ class ReviewCaseFilter(PageFilterSet):
 class AuditEventFilter(PageFilterSet):
     """The audit trail: actions by prefix ("patient." is every patient action), days inclusive."""
 
-    action = filters.CharFilter(lookup_expr="startswith", max_length=64, label="Action",
-                                help_text="e.g. patient., image.download")
+    action = filters.CharFilter(
+        lookup_expr="startswith", max_length=64, label="Action", help_text="e.g. patient., image.download"
+    )
     actor = IntegerFilter(field_name="actor_id", min_value=1, label="Actor (user id)")
     target_type = filters.CharFilter(max_length=64, label="Object type")
     target_id = filters.CharFilter(max_length=64, label="Object id")
-    since = filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label="Since",
-                               widget=forms.DateInput(attrs={"type": "date"}))
-    until = filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label="Until",
-                               widget=forms.DateInput(attrs={"type": "date"}))
+    since = filters.DateFilter(
+        field_name="created_at", lookup_expr="date__gte", label="Since", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = filters.DateFilter(
+        field_name="created_at", lookup_expr="date__lte", label="Until", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     class Meta:
         model = AuditEvent

@@ -3,6 +3,7 @@
 Clinics and cases come through object_get_for_user (404 for another clinic's); a clinician of the clinic
 gets 403: the queue, the audit trail and the performance figures are for reviewers and administrators.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,15 +56,29 @@ def index(request: HttpRequest) -> HttpResponse:
 @governance_view
 def queue(request: HttpRequest, clinic_id: int) -> HttpResponse:
     clinic = selectors.governance_clinic_get(user=request.user, pk=clinic_id)
-    found = ReviewCaseFilter(request.GET, queryset=selectors.review_case_list(user=request.user, clinic=clinic),
-                             request=request)
+    found = ReviewCaseFilter(
+        request.GET, queryset=selectors.review_case_list(user=request.user, clinic=clinic), request=request
+    )
     cases = found.qs
     page = Paginator(cases, PER_PAGE).get_page(request.GET.get("page"))
-    _record_access(request, clinic=clinic, action=AuditAction.REVIEW_QUEUE_VIEW,
-                   data={"filters": found.applied, "page": page.number})
-    return render(request, "governance/queue.html", {
-        "clinic": clinic, "form": found.form, "page": page, "reviewers": selectors.reviewer_list(clinic=clinic),
-        "close_form": CloseForm(), "done": ReviewCaseState.DONE})
+    _record_access(
+        request,
+        clinic=clinic,
+        action=AuditAction.REVIEW_QUEUE_VIEW,
+        data={"filters": found.applied, "page": page.number},
+    )
+    return render(
+        request,
+        "governance/queue.html",
+        {
+            "clinic": clinic,
+            "form": found.form,
+            "page": page,
+            "reviewers": selectors.reviewer_list(clinic=clinic),
+            "close_form": CloseForm(),
+            "done": ReviewCaseState.DONE,
+        },
+    )
 
 
 def _back_to_queue(request: HttpRequest, case):
@@ -88,8 +103,9 @@ def case_assign(request: HttpRequest, case_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"Case {case.pk} assigned to {assignee}." if assignee
-                         else f"Case {case.pk} is back in the queue.")
+        messages.success(
+            request, f"Case {case.pk} assigned to {assignee}." if assignee else f"Case {case.pk} is back in the queue."
+        )
     return _back_to_queue(request, case)
 
 
@@ -117,17 +133,24 @@ def audit_trail(request: HttpRequest, clinic_id: int) -> HttpResponse:
     found = AuditEventFilter(request.GET, queryset=selectors.audit_event_browse(user=request.user, clinic=clinic))
     events = found.qs
     page = Paginator(events, PER_PAGE).get_page(request.GET.get("page"))
-    _record_access(request, clinic=clinic, action=AuditAction.AUDIT_VIEW,
-                   data={"filters": {k: str(v) for k, v in found.applied.items()}, "page": page.number})
+    _record_access(
+        request,
+        clinic=clinic,
+        action=AuditAction.AUDIT_VIEW,
+        data={"filters": {k: str(v) for k, v in found.applied.items()}, "page": page.number},
+    )
     return render(request, "governance/audit.html", {"clinic": clinic, "form": found.form, "page": page})
 
 
 def _performance(request: HttpRequest, clinic):
     form = PerformanceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    report = selectors.performance_report(user=request.user, clinic=clinic,
-                                           model_version=filters.get("version") or None,
-                                           histopathology_only=bool(filters.get("histopathology")))
+    report = selectors.performance_report(
+        user=request.user,
+        clinic=clinic,
+        model_version=filters.get("version") or None,
+        histopathology_only=bool(filters.get("histopathology")),
+    )
     return form, filters, report
 
 
@@ -139,20 +162,40 @@ def performance(request: HttpRequest, clinic_id: int) -> HttpResponse:
     sections = []
     for version in report.versions:
         figures = report.figures[version]
-        sections.append({
-            "version": version, "figures": figures,
-            "confusion_svg": charts.confusion_matrix_svg(figures["confusion_matrix"]["matrix"],
-                                                         figures["confusion_matrix"]["labels"],
-                                                         title=f"Confusion matrix, {version}"),
-            "recall_svg": charts.recall_bars_svg(figures["per_class_recall"], title="Recall per reviewed class"),
-            "subgroup_svgs": [(kind, charts.subgroup_bars_svg(rows, title=f"Agreement by {kind.replace('_', ' ')}"))
-                              for kind, rows in figures["subgroups"].items() if rows],
-        })
-    _record_access(request, clinic=clinic, action=AuditAction.PERFORMANCE_VIEW,
-                   data={"filters": {k: v for k, v in filters.items() if v}})
-    return render(request, "governance/performance.html", {
-        "clinic": clinic, "form": form, "report": report, "sections": sections,
-        "model_versions": selectors.model_version_list()})
+        sections.append(
+            {
+                "version": version,
+                "figures": figures,
+                "confusion_svg": charts.confusion_matrix_svg(
+                    figures["confusion_matrix"]["matrix"],
+                    figures["confusion_matrix"]["labels"],
+                    title=f"Confusion matrix, {version}",
+                ),
+                "recall_svg": charts.recall_bars_svg(figures["per_class_recall"], title="Recall per reviewed class"),
+                "subgroup_svgs": [
+                    (kind, charts.subgroup_bars_svg(rows, title=f"Agreement by {kind.replace('_', ' ')}"))
+                    for kind, rows in figures["subgroups"].items()
+                    if rows
+                ],
+            }
+        )
+    _record_access(
+        request,
+        clinic=clinic,
+        action=AuditAction.PERFORMANCE_VIEW,
+        data={"filters": {k: v for k, v in filters.items() if v}},
+    )
+    return render(
+        request,
+        "governance/performance.html",
+        {
+            "clinic": clinic,
+            "form": form,
+            "report": report,
+            "sections": sections,
+            "model_versions": selectors.model_version_list(),
+        },
+    )
 
 
 @require_GET
@@ -161,14 +204,21 @@ def performance_json(request: HttpRequest, clinic_id: int) -> JsonResponse:
     clinic = selectors.governance_clinic_get(user=request.user, pk=clinic_id)
     form = PerformanceFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    return JsonResponse(performance_export(actor=request.user, clinic=clinic, via="json",
-                                           model_version=filters.get("version") or None,
-                                           histopathology_only=bool(filters.get("histopathology"))))
+    return JsonResponse(
+        performance_export(
+            actor=request.user,
+            clinic=clinic,
+            via="json",
+            model_version=filters.get("version") or None,
+            histopathology_only=bool(filters.get("histopathology")),
+        )
+    )
 
 
 @require_GET
 @governance_view
 def model_versions(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "model_registry.view")
-    return render(request, "governance/models.html", {"versions": selectors.model_version_list(),
-                                                      "served": model_served_get()})
+    return render(
+        request, "governance/models.html", {"versions": selectors.model_version_list(), "served": model_served_get()}
+    )

@@ -9,7 +9,6 @@ import predictions.models.records
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,222 +17,538 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Clinic',
+            name="Clinic",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Lesion',
+            name="Lesion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('site', models.CharField(choices=[('abdomen', 'Abdomen'), ('acral', 'Acral'), ('back', 'Back'), ('chest', 'Chest'), ('ear', 'Ear'), ('face', 'Face'), ('foot', 'Foot'), ('genital', 'Genital'), ('hand', 'Hand'), ('lower extremity', 'Lower Extremity'), ('neck', 'Neck'), ('scalp', 'Scalp'), ('trunk', 'Trunk'), ('upper extremity', 'Upper Extremity'), ('unknown', 'Unknown')], default='unknown', max_length=32, verbose_name='anatomic site')),
-                ('label', models.CharField(blank=True, help_text='How the clinic tells this lesion apart.', max_length=200)),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "site",
+                    models.CharField(
+                        choices=[
+                            ("abdomen", "Abdomen"),
+                            ("acral", "Acral"),
+                            ("back", "Back"),
+                            ("chest", "Chest"),
+                            ("ear", "Ear"),
+                            ("face", "Face"),
+                            ("foot", "Foot"),
+                            ("genital", "Genital"),
+                            ("hand", "Hand"),
+                            ("lower extremity", "Lower Extremity"),
+                            ("neck", "Neck"),
+                            ("scalp", "Scalp"),
+                            ("trunk", "Trunk"),
+                            ("upper extremity", "Upper Extremity"),
+                            ("unknown", "Unknown"),
+                        ],
+                        default="unknown",
+                        max_length=32,
+                        verbose_name="anatomic site",
+                    ),
+                ),
+                (
+                    "label",
+                    models.CharField(blank=True, help_text="How the clinic tells this lesion apart.", max_length=200),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['patient_id', 'id'],
+                "ordering": ["patient_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='LesionImage',
+            name="LesionImage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=255, upload_to=predictions.models.records.lesion_image_path)),
-                ('sha256', models.CharField(max_length=64, verbose_name='SHA-256 of the uploaded bytes')),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('format', models.CharField(max_length=8, verbose_name='stored format')),
-                ('size_bytes', models.PositiveIntegerField(verbose_name='stored size in bytes')),
-                ('captured_at', models.DateField(blank=True, null=True)),
-                ('uploaded_at', models.DateTimeField(auto_now_add=True)),
-                ('age', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='age at capture')),
-                ('sex', models.CharField(choices=[('male', 'Male'), ('female', 'Female'), ('unknown', 'Unknown')], default='unknown', max_length=8)),
-                ('site', models.CharField(choices=[('abdomen', 'Abdomen'), ('acral', 'Acral'), ('back', 'Back'), ('chest', 'Chest'), ('ear', 'Ear'), ('face', 'Face'), ('foot', 'Foot'), ('genital', 'Genital'), ('hand', 'Hand'), ('lower extremity', 'Lower Extremity'), ('neck', 'Neck'), ('scalp', 'Scalp'), ('trunk', 'Trunk'), ('upper extremity', 'Upper Extremity'), ('unknown', 'Unknown')], default='unknown', max_length=32, verbose_name='anatomic site')),
-                ('lesion', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='images', to='predictions.lesion')),
-                ('uploaded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("file", models.FileField(max_length=255, upload_to=predictions.models.records.lesion_image_path)),
+                ("sha256", models.CharField(max_length=64, verbose_name="SHA-256 of the uploaded bytes")),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("format", models.CharField(max_length=8, verbose_name="stored format")),
+                ("size_bytes", models.PositiveIntegerField(verbose_name="stored size in bytes")),
+                ("captured_at", models.DateField(blank=True, null=True)),
+                ("uploaded_at", models.DateTimeField(auto_now_add=True)),
+                ("age", models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="age at capture")),
+                (
+                    "sex",
+                    models.CharField(
+                        choices=[("male", "Male"), ("female", "Female"), ("unknown", "Unknown")],
+                        default="unknown",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "site",
+                    models.CharField(
+                        choices=[
+                            ("abdomen", "Abdomen"),
+                            ("acral", "Acral"),
+                            ("back", "Back"),
+                            ("chest", "Chest"),
+                            ("ear", "Ear"),
+                            ("face", "Face"),
+                            ("foot", "Foot"),
+                            ("genital", "Genital"),
+                            ("hand", "Hand"),
+                            ("lower extremity", "Lower Extremity"),
+                            ("neck", "Neck"),
+                            ("scalp", "Scalp"),
+                            ("trunk", "Trunk"),
+                            ("upper extremity", "Upper Extremity"),
+                            ("unknown", "Unknown"),
+                        ],
+                        default="unknown",
+                        max_length=32,
+                        verbose_name="anatomic site",
+                    ),
+                ),
+                (
+                    "lesion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="images", to="predictions.lesion"
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['lesion_id', '-uploaded_at', '-id'],
+                "ordering": ["lesion_id", "-uploaded_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('clinician', 'Clinician'), ('reviewer', 'Reviewer'), ('admin', 'Clinic administrator')], max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='predictions.clinic')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("clinician", "Clinician"),
+                            ("reviewer", "Reviewer"),
+                            ("admin", "Clinic administrator"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "clinic",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="predictions.clinic"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mrn', models.CharField(max_length=64, verbose_name='medical record number')),
-                ('full_name', models.CharField(max_length=200)),
-                ('date_of_birth', models.DateField(blank=True, null=True)),
-                ('sex', models.CharField(choices=[('male', 'Male'), ('female', 'Female'), ('unknown', 'Unknown')], default='unknown', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='predictions.clinic')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("mrn", models.CharField(max_length=64, verbose_name="medical record number")),
+                ("full_name", models.CharField(max_length=200)),
+                ("date_of_birth", models.DateField(blank=True, null=True)),
+                (
+                    "sex",
+                    models.CharField(
+                        choices=[("male", "Male"), ("female", "Female"), ("unknown", "Unknown")],
+                        default="unknown",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "clinic",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="patients", to="predictions.clinic"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['full_name', 'id'],
+                "ordering": ["full_name", "id"],
             },
         ),
         migrations.AddField(
-            model_name='lesion',
-            name='patient',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lesions', to='predictions.patient'),
+            model_name="lesion",
+            name="patient",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="lesions", to="predictions.patient"
+            ),
         ),
         migrations.CreateModel(
-            name='Prediction',
+            name="Prediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_version', models.CharField(max_length=100)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=16)),
-                ('probabilities', models.JSONField(blank=True, help_text='Calibrated probability per class.', null=True)),
-                ('top_class', models.CharField(blank=True, choices=[('akiec', 'Actinic keratosis / intraepithelial carcinoma'), ('bcc', 'Basal cell carcinoma'), ('bkl', 'Benign keratosis-like lesion'), ('df', 'Dermatofibroma'), ('mel', 'Melanoma'), ('nv', 'Melanocytic nevus'), ('vasc', 'Vascular lesion')], max_length=8)),
-                ('malignancy_risk', models.FloatField(blank=True, help_text='P(mel) + P(bcc) + P(akiec).', null=True)),
-                ('heatmap', models.FileField(blank=True, max_length=255, upload_to=predictions.models.predictions.heatmap_path)),
-                ('error', models.TextField(blank=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('claimed_by', models.CharField(blank=True, max_length=64)),
-                ('queued_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('image', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='predictions', to='predictions.lesionimage')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("model_version", models.CharField(max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "probabilities",
+                    models.JSONField(blank=True, help_text="Calibrated probability per class.", null=True),
+                ),
+                (
+                    "top_class",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("akiec", "Actinic keratosis / intraepithelial carcinoma"),
+                            ("bcc", "Basal cell carcinoma"),
+                            ("bkl", "Benign keratosis-like lesion"),
+                            ("df", "Dermatofibroma"),
+                            ("mel", "Melanoma"),
+                            ("nv", "Melanocytic nevus"),
+                            ("vasc", "Vascular lesion"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("malignancy_risk", models.FloatField(blank=True, help_text="P(mel) + P(bcc) + P(akiec).", null=True)),
+                (
+                    "heatmap",
+                    models.FileField(blank=True, max_length=255, upload_to=predictions.models.predictions.heatmap_path),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("claimed_by", models.CharField(blank=True, max_length=64)),
+                ("queued_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "image",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="predictions",
+                        to="predictions.lesionimage",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-queued_at', '-id'],
+                "ordering": ["-queued_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Review',
+            name="Review",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('verdict', models.CharField(choices=[('agree', 'Agrees with the prediction'), ('override', 'Overrides with another diagnosis')], max_length=16)),
-                ('diagnosis', models.CharField(choices=[('akiec', 'Actinic keratosis / intraepithelial carcinoma'), ('bcc', 'Basal cell carcinoma'), ('bkl', 'Benign keratosis-like lesion'), ('df', 'Dermatofibroma'), ('mel', 'Melanoma'), ('nv', 'Melanocytic nevus'), ('vasc', 'Vascular lesion')], max_length=8)),
-                ('histopathology_confirmed', models.BooleanField(default=False)),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('image', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reviews', to='predictions.lesionimage')),
-                ('prediction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reviews', to='predictions.prediction')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "verdict",
+                    models.CharField(
+                        choices=[
+                            ("agree", "Agrees with the prediction"),
+                            ("override", "Overrides with another diagnosis"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "diagnosis",
+                    models.CharField(
+                        choices=[
+                            ("akiec", "Actinic keratosis / intraepithelial carcinoma"),
+                            ("bcc", "Basal cell carcinoma"),
+                            ("bkl", "Benign keratosis-like lesion"),
+                            ("df", "Dermatofibroma"),
+                            ("mel", "Melanoma"),
+                            ("nv", "Melanocytic nevus"),
+                            ("vasc", "Vascular lesion"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("histopathology_confirmed", models.BooleanField(default=False)),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "image",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reviews",
+                        to="predictions.lesionimage",
+                    ),
+                ),
+                (
+                    "prediction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reviews",
+                        to="predictions.prediction",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=64)),
-                ('target_type', models.CharField(max_length=64)),
-                ('target_id', models.CharField(max_length=64)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(blank=True, help_text='Empty for the system (the inference worker).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('clinic', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='predictions.clinic')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("action", models.CharField(max_length=64)),
+                ("target_type", models.CharField(max_length=64)),
+                ("target_id", models.CharField(max_length=64)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for the system (the inference worker).",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "clinic",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="predictions.clinic",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['clinic', 'created_at'], name='audit_clinic_created_idx'), models.Index(fields=['target_type', 'target_id'], name='audit_target_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["clinic", "created_at"], name="audit_clinic_created_idx"),
+                    models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='lesionimage',
-            constraint=models.UniqueConstraint(fields=('lesion', 'sha256'), name='lesion_image_unique_sha256_per_lesion'),
+            model_name="lesionimage",
+            constraint=models.UniqueConstraint(
+                fields=("lesion", "sha256"), name="lesion_image_unique_sha256_per_lesion"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lesionimage',
-            constraint=models.CheckConstraint(condition=models.Q(('sha256__regex', '^[0-9a-f]{64}$')), name='lesion_image_sha256_hex'),
+            model_name="lesionimage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sha256__regex", "^[0-9a-f]{64}$")), name="lesion_image_sha256_hex"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lesionimage',
-            constraint=models.CheckConstraint(condition=models.Q(('height__gt', 0), ('width__gt', 0)), name='lesion_image_has_pixels'),
+            model_name="lesionimage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("height__gt", 0), ("width__gt", 0)), name="lesion_image_has_pixels"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lesionimage',
-            constraint=models.CheckConstraint(condition=models.Q(('age__lte', 130)), name='lesion_image_age_plausible'),
+            model_name="lesionimage",
+            constraint=models.CheckConstraint(condition=models.Q(("age__lte", 130)), name="lesion_image_age_plausible"),
         ),
         migrations.AddConstraint(
-            model_name='lesionimage',
-            constraint=models.CheckConstraint(condition=models.Q(('sex__in', ['male', 'female', 'unknown'])), name='lesion_image_sex_valid'),
+            model_name="lesionimage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sex__in", ["male", "female", "unknown"])), name="lesion_image_sex_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lesionimage',
-            constraint=models.CheckConstraint(condition=models.Q(('site__in', ['abdomen', 'acral', 'back', 'chest', 'ear', 'face', 'foot', 'genital', 'hand', 'lower extremity', 'neck', 'scalp', 'trunk', 'upper extremity', 'unknown'])), name='lesion_image_site_valid'),
+            model_name="lesionimage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "site__in",
+                        [
+                            "abdomen",
+                            "acral",
+                            "back",
+                            "chest",
+                            "ear",
+                            "face",
+                            "foot",
+                            "genital",
+                            "hand",
+                            "lower extremity",
+                            "neck",
+                            "scalp",
+                            "trunk",
+                            "upper extremity",
+                            "unknown",
+                        ],
+                    )
+                ),
+                name="lesion_image_site_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'clinic'), name='membership_unique_user_clinic'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(fields=("user", "clinic"), name="membership_unique_user_clinic"),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.CheckConstraint(condition=models.Q(('role__in', ['clinician', 'reviewer', 'admin'])), name='membership_role_valid'),
+            model_name="membership",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("role__in", ["clinician", "reviewer", "admin"])), name="membership_role_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.UniqueConstraint(fields=('clinic', 'mrn'), name='patient_unique_mrn_per_clinic'),
+            model_name="patient",
+            constraint=models.UniqueConstraint(fields=("clinic", "mrn"), name="patient_unique_mrn_per_clinic"),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('mrn', ''), _negated=True), name='patient_mrn_not_empty'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("mrn", ""), _negated=True), name="patient_mrn_not_empty"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('sex__in', ['male', 'female', 'unknown'])), name='patient_sex_valid'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sex__in", ["male", "female", "unknown"])), name="patient_sex_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lesion',
-            constraint=models.CheckConstraint(condition=models.Q(('site__in', ['abdomen', 'acral', 'back', 'chest', 'ear', 'face', 'foot', 'genital', 'hand', 'lower extremity', 'neck', 'scalp', 'trunk', 'upper extremity', 'unknown'])), name='lesion_site_valid'),
+            model_name="lesion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "site__in",
+                        [
+                            "abdomen",
+                            "acral",
+                            "back",
+                            "chest",
+                            "ear",
+                            "face",
+                            "foot",
+                            "genital",
+                            "hand",
+                            "lower extremity",
+                            "neck",
+                            "scalp",
+                            "trunk",
+                            "upper extremity",
+                            "unknown",
+                        ],
+                    )
+                ),
+                name="lesion_site_valid",
+            ),
         ),
         migrations.AddIndex(
-            model_name='prediction',
-            index=models.Index(fields=['status', 'queued_at'], name='prediction_status_queued_idx'),
+            model_name="prediction",
+            index=models.Index(fields=["status", "queued_at"], name="prediction_status_queued_idx"),
         ),
         migrations.AddConstraint(
-            model_name='prediction',
-            constraint=models.UniqueConstraint(fields=('image', 'model_version'), name='prediction_unique_image_model_version'),
+            model_name="prediction",
+            constraint=models.UniqueConstraint(
+                fields=("image", "model_version"), name="prediction_unique_image_model_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prediction',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['queued', 'running', 'succeeded', 'failed'])), name='prediction_status_valid'),
+            model_name="prediction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["queued", "running", "succeeded", "failed"])),
+                name="prediction_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prediction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'succeeded'), _negated=True), models.Q(('finished_at__isnull', False), ('malignancy_risk__isnull', False), ('probabilities__isnull', False), models.Q(('top_class', ''), _negated=True)), _connector='OR'), name='prediction_succeeded_has_result'),
+            model_name="prediction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "succeeded"), _negated=True),
+                    models.Q(
+                        ("finished_at__isnull", False),
+                        ("malignancy_risk__isnull", False),
+                        ("probabilities__isnull", False),
+                        models.Q(("top_class", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="prediction_succeeded_has_result",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prediction',
-            constraint=models.CheckConstraint(condition=models.Q(('malignancy_risk__isnull', True), models.Q(('malignancy_risk__gte', 0), ('malignancy_risk__lte', 1.000001)), _connector='OR'), name='prediction_malignancy_risk_in_unit_interval'),
+            model_name="prediction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("malignancy_risk__isnull", True),
+                    models.Q(("malignancy_risk__gte", 0), ("malignancy_risk__lte", 1.000001)),
+                    _connector="OR",
+                ),
+                name="prediction_malignancy_risk_in_unit_interval",
+            ),
         ),
         migrations.AddIndex(
-            model_name='review',
-            index=models.Index(fields=['image', 'created_at'], name='review_image_created_idx'),
+            model_name="review",
+            index=models.Index(fields=["image", "created_at"], name="review_image_created_idx"),
         ),
         migrations.AddConstraint(
-            model_name='review',
-            constraint=models.CheckConstraint(condition=models.Q(('verdict__in', ['agree', 'override'])), name='review_verdict_valid'),
+            model_name="review",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("verdict__in", ["agree", "override"])), name="review_verdict_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='review',
-            constraint=models.CheckConstraint(condition=models.Q(('diagnosis__in', ['akiec', 'bcc', 'bkl', 'df', 'mel', 'nv', 'vasc'])), name='review_diagnosis_valid'),
+            model_name="review",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("diagnosis__in", ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"])),
+                name="review_diagnosis_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='review',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('verdict', 'agree'), _negated=True), ('prediction__isnull', False), _connector='OR'), name='review_agree_needs_prediction'),
+            model_name="review",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("verdict", "agree"), _negated=True), ("prediction__isnull", False), _connector="OR"
+                ),
+                name="review_agree_needs_prediction",
+            ),
         ),
     ]

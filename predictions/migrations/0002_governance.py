@@ -1,5 +1,6 @@
 """Case review and governance: the audit hash chain (existing records chained in id order, append-only
 enforced by a trigger on PostgreSQL), the model registry and the review queue."""
+
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
@@ -31,7 +32,8 @@ def chain_existing_records(apps, schema_editor):
         event.prev_hash = previous
         event.hash = chain_hash(event)
         AuditEvent.objects.using(schema_editor.connection.alias).filter(pk=event.pk).update(
-            prev_hash=event.prev_hash, hash=event.hash)
+            prev_hash=event.prev_hash, hash=event.hash
+        )
         previous = event.hash
 
 
@@ -48,7 +50,6 @@ def drop_trigger(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("predictions", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -102,25 +103,64 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("name", models.CharField(max_length=80)),
                 ("version", models.CharField(max_length=40)),
-                ("identifier", models.CharField(editable=False, help_text="name:version, as stored on every prediction it makes.", max_length=100, unique=True)),
+                (
+                    "identifier",
+                    models.CharField(
+                        editable=False,
+                        help_text="name:version, as stored on every prediction it makes.",
+                        max_length=100,
+                        unique=True,
+                    ),
+                ),
                 ("checksum", models.CharField(max_length=64, verbose_name="weights SHA-256")),
                 ("model_dir", models.CharField(blank=True, max_length=500, verbose_name="model directory")),
-                ("metrics", models.JSONField(blank=True, default=dict, help_text="Val metrics from the model card (metrics.json).")),
+                (
+                    "metrics",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Val metrics from the model card (metrics.json)."
+                    ),
+                ),
                 ("model_card", models.TextField(blank=True)),
                 ("config", models.JSONField(blank=True, default=dict)),
                 ("registered_at", models.DateTimeField(auto_now_add=True)),
                 ("is_active", models.BooleanField(default=False, editable=False)),
                 ("activated_at", models.DateTimeField(blank=True, editable=False, null=True)),
-                ("activated_by", models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL)),
-                ("registered_by", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL)),
+                (
+                    "activated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "registered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
                 "ordering": ["-registered_at", "-id"],
                 "constraints": [
-                    models.UniqueConstraint(condition=models.Q(("is_active", True)), fields=("is_active",), name="model_version_one_active"),
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_active", True)), fields=("is_active",), name="model_version_one_active"
+                    ),
                     models.UniqueConstraint(fields=("name", "version"), name="model_version_unique_name_version"),
-                    models.CheckConstraint(condition=models.Q(("checksum__regex", "^[0-9a-f]{64}$")), name="model_version_checksum_hex"),
-                    models.CheckConstraint(condition=models.Q(("is_active", False), ("activated_at__isnull", False), _connector="OR"), name="model_version_active_has_activation_time"),
+                    models.CheckConstraint(
+                        condition=models.Q(("checksum__regex", "^[0-9a-f]{64}$")), name="model_version_checksum_hex"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("is_active", False), ("activated_at__isnull", False), _connector="OR"),
+                        name="model_version_active_has_activation_time",
+                    ),
                 ],
             },
         ),
@@ -129,27 +169,97 @@ class Migration(migrations.Migration):
             name="ReviewCase",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("state", models.CharField(choices=[("new", "New"), ("in_review", "In review"), ("done", "Done")], default="new", max_length=16)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("new", "New"), ("in_review", "In review"), ("done", "Done")],
+                        default="new",
+                        max_length=16,
+                    ),
+                ),
                 ("priority", models.PositiveSmallIntegerField(default=0, help_text="Higher is more urgent.")),
                 ("opened_at", models.DateTimeField(auto_now_add=True)),
                 ("updated_at", models.DateTimeField(auto_now=True)),
                 ("assigned_at", models.DateTimeField(blank=True, null=True)),
                 ("closed_at", models.DateTimeField(blank=True, null=True)),
                 ("resolution", models.TextField(blank=True)),
-                ("assignee", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="review_cases", to=settings.AUTH_USER_MODEL)),
-                ("closed_by", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL)),
-                ("image", models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="review_cases", to="predictions.lesionimage")),
-                ("prediction", models.ForeignKey(blank=True, help_text="The prediction that last added a reason.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="predictions.prediction")),
-                ("review", models.ForeignKey(blank=True, help_text="The review that resolved the case.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="predictions.review")),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="review_cases",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "closed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "image",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="review_cases",
+                        to="predictions.lesionimage",
+                    ),
+                ),
+                (
+                    "prediction",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The prediction that last added a reason.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="predictions.prediction",
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The review that resolved the case.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="predictions.review",
+                    ),
+                ),
             ],
             options={
                 "ordering": ["-priority", "opened_at", "id"],
                 "indexes": [models.Index(fields=["state", "-priority", "opened_at"], name="review_case_queue_idx")],
                 "constraints": [
-                    models.UniqueConstraint(condition=models.Q(("state", "done"), _negated=True), fields=("image",), name="review_case_one_open_per_image"),
-                    models.CheckConstraint(condition=models.Q(("state__in", ["new", "in_review", "done"])), name="review_case_state_valid"),
-                    models.CheckConstraint(condition=models.Q(models.Q(("state", "done"), _negated=True), ("closed_at__isnull", False), _connector="OR"), name="review_case_done_has_closed_at"),
-                    models.CheckConstraint(condition=models.Q(models.Q(("state", "in_review"), _negated=True), ("assignee__isnull", False), _connector="OR"), name="review_case_in_review_has_assignee"),
+                    models.UniqueConstraint(
+                        condition=models.Q(("state", "done"), _negated=True),
+                        fields=("image",),
+                        name="review_case_one_open_per_image",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("state__in", ["new", "in_review", "done"])), name="review_case_state_valid"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("state", "done"), _negated=True), ("closed_at__isnull", False), _connector="OR"
+                        ),
+                        name="review_case_done_has_closed_at",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("state", "in_review"), _negated=True),
+                            ("assignee__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="review_case_in_review_has_assignee",
+                    ),
                 ],
             },
         ),
@@ -157,18 +267,46 @@ class Migration(migrations.Migration):
             name="ReviewCaseReason",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("code", models.CharField(choices=[("high_risk", "High malignancy risk"), ("version_disagreement", "A newer model version disagrees"), ("uncertain", "Uncertain prediction"), ("failed", "Prediction failed")], max_length=32)),
+                (
+                    "code",
+                    models.CharField(
+                        choices=[
+                            ("high_risk", "High malignancy risk"),
+                            ("version_disagreement", "A newer model version disagrees"),
+                            ("uncertain", "Uncertain prediction"),
+                            ("failed", "Prediction failed"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
                 ("priority", models.PositiveSmallIntegerField()),
                 ("detail", models.JSONField(blank=True, default=dict)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("case", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="reasons", to="predictions.reviewcase")),
-                ("prediction", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name="+", to="predictions.prediction")),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="reasons", to="predictions.reviewcase"
+                    ),
+                ),
+                (
+                    "prediction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="predictions.prediction",
+                    ),
+                ),
             ],
             options={
                 "ordering": ["-priority", "id"],
                 "constraints": [
                     models.UniqueConstraint(fields=("case", "code"), name="review_case_reason_unique_code"),
-                    models.CheckConstraint(condition=models.Q(("code__in", ["high_risk", "version_disagreement", "uncertain", "failed"])), name="review_case_reason_code_valid"),
+                    models.CheckConstraint(
+                        condition=models.Q(("code__in", ["high_risk", "version_disagreement", "uncertain", "failed"])),
+                        name="review_case_reason_code_valid",
+                    ),
                 ],
             },
         ),

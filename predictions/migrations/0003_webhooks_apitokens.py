@@ -8,112 +8,211 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0002_governance'),
+        ("predictions", "0002_governance"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookEndpoint',
+            name="WebhookEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=500)),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('events', models.JSONField(default=list, help_text='The events sent here (a list of WebhookEvent values).')),
-                ('secret', models.CharField(help_text='Key of the HMAC-SHA256 signature of each body.', max_length=100)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_endpoints', to='predictions.clinic')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("url", models.URLField(max_length=500)),
+                ("description", models.CharField(blank=True, max_length=200)),
+                (
+                    "events",
+                    models.JSONField(default=list, help_text="The events sent here (a list of WebhookEvent values)."),
+                ),
+                (
+                    "secret",
+                    models.CharField(help_text="Key of the HMAC-SHA256 signature of each body.", max_length=100),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "clinic",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_endpoints",
+                        to="predictions.clinic",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['clinic_id', 'id'],
+                "ordering": ["clinic_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event', models.CharField(choices=[('prediction.succeeded', 'A prediction succeeded'), ('prediction.failed', 'A prediction failed'), ('review.created', 'A review was recorded')], max_length=32)),
-                ('event_id', models.UUIDField(default=uuid.uuid4)),
-                ('body', models.TextField(help_text='The JSON body exactly as signed and sent.')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='predictions.webhookendpoint')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "event",
+                    models.CharField(
+                        choices=[
+                            ("prediction.succeeded", "A prediction succeeded"),
+                            ("prediction.failed", "A prediction failed"),
+                            ("review.created", "A review was recorded"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("event_id", models.UUIDField(default=uuid.uuid4)),
+                ("body", models.TextField(help_text="The JSON body exactly as signed and sent.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("delivered", "Delivered"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="predictions.webhookendpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='What the token is for, e.g. the integration using it.', max_length=100)),
-                ('prefix', models.CharField(help_text='The start of the key, to recognise it by.', max_length=16)),
-                ('key_hash', models.CharField(max_length=64, unique=True, verbose_name='SHA-256 of the key')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(help_text="What the token is for, e.g. the integration using it.", max_length=100),
+                ),
+                ("prefix", models.CharField(help_text="The start of the key, to recognise it by.", max_length=16)),
+                ("key_hash", models.CharField(max_length=64, unique=True, verbose_name="SHA-256 of the key")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['user_id', '-created_at', '-id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('key_hash__regex', '^[0-9a-f]{64}$')), name='api_token_key_hash_hex')],
+                "ordering": ["user_id", "-created_at", "-id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("key_hash__regex", "^[0-9a-f]{64}$")), name="api_token_key_hash_hex"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='IdempotencyRecord',
+            name="IdempotencyRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255)),
-                ('method', models.CharField(max_length=8)),
-                ('path', models.CharField(max_length=500)),
-                ('request_hash', models.CharField(help_text="SHA-256 of the request's parsed fields and files.", max_length=64)),
-                ('response_status', models.PositiveSmallIntegerField()),
-                ('response_body', models.JSONField(blank=True, null=True)),
-                ('response_headers', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=255)),
+                ("method", models.CharField(max_length=8)),
+                ("path", models.CharField(max_length=500)),
+                (
+                    "request_hash",
+                    models.CharField(help_text="SHA-256 of the request's parsed fields and files.", max_length=64),
+                ),
+                ("response_status", models.PositiveSmallIntegerField()),
+                ("response_body", models.JSONField(blank=True, null=True)),
+                ("response_headers", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'key'), name='idempotency_unique_user_key')],
+                "constraints": [models.UniqueConstraint(fields=("user", "key"), name="idempotency_unique_user_key")],
             },
         ),
         migrations.CreateModel(
-            name='WebhookAttempt',
+            name="WebhookAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveSmallIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('duration_ms', models.PositiveIntegerField()),
-                ('response_status', models.PositiveSmallIntegerField(blank=True, help_text='Empty when no response came (timeout, refused).', null=True)),
-                ('error', models.TextField(blank=True)),
-                ('outcome', models.CharField(choices=[('delivered', 'Delivered'), ('will_retry', 'Failed; will retry'), ('gave_up', 'Failed; not retried')], max_length=16)),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_log', to='predictions.webhookdelivery')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveSmallIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("duration_ms", models.PositiveIntegerField()),
+                (
+                    "response_status",
+                    models.PositiveSmallIntegerField(
+                        blank=True, help_text="Empty when no response came (timeout, refused).", null=True
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("delivered", "Delivered"),
+                            ("will_retry", "Failed; will retry"),
+                            ("gave_up", "Failed; not retried"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempt_log",
+                        to="predictions.webhookdelivery",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['delivery_id', 'number'],
-                'constraints': [models.UniqueConstraint(fields=('delivery', 'number'), name='webhook_attempt_unique_number')],
+                "ordering": ["delivery_id", "number"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("delivery", "number"), name="webhook_attempt_unique_number")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(fields=['status', 'next_attempt_at'], name='webhook_delivery_due_idx'),
+            model_name="webhookdelivery",
+            index=models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx"),
         ),
         migrations.AddConstraint(
-            model_name='webhookdelivery',
-            constraint=models.UniqueConstraint(fields=('endpoint', 'event_id'), name='webhook_delivery_unique_event'),
+            model_name="webhookdelivery",
+            constraint=models.UniqueConstraint(fields=("endpoint", "event_id"), name="webhook_delivery_unique_event"),
         ),
         migrations.AddConstraint(
-            model_name='webhookdelivery',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'delivered', 'failed'])), name='webhook_delivery_status_valid'),
+            model_name="webhookdelivery",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "delivered", "failed"])),
+                name="webhook_delivery_status_valid",
+            ),
         ),
     ]

@@ -4,30 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0003_webhooks_apitokens'),
+        ("predictions", "0003_webhooks_apitokens"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='prediction',
-            name='assessable',
-            field=models.BooleanField(blank=True, help_text='False when the model refused to judge the image (see reasons).', null=True),
+            model_name="prediction",
+            name="assessable",
+            field=models.BooleanField(
+                blank=True, help_text="False when the model refused to judge the image (see reasons).", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='assessment_reasons',
-            field=models.JSONField(blank=True, default=list, help_text='Why the image cannot be assessed: [{code, message}].'),
+            model_name="prediction",
+            name="assessment_reasons",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Why the image cannot be assessed: [{code, message}]."
+            ),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='refer',
-            field=models.BooleanField(blank=True, help_text="Malignancy risk at or above the model's referral threshold.", null=True),
+            model_name="prediction",
+            name="refer",
+            field=models.BooleanField(
+                blank=True, help_text="Malignancy risk at or above the model's referral threshold.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='referral_threshold',
-            field=models.FloatField(blank=True, help_text="The model's sensitivity-first referral threshold.", null=True),
+            model_name="prediction",
+            name="referral_threshold",
+            field=models.FloatField(
+                blank=True, help_text="The model's sensitivity-first referral threshold.", null=True
+            ),
         ),
     ]

@@ -7,40 +7,50 @@ import predictions.validators
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0004_prediction_gate_and_referral'),
+        ("predictions", "0004_prediction_gate_and_referral"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='lesion',
-            name='notes',
-            field=models.TextField(blank=True, max_length=4000, validators=[django.core.validators.MaxLengthValidator(4000)]),
+            model_name="lesion",
+            name="notes",
+            field=models.TextField(
+                blank=True, max_length=4000, validators=[django.core.validators.MaxLengthValidator(4000)]
+            ),
         ),
         migrations.AlterField(
-            model_name='lesionimage',
-            name='age',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MaxValueValidator(130)], verbose_name='age at capture'),
+            model_name="lesionimage",
+            name="age",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                null=True,
+                validators=[django.core.validators.MaxValueValidator(130)],
+                verbose_name="age at capture",
+            ),
         ),
         migrations.AlterField(
-            model_name='lesionimage',
-            name='captured_at',
+            model_name="lesionimage",
+            name="captured_at",
             field=models.DateField(blank=True, null=True, validators=[predictions.validators.capture_date_validate]),
         ),
         migrations.AlterField(
-            model_name='patient',
-            name='date_of_birth',
+            model_name="patient",
+            name="date_of_birth",
             field=models.DateField(blank=True, null=True, validators=[predictions.validators.date_of_birth_validate]),
         ),
         migrations.AlterField(
-            model_name='review',
-            name='notes',
-            field=models.TextField(blank=True, max_length=4000, validators=[django.core.validators.MaxLengthValidator(4000)]),
+            model_name="review",
+            name="notes",
+            field=models.TextField(
+                blank=True, max_length=4000, validators=[django.core.validators.MaxLengthValidator(4000)]
+            ),
         ),
         migrations.AlterField(
-            model_name='reviewcase',
-            name='resolution',
-            field=models.TextField(blank=True, max_length=4000, validators=[django.core.validators.MaxLengthValidator(4000)]),
+            model_name="reviewcase",
+            name="resolution",
+            field=models.TextField(
+                blank=True, max_length=4000, validators=[django.core.validators.MaxLengthValidator(4000)]
+            ),
         ),
     ]

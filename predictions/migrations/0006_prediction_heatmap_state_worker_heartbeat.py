@@ -9,57 +9,77 @@ def heatmaps_already_drawn_are_stored(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0005_record_limits'),
+        ("predictions", "0005_record_limits"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WorkerHeartbeat',
+            name="WorkerHeartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('worker', models.CharField(help_text="The worker's name for this run of it.", max_length=255, unique=True)),
-                ('started_at', models.DateTimeField()),
-                ('seen_at', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "worker",
+                    models.CharField(help_text="The worker's name for this run of it.", max_length=255, unique=True),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("seen_at", models.DateTimeField()),
             ],
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='claimed_worker',
+            model_name="prediction",
+            name="claimed_worker",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='heatmap_attempts',
+            model_name="prediction",
+            name="heatmap_attempts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='heatmap_error',
-            field=models.TextField(blank=True, help_text='Why there is no heatmap, in words for a clinician.'),
+            model_name="prediction",
+            name="heatmap_error",
+            field=models.TextField(blank=True, help_text="Why there is no heatmap, in words for a clinician."),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='heatmap_queued_at',
+            model_name="prediction",
+            name="heatmap_queued_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='heatmap_status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('stored', 'Stored'), ('unavailable', 'Unavailable')], default='pending', max_length=16),
+            model_name="prediction",
+            name="heatmap_status",
+            field=models.CharField(
+                choices=[("pending", "Pending"), ("stored", "Stored"), ("unavailable", "Unavailable")],
+                default="pending",
+                max_length=16,
+            ),
         ),
         migrations.RunPython(heatmaps_already_drawn_are_stored, migrations.RunPython.noop),
         migrations.AddIndex(
-            model_name='prediction',
-            index=models.Index(condition=models.Q(('heatmap_status', 'pending'), ('status', 'succeeded')), fields=['heatmap_status', 'heatmap_queued_at'], name='prediction_heatmap_queue_idx'),
+            model_name="prediction",
+            index=models.Index(
+                condition=models.Q(("heatmap_status", "pending"), ("status", "succeeded")),
+                fields=["heatmap_status", "heatmap_queued_at"],
+                name="prediction_heatmap_queue_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prediction',
-            constraint=models.CheckConstraint(condition=models.Q(('heatmap_status__in', ['pending', 'stored', 'unavailable'])), name='prediction_heatmap_status_valid'),
+            model_name="prediction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("heatmap_status__in", ["pending", "stored", "unavailable"])),
+                name="prediction_heatmap_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prediction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('heatmap_status', 'stored'), _negated=True), models.Q(('heatmap', ''), _negated=True), _connector='OR'), name='prediction_stored_heatmap_has_file'),
+            model_name="prediction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("heatmap_status", "stored"), _negated=True),
+                    models.Q(("heatmap", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="prediction_stored_heatmap_has_file",
+            ),
         ),
     ]

@@ -1,6 +1,7 @@
 """The keyed audit chain (records from now on carry an HMAC under a key outside the database; those before
 stay plain SHA-256, `keyed` false) and triggers refusing UPDATE and DELETE of audit rows on SQLite too
 (PostgreSQL has had its own since 0002)."""
+
 from django.db import migrations, models
 
 from predictions.models.audit import SQLITE_DROP_TRIGGERS_SQL, SQLITE_TRIGGERS_SQL
@@ -19,7 +20,6 @@ def drop_sqlite_triggers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("predictions", "0006_prediction_heatmap_state_worker_heartbeat"),
     ]

@@ -7,58 +7,104 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0007_audit_chain_keyed'),
+        ("predictions", "0007_audit_chain_keyed"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lesion',
-            name='archived_at',
+            model_name="lesion",
+            name="archived_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='lesion',
-            name='archived_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="lesion",
+            name="archived_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='lesion',
-            name='body_view',
-            field=models.CharField(blank=True, choices=[('front', 'Front'), ('back', 'Back')], max_length=8, verbose_name='body map view'),
+            model_name="lesion",
+            name="body_view",
+            field=models.CharField(
+                blank=True, choices=[("front", "Front"), ("back", "Back")], max_length=8, verbose_name="body map view"
+            ),
         ),
         migrations.AddField(
-            model_name='lesion',
-            name='body_x',
-            field=models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)], verbose_name='body map point across'),
+            model_name="lesion",
+            name="body_x",
+            field=models.FloatField(
+                blank=True,
+                null=True,
+                validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)],
+                verbose_name="body map point across",
+            ),
         ),
         migrations.AddField(
-            model_name='lesion',
-            name='body_y',
-            field=models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)], verbose_name='body map point down'),
+            model_name="lesion",
+            name="body_y",
+            field=models.FloatField(
+                blank=True,
+                null=True,
+                validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)],
+                verbose_name="body map point down",
+            ),
         ),
         migrations.AddField(
-            model_name='lesion',
-            name='laterality',
-            field=models.CharField(blank=True, choices=[('left', 'Left'), ('right', 'Right'), ('midline', 'Midline')], help_text="The patient's side; empty when not recorded.", max_length=8),
+            model_name="lesion",
+            name="laterality",
+            field=models.CharField(
+                blank=True,
+                choices=[("left", "Left"), ("right", "Right"), ("midline", "Midline")],
+                help_text="The patient's side; empty when not recorded.",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='lesion',
-            name='merged_into',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='merged', to='predictions.lesion'),
+            model_name="lesion",
+            name="merged_into",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="merged",
+                to="predictions.lesion",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lesion',
-            constraint=models.CheckConstraint(condition=models.Q(('laterality__in', ['', 'left', 'right', 'midline'])), name='lesion_laterality_valid'),
+            model_name="lesion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("laterality__in", ["", "left", "right", "midline"])), name="lesion_laterality_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lesion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('body_view', ''), ('body_x__isnull', True), ('body_y__isnull', True)), models.Q(('body_view__in', ['front', 'back']), ('body_x__gte', 0), ('body_x__lte', 1), ('body_y__gte', 0), ('body_y__lte', 1)), _connector='OR'), name='lesion_body_point_valid'),
+            model_name="lesion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("body_view", ""), ("body_x__isnull", True), ("body_y__isnull", True)),
+                    models.Q(
+                        ("body_view__in", ["front", "back"]),
+                        ("body_x__gte", 0),
+                        ("body_x__lte", 1),
+                        ("body_y__gte", 0),
+                        ("body_y__lte", 1),
+                    ),
+                    _connector="OR",
+                ),
+                name="lesion_body_point_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lesion',
-            constraint=models.CheckConstraint(condition=models.Q(('merged_into__isnull', True), ('archived_at__isnull', False), _connector='OR'), name='lesion_merged_is_archived'),
+            model_name="lesion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("merged_into__isnull", True), ("archived_at__isnull", False), _connector="OR"),
+                name="lesion_merged_is_archived",
+            ),
         ),
     ]

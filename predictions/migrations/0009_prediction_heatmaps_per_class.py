@@ -7,29 +7,81 @@ import predictions.models.predictions
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0008_lesion_location_archive_merge'),
+        ("predictions", "0008_lesion_location_archive_merge"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PredictionHeatmap',
+            name="PredictionHeatmap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('class_code', models.CharField(choices=[('akiec', 'Actinic keratosis / intraepithelial carcinoma'), ('bcc', 'Basal cell carcinoma'), ('bkl', 'Benign keratosis-like lesion'), ('df', 'Dermatofibroma'), ('mel', 'Melanoma'), ('nv', 'Melanocytic nevus'), ('vasc', 'Vascular lesion')], max_length=8)),
-                ('file', models.FileField(blank=True, max_length=255, upload_to=predictions.models.predictions.heatmap_path)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('stored', 'Stored'), ('unavailable', 'Unavailable')], default='pending', max_length=16)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('queued_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True, help_text='Why there is no heatmap, in words for a clinician.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('prediction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='class_heatmaps', to='predictions.prediction')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "class_code",
+                    models.CharField(
+                        choices=[
+                            ("akiec", "Actinic keratosis / intraepithelial carcinoma"),
+                            ("bcc", "Basal cell carcinoma"),
+                            ("bkl", "Benign keratosis-like lesion"),
+                            ("df", "Dermatofibroma"),
+                            ("mel", "Melanoma"),
+                            ("nv", "Melanocytic nevus"),
+                            ("vasc", "Vascular lesion"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "file",
+                    models.FileField(blank=True, max_length=255, upload_to=predictions.models.predictions.heatmap_path),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("stored", "Stored"), ("unavailable", "Unavailable")],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("queued_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True, help_text="Why there is no heatmap, in words for a clinician.")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "prediction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="class_heatmaps",
+                        to="predictions.prediction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['prediction', 'class_code'],
-                'indexes': [models.Index(condition=models.Q(('status', 'pending')), fields=['status', 'queued_at'], name='prediction_heatmap_class_queue')],
-                'constraints': [models.UniqueConstraint(fields=('prediction', 'class_code'), name='prediction_heatmap_one_per_class'), models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'stored', 'unavailable'])), name='prediction_heatmap_class_status_valid'), models.CheckConstraint(condition=models.Q(models.Q(('status', 'stored'), _negated=True), models.Q(('file', ''), _negated=True), _connector='OR'), name='prediction_heatmap_class_stored_has_file')],
+                "ordering": ["prediction", "class_code"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "pending")),
+                        fields=["status", "queued_at"],
+                        name="prediction_heatmap_class_queue",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("prediction", "class_code"), name="prediction_heatmap_one_per_class"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["pending", "stored", "unavailable"])),
+                        name="prediction_heatmap_class_status_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("status", "stored"), _negated=True),
+                            models.Q(("file", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="prediction_heatmap_class_stored_has_file",
+                    ),
+                ],
             },
         ),
     ]

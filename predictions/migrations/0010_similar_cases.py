@@ -5,29 +5,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0009_prediction_heatmaps_per_class'),
+        ("predictions", "0009_prediction_heatmaps_per_class"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SimilarCase',
+            name="SimilarCase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rank', models.PositiveSmallIntegerField(help_text='1 for the most similar.')),
-                ('reference_id', models.CharField(help_text="The image's id in the reference set (ISIC_…).", max_length=64)),
-                ('dx', models.CharField(choices=[('akiec', 'Actinic keratosis / intraepithelial carcinoma'), ('bcc', 'Basal cell carcinoma'), ('bkl', 'Benign keratosis-like lesion'), ('df', 'Dermatofibroma'), ('mel', 'Melanoma'), ('nv', 'Melanocytic nevus'), ('vasc', 'Vascular lesion')], max_length=8)),
-                ('dx_type', models.CharField(blank=True, choices=[('histo', 'Histopathology'), ('follow_up', 'Follow-up'), ('consensus', 'Consensus'), ('confocal', 'Confocal microscopy'), ('', 'Not stated')], max_length=16)),
-                ('age', models.FloatField(blank=True, null=True)),
-                ('sex', models.CharField(blank=True, max_length=16)),
-                ('site', models.CharField(blank=True, max_length=32)),
-                ('similarity', models.FloatField(help_text="Cosine similarity of the two images' embeddings, -1 to 1.")),
-                ('prediction', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='similar_cases', to='predictions.prediction')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rank", models.PositiveSmallIntegerField(help_text="1 for the most similar.")),
+                (
+                    "reference_id",
+                    models.CharField(help_text="The image's id in the reference set (ISIC_…).", max_length=64),
+                ),
+                (
+                    "dx",
+                    models.CharField(
+                        choices=[
+                            ("akiec", "Actinic keratosis / intraepithelial carcinoma"),
+                            ("bcc", "Basal cell carcinoma"),
+                            ("bkl", "Benign keratosis-like lesion"),
+                            ("df", "Dermatofibroma"),
+                            ("mel", "Melanoma"),
+                            ("nv", "Melanocytic nevus"),
+                            ("vasc", "Vascular lesion"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "dx_type",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("histo", "Histopathology"),
+                            ("follow_up", "Follow-up"),
+                            ("consensus", "Consensus"),
+                            ("confocal", "Confocal microscopy"),
+                            ("", "Not stated"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("age", models.FloatField(blank=True, null=True)),
+                ("sex", models.CharField(blank=True, max_length=16)),
+                ("site", models.CharField(blank=True, max_length=32)),
+                (
+                    "similarity",
+                    models.FloatField(help_text="Cosine similarity of the two images' embeddings, -1 to 1."),
+                ),
+                (
+                    "prediction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="similar_cases",
+                        to="predictions.prediction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['prediction', 'rank'],
-                'constraints': [models.UniqueConstraint(fields=('prediction', 'rank'), name='similar_case_one_per_rank'), models.CheckConstraint(condition=models.Q(('rank__gte', 1)), name='similar_case_rank_from_one'), models.CheckConstraint(condition=models.Q(('similarity__gte', -1.0), ('similarity__lte', 1.0)), name='similar_case_similarity_range'), models.CheckConstraint(condition=models.Q(('dx__in', ['akiec', 'bcc', 'bkl', 'df', 'mel', 'nv', 'vasc'])), name='similar_case_dx_valid'), models.CheckConstraint(condition=models.Q(('dx_type__in', ['histo', 'follow_up', 'consensus', 'confocal', ''])), name='similar_case_dx_type_valid')],
+                "ordering": ["prediction", "rank"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("prediction", "rank"), name="similar_case_one_per_rank"),
+                    models.CheckConstraint(condition=models.Q(("rank__gte", 1)), name="similar_case_rank_from_one"),
+                    models.CheckConstraint(
+                        condition=models.Q(("similarity__gte", -1.0), ("similarity__lte", 1.0)),
+                        name="similar_case_similarity_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("dx__in", ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"])),
+                        name="similar_case_dx_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("dx_type__in", ["histo", "follow_up", "consensus", "confocal", ""])),
+                        name="similar_case_dx_type_valid",
+                    ),
+                ],
             },
         ),
     ]

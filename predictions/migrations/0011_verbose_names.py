@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('predictions', '0010_similar_cases'),
+        ("predictions", "0010_similar_cases"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='apitoken',
-            options={'ordering': ['user_id', '-created_at', '-id'], 'verbose_name': 'API token'},
+            name="apitoken",
+            options={"ordering": ["user_id", "-created_at", "-id"], "verbose_name": "API token"},
         ),
         migrations.AlterModelOptions(
-            name='webhookdelivery',
-            options={'ordering': ['-created_at', '-id'], 'verbose_name_plural': 'webhook deliveries'},
+            name="webhookdelivery",
+            options={"ordering": ["-created_at", "-id"], "verbose_name_plural": "webhook deliveries"},
         ),
     ]

@@ -37,8 +37,9 @@ DROP FUNCTION IF EXISTS predictions_prediction_clinic_check();
 def backfill(apps, schema_editor):
     Prediction = apps.get_model("predictions", "Prediction")
     LesionImage = apps.get_model("predictions", "LesionImage")
-    Prediction.objects.filter(clinic__isnull=True).update(clinic_id=Subquery(
-        LesionImage.objects.filter(pk=OuterRef("image_id")).values("lesion__patient__clinic_id")[:1]))
+    Prediction.objects.filter(clinic__isnull=True).update(
+        clinic_id=Subquery(LesionImage.objects.filter(pk=OuterRef("image_id")).values("lesion__patient__clinic_id")[:1])
+    )
     if schema_editor.connection.vendor == "postgresql":
         # The new foreign key is checked at commit; check it now so that the column can be altered below.
         schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -51,7 +52,6 @@ def drop_trigger(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("predictions", "0011_verbose_names"),
     ]
@@ -60,16 +60,25 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="prediction",
             name="clinic",
-            field=models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT,
-                                    related_name="+", to="predictions.clinic"),
+            field=models.ForeignKey(
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="predictions.clinic",
+            ),
         ),
         migrations.RunPython(backfill, drop_trigger),
         migrations.AlterField(
             model_name="prediction",
             name="clinic",
-            field=models.ForeignKey(db_index=False, help_text="The clinic of the image's patient (kept equal to it).",
-                                    on_delete=django.db.models.deletion.PROTECT, related_name="+",
-                                    to="predictions.clinic"),
+            field=models.ForeignKey(
+                db_index=False,
+                help_text="The clinic of the image's patient (kept equal to it).",
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="predictions.clinic",
+            ),
         ),
         migrations.AddIndex(
             model_name="prediction",

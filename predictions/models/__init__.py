@@ -3,6 +3,7 @@
 Every model that holds patient data names the path to its clinic in `CLINIC_PATH`; the one scoping
 helper in selectors.py uses it, so no query of patient data forgets the clinic.
 """
+
 from .audit import AuditAction, AuditEvent
 from .clinics import Clinic, Membership, Role
 from .predictions import (
@@ -19,10 +20,29 @@ from .registry import ModelVersion
 from .reviews import Review, Verdict
 
 __all__ = [
-    "AuditAction", "AuditEvent", "Clinic", "Membership", "Role", "Patient", "Lesion", "LesionImage", "Sex", "Site",
-    "DiagnosisClass", "HeatmapStatus", "Prediction", "PredictionHeatmap", "PredictionStatus", "Review", "Verdict",
+    "AuditAction",
+    "AuditEvent",
+    "Clinic",
+    "Membership",
+    "Role",
+    "Patient",
+    "Lesion",
+    "LesionImage",
+    "Sex",
+    "Site",
+    "DiagnosisClass",
+    "HeatmapStatus",
+    "Prediction",
+    "PredictionHeatmap",
+    "PredictionStatus",
+    "Review",
+    "Verdict",
     "WorkerHeartbeat",
-    "ModelVersion", "ReviewCase", "ReviewCaseReason", "ReviewCaseState", "ReviewReason",
+    "ModelVersion",
+    "ReviewCase",
+    "ReviewCaseReason",
+    "ReviewCaseState",
+    "ReviewReason",
 ]
 
 # The REST API's own records (tokens, idempotent responses) and the clinics' webhooks.
@@ -38,8 +58,15 @@ from .webhooks import (  # noqa: E402
 )
 
 __all__ += [
-    "ApiToken", "IdempotencyRecord", "AttemptOutcome", "DeliveryError", "DeliveryStatus", "WebhookAttempt",
-    "WebhookDelivery", "WebhookEndpoint", "WebhookEvent",
+    "ApiToken",
+    "IdempotencyRecord",
+    "AttemptOutcome",
+    "DeliveryError",
+    "DeliveryStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]
 
 # The reference cases most similar to a prediction's image (the public reference set, no patient data).

@@ -1,4 +1,5 @@
 """What the REST API keeps: per-user access tokens and the responses of idempotent POSTs."""
+
 from django.conf import settings
 from django.db import models
 
@@ -14,8 +15,9 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=16, help_text="The start of the key, to recognise it by.")
     key_hash = models.CharField("SHA-256 of the key", max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -23,8 +25,9 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = "API token"
         ordering = ["user_id", "-created_at", "-id"]
-        constraints = [models.CheckConstraint(condition=models.Q(key_hash__regex=r"^[0-9a-f]{64}$"),
-                                              name="api_token_key_hash_hex")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(key_hash__regex=r"^[0-9a-f]{64}$"), name="api_token_key_hash_hex")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user}"

@@ -113,9 +113,15 @@ def _canonical(value):
 def _chain_text(event) -> bytes:
     created_at = event.created_at.astimezone(datetime.UTC).isoformat(timespec="microseconds")
     body = {
-        "prev_hash": event.prev_hash, "created_at": created_at, "clinic_id": event.clinic_id,
-        "actor_id": event.actor_id, "action": event.action, "target_type": event.target_type,
-        "target_id": event.target_id, "data": _canonical(event.data), "ip_address": event.ip_address,
+        "prev_hash": event.prev_hash,
+        "created_at": created_at,
+        "clinic_id": event.clinic_id,
+        "actor_id": event.actor_id,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "data": _canonical(event.data),
+        "ip_address": event.ip_address,
         "user_agent": event.user_agent,
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
@@ -140,6 +146,7 @@ def audit_chain_keys() -> list[bytes]:
     """The chain's keys, the current one first: AUDIT_CHAIN_KEY, else one derived from SECRET_KEY; then the
     fallbacks (AUDIT_CHAIN_KEY_FALLBACKS, or derived from SECRET_KEY_FALLBACKS), which only verify, so that
     rotating a key leaves the records written under the old one verifiable."""
+
     def derived(secret: str) -> bytes:
         # A key of its own, so that the audit chain never signs with SECRET_KEY itself.
         return hmac.new(secret.encode(), b"skinclinic.audit-chain.v1", hashlib.sha256).digest()
@@ -179,9 +186,13 @@ class AuditCheckpoint:
         """Parse one line; ValueError unless its MAC verifies under one of `keys`."""
         fields = json.loads(line)
         mac = fields.pop("mac")
-        checkpoint = cls(written_at=str(fields["written_at"]), last_id=int(fields["last_id"]),
-                         head=str(fields["head"]), count=int(fields["count"]),
-                         legacy_until=int(fields["legacy_until"]))
+        checkpoint = cls(
+            written_at=str(fields["written_at"]),
+            last_id=int(fields["last_id"]),
+            head=str(fields["head"]),
+            count=int(fields["count"]),
+            legacy_until=int(fields["legacy_until"]),
+        )
         text = checkpoint._text()
         if not any(hmac.compare_digest(hmac.new(key, text, hashlib.sha256).hexdigest(), str(mac)) for key in keys):
             raise ValueError("its MAC does not verify under the chain's key (the checkpoint was altered)")
@@ -220,7 +231,11 @@ class AuditEvent(models.Model):
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Empty for the system (the inference worker).",
     )
     action = models.CharField(max_length=64)

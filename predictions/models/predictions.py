@@ -63,22 +63,31 @@ class Prediction(models.Model):
     # The image's patient's clinic, stored so that a clinic's list and its count read one index instead of
     # joining image, lesion and patient; set on save from the image, and on PostgreSQL a trigger refuses a
     # row whose clinic is not its image's (migration 0012). Indexed below with the list's order.
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+", db_index=False,
-                               help_text="The clinic of the image's patient (kept equal to it).")
+    clinic = models.ForeignKey(
+        Clinic,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text="The clinic of the image's patient (kept equal to it).",
+    )
     model_version = models.CharField(max_length=100)
     status = models.CharField(max_length=16, choices=PredictionStatus.choices, default=PredictionStatus.QUEUED)
     probabilities = models.JSONField(null=True, blank=True, help_text="Calibrated probability per class.")
     top_class = models.CharField(max_length=8, choices=DiagnosisClass.choices, blank=True)
     malignancy_risk = models.FloatField(null=True, blank=True, help_text="P(mel) + P(bcc) + P(akiec).")
     # What the model's gate and operating point said (None: made by a model without them, e.g. 1.x).
-    assessable = models.BooleanField(null=True, blank=True,
-                                     help_text="False when the model refused to judge the image (see reasons).")
-    assessment_reasons = models.JSONField(default=list, blank=True,
-                                          help_text="Why the image cannot be assessed: [{code, message}].")
-    refer = models.BooleanField(null=True, blank=True,
-                                help_text="Malignancy risk at or above the model's referral threshold.")
-    referral_threshold = models.FloatField(null=True, blank=True,
-                                           help_text="The model's sensitivity-first referral threshold.")
+    assessable = models.BooleanField(
+        null=True, blank=True, help_text="False when the model refused to judge the image (see reasons)."
+    )
+    assessment_reasons = models.JSONField(
+        default=list, blank=True, help_text="Why the image cannot be assessed: [{code, message}]."
+    )
+    refer = models.BooleanField(
+        null=True, blank=True, help_text="Malignancy risk at or above the model's referral threshold."
+    )
+    referral_threshold = models.FloatField(
+        null=True, blank=True, help_text="The model's sensitivity-first referral threshold."
+    )
     heatmap = models.FileField(upload_to=heatmap_path, max_length=255, blank=True)
     heatmap_status = models.CharField(max_length=16, choices=HeatmapStatus.choices, default=HeatmapStatus.PENDING)
     heatmap_attempts = models.PositiveSmallIntegerField(default=0)
@@ -98,33 +107,43 @@ class Prediction(models.Model):
         ordering = ["-queued_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["image", "model_version"], name="prediction_unique_image_model_version"),
-            models.CheckConstraint(condition=models.Q(status__in=PredictionStatus.values),
-                                   name="prediction_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=PredictionStatus.values), name="prediction_status_valid"
+            ),
             models.CheckConstraint(
                 condition=~models.Q(status=PredictionStatus.SUCCEEDED)
                 | models.Q(probabilities__isnull=False, malignancy_risk__isnull=False, finished_at__isnull=False)
                 & ~models.Q(top_class=""),
                 name="prediction_succeeded_has_result",
             ),
-            models.CheckConstraint(condition=models.Q(heatmap_status__in=HeatmapStatus.values),
-                                   name="prediction_heatmap_status_valid"),
-            models.CheckConstraint(condition=~models.Q(heatmap_status=HeatmapStatus.STORED) | ~models.Q(heatmap=""),
-                                   name="prediction_stored_heatmap_has_file"),
+            models.CheckConstraint(
+                condition=models.Q(heatmap_status__in=HeatmapStatus.values), name="prediction_heatmap_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(heatmap_status=HeatmapStatus.STORED) | ~models.Q(heatmap=""),
+                name="prediction_stored_heatmap_has_file",
+            ),
             models.CheckConstraint(
                 condition=models.Q(malignancy_risk__isnull=True)
                 | models.Q(malignancy_risk__gte=0, malignancy_risk__lte=1.000001),
                 name="prediction_malignancy_risk_in_unit_interval",
             ),
         ]
-        indexes = [models.Index(fields=["clinic", "-queued_at", "-id"], name="prediction_clinic_queued_idx"),
-                   models.Index(fields=["status", "queued_at"], name="prediction_status_queued_idx"),
-                   models.Index(fields=["heatmap_status", "heatmap_queued_at"], name="prediction_heatmap_queue_idx",
-                                condition=models.Q(status="succeeded", heatmap_status="pending"))]
+        indexes = [
+            models.Index(fields=["clinic", "-queued_at", "-id"], name="prediction_clinic_queued_idx"),
+            models.Index(fields=["status", "queued_at"], name="prediction_status_queued_idx"),
+            models.Index(
+                fields=["heatmap_status", "heatmap_queued_at"],
+                name="prediction_heatmap_queue_idx",
+                condition=models.Q(status="succeeded", heatmap_status="pending"),
+            ),
+        ]
 
     def save(self, *args, **kwargs):
         if self.clinic_id is None and self.image_id is not None:
-            self.clinic_id = (LesionImage.objects.filter(pk=self.image_id)
-                              .values_list("lesion__patient__clinic_id", flat=True).get())
+            self.clinic_id = (
+                LesionImage.objects.filter(pk=self.image_id).values_list("lesion__patient__clinic_id", flat=True).get()
+            )
         super().save(*args, **kwargs)
 
     def __str__(self) -> str:
@@ -134,8 +153,15 @@ class Prediction(models.Model):
     def retry_fields(now) -> dict:
         """The fields that queue a failed prediction again with a fresh budget of attempts (a clinician's retry,
         an operator's re-run alike)."""
-        return {"status": PredictionStatus.QUEUED, "error": "", "attempts": 0, "claimed_by": "", "queued_at": now,
-                "started_at": None, "finished_at": None}
+        return {
+            "status": PredictionStatus.QUEUED,
+            "error": "",
+            "attempts": 0,
+            "claimed_by": "",
+            "queued_at": now,
+            "started_at": None,
+            "finished_at": None,
+        }
 
     @property
     def concern_class(self) -> str | None:
@@ -175,13 +201,21 @@ class PredictionHeatmap(models.Model):
         ordering = ["prediction", "class_code"]
         constraints = [
             models.UniqueConstraint(fields=["prediction", "class_code"], name="prediction_heatmap_one_per_class"),
-            models.CheckConstraint(condition=models.Q(status__in=HeatmapStatus.values),
-                                   name="prediction_heatmap_class_status_valid"),
-            models.CheckConstraint(condition=~models.Q(status=HeatmapStatus.STORED) | ~models.Q(file=""),
-                                   name="prediction_heatmap_class_stored_has_file"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=HeatmapStatus.values), name="prediction_heatmap_class_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=HeatmapStatus.STORED) | ~models.Q(file=""),
+                name="prediction_heatmap_class_stored_has_file",
+            ),
         ]
-        indexes = [models.Index(fields=["status", "queued_at"], name="prediction_heatmap_class_queue",
-                                condition=models.Q(status="pending"))]
+        indexes = [
+            models.Index(
+                fields=["status", "queued_at"],
+                name="prediction_heatmap_class_queue",
+                condition=models.Q(status="pending"),
+            )
+        ]
 
     CLINIC_PATH = "prediction__clinic"
 

@@ -28,20 +28,34 @@ class ReviewCase(models.Model):
     """
 
     image = models.ForeignKey(LesionImage, on_delete=models.PROTECT, related_name="review_cases")
-    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                                   help_text="The prediction that last added a reason.")
+    prediction = models.ForeignKey(
+        Prediction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The prediction that last added a reason.",
+    )
     state = models.CharField(max_length=16, choices=ReviewCaseState.choices, default=ReviewCaseState.NEW)
     priority = models.PositiveSmallIntegerField(default=0, help_text="Higher is more urgent.")
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="review_cases")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="review_cases"
+    )
     opened_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="+")
-    review = models.ForeignKey(Review, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                               help_text="The review that resolved the case.")
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review = models.ForeignKey(
+        Review,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The review that resolved the case.",
+    )
     resolution = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH, validators=[notes_max_length])
 
     CLINIC_PATH = "image__lesion__patient__clinic"
@@ -49,14 +63,20 @@ class ReviewCase(models.Model):
     class Meta:
         ordering = ["-priority", "opened_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["image"], condition=~models.Q(state="done"),
-                                    name="review_case_one_open_per_image"),
-            models.CheckConstraint(condition=models.Q(state__in=ReviewCaseState.values),
-                                   name="review_case_state_valid"),
-            models.CheckConstraint(condition=~models.Q(state="done") | models.Q(closed_at__isnull=False),
-                                   name="review_case_done_has_closed_at"),
-            models.CheckConstraint(condition=~models.Q(state="in_review") | models.Q(assignee__isnull=False),
-                                   name="review_case_in_review_has_assignee"),
+            models.UniqueConstraint(
+                fields=["image"], condition=~models.Q(state="done"), name="review_case_one_open_per_image"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=ReviewCaseState.values), name="review_case_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="done") | models.Q(closed_at__isnull=False),
+                name="review_case_done_has_closed_at",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="in_review") | models.Q(assignee__isnull=False),
+                name="review_case_in_review_has_assignee",
+            ),
         ]
         indexes = [models.Index(fields=["state", "-priority", "opened_at"], name="review_case_queue_idx")]
 
@@ -80,10 +100,10 @@ class ReviewCaseReason(models.Model):
         ordering = ["-priority", "id"]
         constraints = [
             models.UniqueConstraint(fields=["case", "code"], name="review_case_reason_unique_code"),
-            models.CheckConstraint(condition=models.Q(code__in=ReviewReason.values),
-                                   name="review_case_reason_code_valid"),
+            models.CheckConstraint(
+                condition=models.Q(code__in=ReviewReason.values), name="review_case_reason_code_valid"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_code_display()} (priority {self.priority})"
-

@@ -77,16 +77,20 @@ class Lesion(models.Model):
     site = models.CharField("anatomic site", max_length=32, choices=Site.choices, default=Site.UNKNOWN)
     label = models.CharField(max_length=200, blank=True, help_text="How the clinic tells this lesion apart.")
     notes = models.TextField(blank=True, max_length=NOTES_MAX_LENGTH, validators=[notes_max_length])
-    laterality = models.CharField(max_length=8, choices=Laterality.choices, blank=True,
-                                  help_text="The patient's side; empty when not recorded.")
+    laterality = models.CharField(
+        max_length=8, choices=Laterality.choices, blank=True, help_text="The patient's side; empty when not recorded."
+    )
     body_view = models.CharField("body map view", max_length=8, choices=BodyView.choices, blank=True)
-    body_x = models.FloatField("body map point across", null=True, blank=True,
-                               validators=[MinValueValidator(0), MaxValueValidator(1)])
-    body_y = models.FloatField("body map point down", null=True, blank=True,
-                               validators=[MinValueValidator(0), MaxValueValidator(1)])
+    body_x = models.FloatField(
+        "body map point across", null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    body_y = models.FloatField(
+        "body map point down", null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
     archived_at = models.DateTimeField(null=True, blank=True)
-    archived_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     merged_into = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -97,16 +101,19 @@ class Lesion(models.Model):
         ordering = ["patient_id", "id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(site__in=Site.values), name="lesion_site_valid"),
-            models.CheckConstraint(condition=models.Q(laterality__in=["", *Laterality.values]),
-                                   name="lesion_laterality_valid"),
+            models.CheckConstraint(
+                condition=models.Q(laterality__in=["", *Laterality.values]), name="lesion_laterality_valid"
+            ),
             # A point is on one view, inside its outline's box; or there is none.
             models.CheckConstraint(
                 condition=models.Q(body_view="", body_x__isnull=True, body_y__isnull=True)
-                | models.Q(body_view__in=BodyView.values, body_x__gte=0, body_x__lte=1, body_y__gte=0,
-                           body_y__lte=1),
-                name="lesion_body_point_valid"),
-            models.CheckConstraint(condition=models.Q(merged_into__isnull=True) | models.Q(archived_at__isnull=False),
-                                   name="lesion_merged_is_archived"),
+                | models.Q(body_view__in=BodyView.values, body_x__gte=0, body_x__lte=1, body_y__gte=0, body_y__lte=1),
+                name="lesion_body_point_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(merged_into__isnull=True) | models.Q(archived_at__isnull=False),
+                name="lesion_merged_is_archived",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -122,8 +129,11 @@ class Lesion(models.Model):
 
     @property
     def laterality_text(self) -> str:
-        return f"{self.get_laterality_display().lower()} side" if self.laterality in ("left", "right") else (
-            "midline" if self.laterality == "midline" else "")
+        return (
+            f"{self.get_laterality_display().lower()} side"
+            if self.laterality in ("left", "right")
+            else ("midline" if self.laterality == "midline" else "")
+        )
 
 
 def lesion_image_path(instance: "LesionImage", filename: str) -> str:
@@ -150,8 +160,9 @@ class LesionImage(models.Model):
     uploaded_at = models.DateTimeField(auto_now_add=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # What the model may use, as of the capture (defaults from the patient and lesion at upload).
-    age = models.PositiveSmallIntegerField("age at capture", null=True, blank=True,
-                                           validators=[MaxValueValidator(MAX_AGE_YEARS)])
+    age = models.PositiveSmallIntegerField(
+        "age at capture", null=True, blank=True, validators=[MaxValueValidator(MAX_AGE_YEARS)]
+    )
     sex = models.CharField(max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
     site = models.CharField("anatomic site", max_length=32, choices=Site.choices, default=Site.UNKNOWN)
 

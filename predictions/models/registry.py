@@ -21,8 +21,9 @@ class ModelVersion(models.Model):
 
     name = models.CharField(max_length=80)
     version = models.CharField(max_length=40)
-    identifier = models.CharField(max_length=100, unique=True, editable=False,
-                                  help_text="name:version, as stored on every prediction it makes.")
+    identifier = models.CharField(
+        max_length=100, unique=True, editable=False, help_text="name:version, as stored on every prediction it makes."
+    )
     checksum = models.CharField("weights SHA-256", max_length=64)
     # Empty means the model shipped inside mlcore, so moving the checkout does not break the registry.
     model_dir = models.CharField("model directory", max_length=500, blank=True)
@@ -30,25 +31,31 @@ class ModelVersion(models.Model):
     model_card = models.TextField(blank=True)
     config = models.JSONField(default=dict, blank=True)
     registered_at = models.DateTimeField(auto_now_add=True)
-    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                      related_name="+")
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     is_active = models.BooleanField(default=False, editable=False)
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
-    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="+", editable=False)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
 
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-registered_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True),
-                                    name="model_version_one_active"),
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="model_version_one_active"
+            ),
             models.UniqueConstraint(fields=["name", "version"], name="model_version_unique_name_version"),
-            models.CheckConstraint(condition=models.Q(checksum__regex=r"^[0-9a-f]{64}$"),
-                                   name="model_version_checksum_hex"),
-            models.CheckConstraint(condition=models.Q(is_active=False) | models.Q(activated_at__isnull=False),
-                                   name="model_version_active_has_activation_time"),
+            models.CheckConstraint(
+                condition=models.Q(checksum__regex=r"^[0-9a-f]{64}$"), name="model_version_checksum_hex"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_active=False) | models.Q(activated_at__isnull=False),
+                name="model_version_active_has_activation_time",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -29,8 +29,9 @@ class Review(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(verdict__in=Verdict.values), name="review_verdict_valid"),
-            models.CheckConstraint(condition=models.Q(diagnosis__in=DiagnosisClass.values),
-                                   name="review_diagnosis_valid"),
+            models.CheckConstraint(
+                condition=models.Q(diagnosis__in=DiagnosisClass.values), name="review_diagnosis_valid"
+            ),
             models.CheckConstraint(
                 condition=~models.Q(verdict=Verdict.AGREE) | models.Q(prediction__isnull=False),
                 name="review_agree_needs_prediction",

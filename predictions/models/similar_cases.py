@@ -37,11 +37,14 @@ class SimilarCase(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["prediction", "rank"], name="similar_case_one_per_rank"),
             models.CheckConstraint(condition=models.Q(rank__gte=1), name="similar_case_rank_from_one"),
-            models.CheckConstraint(condition=models.Q(similarity__gte=-1.0) & models.Q(similarity__lte=1.0),
-                                   name="similar_case_similarity_range"),
+            models.CheckConstraint(
+                condition=models.Q(similarity__gte=-1.0) & models.Q(similarity__lte=1.0),
+                name="similar_case_similarity_range",
+            ),
             models.CheckConstraint(condition=models.Q(dx__in=DiagnosisClass.values), name="similar_case_dx_valid"),
-            models.CheckConstraint(condition=models.Q(dx_type__in=Confirmation.values),
-                                   name="similar_case_dx_type_valid"),
+            models.CheckConstraint(
+                condition=models.Q(dx_type__in=Confirmation.values), name="similar_case_dx_type_valid"
+            ),
         ]
 
     @property

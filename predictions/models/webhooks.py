@@ -5,6 +5,7 @@ that finishes, a review) emits its webhook event right there, in the same transa
 (services.webhooks.webhook_events_emit writes the deliveries: an outbox), so an event is sent if and only
 if its action committed.
 """
+
 import uuid
 
 from django.conf import settings
@@ -79,8 +80,9 @@ class WebhookDelivery(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_unique_event"),
-            models.CheckConstraint(condition=models.Q(status__in=DeliveryStatus.values),
-                                   name="webhook_delivery_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=DeliveryStatus.values), name="webhook_delivery_status_valid"
+            ),
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due_idx")]
 
@@ -112,8 +114,9 @@ class WebhookAttempt(models.Model):
     number = models.PositiveSmallIntegerField()
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField()
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True,
-                                                       help_text="Empty when no response came (timeout, refused).")
+    response_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty when no response came (timeout, refused)."
+    )
     error = models.TextField(blank=True)
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
 
@@ -125,4 +128,3 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt {self.number} of delivery {self.delivery_id}: {self.response_status or self.error}"
-

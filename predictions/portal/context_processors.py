@@ -15,7 +15,9 @@ def portal(request) -> dict:
     def menu() -> dict[str, bool]:
         roles = {membership.role for membership in memberships()}
         # Membership only, as permissions.clinics_where answers for the governance and token pages.
-        return {"case_review": any(permissions.role_allows(role, "governance.view") for role in roles),
-                "api_tokens": any(permissions.role_allows(role, "clinic.administer") for role in roles)}
+        return {
+            "case_review": any(permissions.role_allows(role, "governance.view") for role in roles),
+            "api_tokens": any(permissions.role_allows(role, "clinic.administer") for role in roles),
+        }
 
     return {"portal_memberships": memberships, "portal_menu": menu}

@@ -1,4 +1,5 @@
 """The portal's forms: they check what a person typed; the services decide what may be stored."""
+
 from __future__ import annotations
 
 import datetime
@@ -23,8 +24,9 @@ class DateInput(forms.DateInput):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
-def form_add_service_errors(form: forms.Form, error: ValidationError,
-                            field_aliases: dict[str, str] | None = None) -> None:
+def form_add_service_errors(
+    form: forms.Form, error: ValidationError, field_aliases: dict[str, str] | None = None
+) -> None:
     """Show a service's ValidationError on the form: on the field it names when the form has it, else on top.
 
     A duplicate medical record number (the clinic's unique constraint) is shown on the MRN field.
@@ -44,21 +46,34 @@ def form_add_service_errors(form: forms.Form, error: ValidationError,
 
 
 class PatientSearchForm(forms.Form):
-    q = forms.CharField(label="Search by name or MRN", required=False, max_length=200,
-                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or MRN",
-                                                      "autocomplete": "off"}))
+    q = forms.CharField(
+        label="Search by name or MRN",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or MRN", "autocomplete": "off"}),
+    )
 
 
 class PatientForm(forms.Form):
     clinic: forms.ModelChoiceField[Clinic] = forms.ModelChoiceField(queryset=None, empty_label=None, required=True)
-    mrn = forms.CharField(label="Medical record number (MRN)", max_length=64,
-                          error_messages={"required": "Enter the medical record number."},
-                          widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
-    full_name = forms.CharField(label="Full name", max_length=200,
-                                error_messages={"required": "Enter the patient's name."},
-                                widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    date_of_birth = forms.DateField(label="Date of birth", required=False, widget=DateInput(),
-                                    help_text="Used to work out the patient's age when an image is captured.")
+    mrn = forms.CharField(
+        label="Medical record number (MRN)",
+        max_length=64,
+        error_messages={"required": "Enter the medical record number."},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    full_name = forms.CharField(
+        label="Full name",
+        max_length=200,
+        error_messages={"required": "Enter the patient's name."},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    date_of_birth = forms.DateField(
+        label="Date of birth",
+        required=False,
+        widget=DateInput(),
+        help_text="Used to work out the patient's age when an image is captured.",
+    )
     sex = forms.ChoiceField(choices=Sex.choices, initial=Sex.UNKNOWN)
 
     def __init__(self, *args, clinics=None, **kwargs):
@@ -109,30 +124,52 @@ class MultipleFileField(forms.FileField):
 
 
 class ImageUploadForm(forms.Form):
-    lesion = forms.ChoiceField(label="Lesion", widget=forms.RadioSelect,
-                               error_messages={"required": "Choose the lesion, or start following a new one."})
-    new_lesion_site = forms.ChoiceField(label="Anatomic site of the new lesion", choices=Site.choices,
-                                        initial=Site.UNKNOWN, required=False)
-    new_lesion_label = forms.CharField(label="Label of the new lesion", max_length=200, required=False,
-                                       help_text="How you will tell it apart, e.g. “left scapula, 2 cm below mole”.")
+    lesion = forms.ChoiceField(
+        label="Lesion",
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the lesion, or start following a new one."},
+    )
+    new_lesion_site = forms.ChoiceField(
+        label="Anatomic site of the new lesion", choices=Site.choices, initial=Site.UNKNOWN, required=False
+    )
+    new_lesion_label = forms.CharField(
+        label="Label of the new lesion",
+        max_length=200,
+        required=False,
+        help_text="How you will tell it apart, e.g. “left scapula, 2 cm below mole”.",
+    )
     # The form metaclass moves declared fields into base_fields, so this does not shadow BaseForm.files at
     # runtime; the stubs cannot see that, and the field keeps its posted name.
     files = MultipleFileField(  # type: ignore[assignment]
-        label="Image files", required=True,
+        label="Image files",
+        required=True,
         widget=MultipleFileInput(attrs={"accept": ACCEPT_ATTRIBUTE}),
         help_text=f"JPEG, PNG, TIFF or WebP, up to {settings.SKINCLINIC_MAX_UPLOAD_BYTES // (1024 * 1024)} MB each. "
-                  "You can choose several photographs of the same lesion.",
+        "You can choose several photographs of the same lesion.",
         error_messages={"required": "Choose at least one image file."},
     )
-    captured_at = forms.DateField(label="Date captured", widget=DateInput(),
-                                  error_messages={"required": "Enter the date the photographs were taken."})
-    age = forms.IntegerField(label="Age at capture (years)", required=False, min_value=0, max_value=130,
-                             help_text="Leave empty to work it out from the date of birth.")
-    site = forms.ChoiceField(label="Anatomic site for these images", required=False,
-                             choices=[("", "Same as the lesion")] + list(Site.choices))
+    captured_at = forms.DateField(
+        label="Date captured",
+        widget=DateInput(),
+        error_messages={"required": "Enter the date the photographs were taken."},
+    )
+    age = forms.IntegerField(
+        label="Age at capture (years)",
+        required=False,
+        min_value=0,
+        max_value=130,
+        help_text="Leave empty to work it out from the date of birth.",
+    )
+    site = forms.ChoiceField(
+        label="Anatomic site for these images",
+        required=False,
+        choices=[("", "Same as the lesion")] + list(Site.choices),
+    )
     confirm_duplicates = forms.BooleanField(
-        label="Store them anyway: these files belong with the lesion chosen above", required=False,
-        help_text="Only after checking the patient and lesion: the same file is already stored in this clinic.")
+        label="Store them anyway: these files belong with the lesion chosen above",
+        required=False,
+        help_text="Only after checking the patient and lesion: the same file is already stored in this clinic.",
+    )
 
     def __init__(self, *args, lesions: list[Lesion], **kwargs):
         super().__init__(*args, **kwargs)
@@ -168,14 +205,21 @@ def lesion_choice_label(lesion: Lesion) -> str:
 
 
 class ReviewForm(forms.Form):
-    verdict = forms.ChoiceField(label="Your assessment", widget=forms.RadioSelect,
-                                error_messages={"required": "Confirm the model's class or override it."})
-    diagnosis = forms.ChoiceField(label="Diagnosis", required=False,
-                                  choices=[("", "Choose a diagnosis")] + [
-                                      (value, f"{label} ({value})") for value, label in DiagnosisClass.choices])
+    verdict = forms.ChoiceField(
+        label="Your assessment",
+        widget=forms.RadioSelect,
+        error_messages={"required": "Confirm the model's class or override it."},
+    )
+    diagnosis = forms.ChoiceField(
+        label="Diagnosis",
+        required=False,
+        choices=[("", "Choose a diagnosis")]
+        + [(value, f"{label} ({value})") for value, label in DiagnosisClass.choices],
+    )
     histopathology_confirmed = forms.BooleanField(label="Confirmed by histopathology", required=False)
-    notes = forms.CharField(label="Notes", required=False, max_length=NOTES_MAX_LENGTH,
-                            widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(
+        label="Notes", required=False, max_length=NOTES_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
     def __init__(self, *args, prediction, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,6 +1,7 @@
 """The portal's lesion pages beyond the timeline: the printable consultation report (and, with the body map,
 creating, editing, archiving and merging lesions). Same rules as views.py: every object through
 `object_get_for_user`, every write through a service, every view of patient data audited."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -21,8 +22,9 @@ from .views import _patient_get, _record_view, portal_view
 
 
 def _lesion_get(request: HttpRequest, lesion_id: int) -> Lesion:
-    return selectors.object_get_for_user(Lesion.objects.select_related("patient__clinic"), user=request.user,
-                                         pk=lesion_id)
+    return selectors.object_get_for_user(
+        Lesion.objects.select_related("patient__clinic"), user=request.user, pk=lesion_id
+    )
 
 
 @portal_view
@@ -31,10 +33,19 @@ def lesion_report(request: HttpRequest, lesion_id: int) -> HttpResponse:
     the model's result with its version and operating point, the reviews, and the disclaimer."""
     lesion = _lesion_get(request, lesion_id)
     images = selectors.lesion_timeline(user=request.user, lesion=lesion)
-    pdf = lesion_report_pdf(lesion=lesion, images=images, generated_by=request.user,
-                            body_map_svg=body_map_svg([lesion], current=lesion) if lesion.has_body_point else "")
-    _record_view(request, clinic=lesion.patient.clinic, action=AuditAction.LESION_REPORT, target=lesion,
-                 data={"images": [image.pk for image in images]})
+    pdf = lesion_report_pdf(
+        lesion=lesion,
+        images=images,
+        generated_by=request.user,
+        body_map_svg=body_map_svg([lesion], current=lesion) if lesion.has_body_point else "",
+    )
+    _record_view(
+        request,
+        clinic=lesion.patient.clinic,
+        action=AuditAction.LESION_REPORT,
+        target=lesion,
+        data={"images": [image.pk for image in images]},
+    )
     response = HttpResponse(pdf, content_type="application/pdf")
     # No patient identifier in the file name: it shows in download lists and mail attachments.
     response["Content-Disposition"] = f'inline; filename="lesion-{lesion.pk}-report.pdf"'
@@ -91,8 +102,11 @@ def lesion_archive_view(request: HttpRequest, lesion_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{_lesion_name(lesion)} is archived: it keeps its images, results and reviews, "
-                                  f"and leaves the patient's map and open risk.")
+        messages.success(
+            request,
+            f"{_lesion_name(lesion)} is archived: it keeps its images, results and reviews, "
+            f"and leaves the patient's map and open risk.",
+        )
     return redirect("portal:lesion-timeline", lesion_id=lesion.pk)
 
 
@@ -116,8 +130,12 @@ def lesion_merge_view(request: HttpRequest, lesion_id: int) -> HttpResponse:
     """Merge two records of the same lesion (one photographed twice as "new"): this one into another."""
     lesion = _lesion_get(request, lesion_id)
     permissions.require(request.user, "record.write", lesion.patient.clinic)
-    others = (selectors.lesion_list(user=request.user, patient=lesion.patient)
-              .filter(archived_at__isnull=True).exclude(pk=lesion.pk).order_by("id"))
+    others = (
+        selectors.lesion_list(user=request.user, patient=lesion.patient)
+        .filter(archived_at__isnull=True)
+        .exclude(pk=lesion.pk)
+        .order_by("id")
+    )
     form = LesionMergeForm(request.POST or None, lesions=others)
     if request.method == "POST" and form.is_valid():
         try:
@@ -127,5 +145,8 @@ def lesion_merge_view(request: HttpRequest, lesion_id: int) -> HttpResponse:
         else:
             messages.success(request, f"{_lesion_name(lesion)} is merged into {_lesion_name(target)}.")
             return redirect("portal:lesion-timeline", lesion_id=target.pk)
-    return render(request, "portal/lesions/merge.html", {"form": form, "lesion": lesion, "patient": lesion.patient,
-                                                         "has_others": others.exists()})
+    return render(
+        request,
+        "portal/lesions/merge.html",
+        {"form": form, "lesion": lesion, "patient": lesion.patient, "has_others": others.exists()},
+    )

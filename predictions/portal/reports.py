@@ -3,6 +3,7 @@
 The report is an HTML template printed to PDF. Its images (photographs, heatmaps) are read through the
 storage API and embedded as data: URLs, and the renderer fetches nothing else: no file, no network.
 """
+
 from __future__ import annotations
 
 import base64
@@ -58,22 +59,36 @@ def report_images(images: list[LesionImage]) -> list[ReportImage]:
         predictions = list(image.predictions.all())
         shown = next((p for p in predictions if p.status == PredictionStatus.SUCCEEDED), None)
         reviews = list(image.reviews.all())
-        items.append(ReportImage(
-            image=image, photo_src=_data_url(image.file, max_side=PHOTO_MAX_SIDE),
-            heatmap_src=_data_url(shown.heatmap) if shown is not None else "",
-            prediction=shown, reading=prediction_interpret(shown, with_operating_point=True) if shown else None,
-            reviews=reviews, standing_review=review_standing(reviews),
-            other_predictions=[p for p in predictions if p is not shown]))
+        items.append(
+            ReportImage(
+                image=image,
+                photo_src=_data_url(image.file, max_side=PHOTO_MAX_SIDE),
+                heatmap_src=_data_url(shown.heatmap) if shown is not None else "",
+                prediction=shown,
+                reading=prediction_interpret(shown, with_operating_point=True) if shown else None,
+                reviews=reviews,
+                standing_review=review_standing(reviews),
+                other_predictions=[p for p in predictions if p is not shown],
+            )
+        )
     return items
 
 
 def lesion_report_html(*, lesion: Lesion, images: list[LesionImage], generated_by, body_map_svg: str = "") -> str:
     items = report_images(images)
-    return render_to_string("portal/report/lesion.html", {
-        "lesion": lesion, "patient": lesion.patient, "clinic": lesion.patient.clinic, "items": items,
-        "lesion_review": review_standing(review for item in items for review in item.reviews),
-        "generated_at": timezone.localtime(), "generated_by": generated_by, "body_map_svg": body_map_svg,
-    })
+    return render_to_string(
+        "portal/report/lesion.html",
+        {
+            "lesion": lesion,
+            "patient": lesion.patient,
+            "clinic": lesion.patient.clinic,
+            "items": items,
+            "lesion_review": review_standing(review for item in items for review in item.reviews),
+            "generated_at": timezone.localtime(),
+            "generated_by": generated_by,
+            "body_map_svg": body_map_svg,
+        },
+    )
 
 
 def _weasyprint():

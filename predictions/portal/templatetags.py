@@ -1,4 +1,5 @@
 """Template filters of the portal (`{% load portal %}`): results put into words, without any query."""
+
 from django import template
 from django.utils import timezone
 
@@ -30,8 +31,15 @@ def centre_crop_box(image):
     place until the browser knows the heatmap's own shape; portal.js then uses that)."""
     side = min(image.width, image.height) or 1
     width, height = side / (image.width or 1) * 100, side / (image.height or 1) * 100
-    return {name: f"{value:.3f}" for name, value in
-            {"left": (100 - width) / 2, "top": (100 - height) / 2, "width": width, "height": height}.items()}
+    return {
+        name: f"{value:.3f}"
+        for name, value in {
+            "left": (100 - width) / 2,
+            "top": (100 - height) / 2,
+            "width": width,
+            "height": height,
+        }.items()
+    }
 
 
 @register.filter

@@ -2,6 +2,7 @@
 form itself) and revokes them (at once). Same rules as views.py: the clinic through `object_get_for_user`
 (404 for another clinic's), the right from `permissions` (403 for other roles), every write through a service
 that checks both again and writes the audit record."""
+
 from __future__ import annotations
 
 import datetime
@@ -70,16 +71,21 @@ def api_token_list(request: HttpRequest, clinic_id: int) -> HttpResponse:
     created = None
     if request.method == "POST" and form.is_valid():
         if not _form_once_consume(request):
-            messages.info(request, "That form was already sent: its token was made once, and its key is not "
-                                   "shown again.")
+            messages.info(
+                request, "That form was already sent: its token was made once, and its key is not shown again."
+            )
             form = ApiTokenForm(owners=owners, actor=request.user)
         else:
             data = form.cleaned_data
             days = data["expires_in_days"]
             try:
                 token, key = api_token_create_for_clinic(
-                    actor=request.user, clinic=clinic, user=data["user"], name=data["name"],
-                    expires_at=timezone.now() + datetime.timedelta(days=days) if days else None)
+                    actor=request.user,
+                    clinic=clinic,
+                    user=data["user"],
+                    name=data["name"],
+                    expires_at=timezone.now() + datetime.timedelta(days=days) if days else None,
+                )
             except ValidationError as exc:
                 form_add_service_errors(form, exc)
             else:
@@ -88,9 +94,18 @@ def api_token_list(request: HttpRequest, clinic_id: int) -> HttpResponse:
                 created = {"token": token, "key": key}
                 form = ApiTokenForm(owners=owners, actor=request.user)
     tokens = list(api_token_list_for_clinic(actor=request.user, clinic=clinic))
-    return render(request, "portal/api_tokens/list.html", {
-        "clinic": clinic, "form": form, "form_once": _form_once_issue(request), "created": created,
-        "now": timezone.now(), "tokens": tokens})
+    return render(
+        request,
+        "portal/api_tokens/list.html",
+        {
+            "clinic": clinic,
+            "form": form,
+            "form_once": _form_once_issue(request),
+            "created": created,
+            "now": timezone.now(),
+            "tokens": tokens,
+        },
+    )
 
 
 @portal_view

@@ -8,8 +8,11 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("api-tokens/", token_views.api_token_clinics, name="api-tokens"),
     path("clinics/<int:clinic_id>/api-tokens/", token_views.api_token_list, name="api-token-list"),
-    path("clinics/<int:clinic_id>/api-tokens/<int:token_id>/revoke/", token_views.api_token_revoke,
-         name="api-token-revoke"),
+    path(
+        "clinics/<int:clinic_id>/api-tokens/<int:token_id>/revoke/",
+        token_views.api_token_revoke,
+        name="api-token-revoke",
+    ),
     path("patients/", views.patient_list, name="patient-list"),
     path("patients/new/", views.patient_create, name="patient-create"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient-detail"),
@@ -27,9 +30,13 @@ urlpatterns = [
     path("predictions/<int:prediction_id>/badge/", views.prediction_badge, name="prediction-badge"),
     path("predictions/<int:prediction_id>/viewer/", views.prediction_viewer, name="prediction-viewer"),
     path("predictions/<int:prediction_id>/retry/", views.prediction_retry, name="prediction-retry"),
-    path("predictions/<int:prediction_id>/heatmaps/", views.prediction_heatmap_request,
-         name="prediction-heatmap-request"),
+    path(
+        "predictions/<int:prediction_id>/heatmaps/", views.prediction_heatmap_request, name="prediction-heatmap-request"
+    ),
     path("predictions/<int:prediction_id>/review/", views.prediction_review, name="prediction-review"),
-    path("predictions/<int:prediction_id>/similar/<int:rank>.jpg", similar_views.similar_case_thumbnail_file,
-         name="prediction-similar-thumbnail"),
+    path(
+        "predictions/<int:prediction_id>/similar/<int:rank>.jpg",
+        similar_views.similar_case_thumbnail_file,
+        name="prediction-similar-thumbnail",
+    ),
 ]

@@ -3,6 +3,7 @@
 Every object comes through `object_get_for_user` (404 for another clinic's), every write through a
 service that checks the user's role again, and no page is cached (it shows patient data).
 """
+
 from __future__ import annotations
 
 import functools
@@ -73,31 +74,43 @@ def _record_list(request: HttpRequest, *, action: str, target_type: str, shown) 
 
 # --- Dashboard -----------------------------------------------------------------------------------------------
 
+
 @portal_view
 def dashboard(request: HttpRequest) -> HttpResponse:
     board = selectors.dashboard_get(user=request.user)
     writable = set(permissions.clinics_where(request.user, "record.write").values_list("id", flat=True))
     predictions = board.in_progress + board.failed + board.high_risk_unreviewed
-    _record_list(request, action=AuditAction.DASHBOARD_VIEW, target_type="dashboard",
-                 shown=[(image.lesion.patient.clinic_id, image) for image in board.recent_images]
-                 + [(p.image.lesion.patient.clinic_id, p) for p in predictions])
+    _record_list(
+        request,
+        action=AuditAction.DASHBOARD_VIEW,
+        target_type="dashboard",
+        shown=[(image.lesion.patient.clinic_id, image) for image in board.recent_images]
+        + [(p.image.lesion.patient.clinic_id, p) for p in predictions],
+    )
     return render(request, "portal/dashboard.html", {"board": board, "writable_clinic_ids": writable})
 
 
 # --- Patients ------------------------------------------------------------------------------------------------
 
+
 @portal_view
 def patient_list(request: HttpRequest) -> HttpResponse:
     search = PatientSearchForm(request.GET)
     query = search.cleaned_data["q"] if search.is_valid() else ""
-    page = Paginator(selectors.patient_summary_list(user=request.user, query=query), PATIENTS_PER_PAGE) \
-        .get_page(request.GET.get("page"))
+    page = Paginator(selectors.patient_summary_list(user=request.user, query=query), PATIENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     # Iterating the page fetches its rows once; the template shows the same list.
-    _record_list(request, action=AuditAction.PATIENT_LIST, target_type="predictions.patient",
-                 shown=[(patient.clinic_id, patient) for patient in page])
+    _record_list(
+        request,
+        action=AuditAction.PATIENT_LIST,
+        target_type="predictions.patient",
+        shown=[(patient.clinic_id, patient) for patient in page],
+    )
     can_create = permissions.can(request.user, "record.write")
-    return render(request, "portal/patients/list.html",
-                  {"search": search, "query": query, "page": page, "can_create": can_create})
+    return render(
+        request, "portal/patients/list.html", {"search": search, "query": query, "page": page, "can_create": can_create}
+    )
 
 
 @portal_view
@@ -127,9 +140,16 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     lesions = selectors.lesion_summary_list(user=request.user, patient=patient)
     archived = selectors.lesion_summary_list(user=request.user, patient=patient, archived=True)
     _record_view(request, clinic=patient.clinic, action=AuditAction.PATIENT_VIEW, target=patient)
-    return render(request, "portal/patients/detail.html", {
-        "patient": patient, "lesions": lesions, "archived_lesions": archived,
-        "can_write": permissions.can(request.user, "record.write", patient.clinic)})
+    return render(
+        request,
+        "portal/patients/detail.html",
+        {
+            "patient": patient,
+            "lesions": lesions,
+            "archived_lesions": archived,
+            "can_write": permissions.can(request.user, "record.write", patient.clinic),
+        },
+    )
 
 
 @portal_view
@@ -154,14 +174,16 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 # --- Upload --------------------------------------------------------------------------------------------------
 
+
 @portal_view
 @require_http_methods(["GET", "POST"])
 def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient_get(request, patient_id)
     permissions.require(request.user, "record.write", patient.clinic)
     # An archived lesion takes no new images: follow it again first.
-    lesions = list(selectors.lesion_list(user=request.user, patient=patient).filter(archived_at__isnull=True)
-                   .order_by("id"))
+    lesions = list(
+        selectors.lesion_list(user=request.user, patient=patient).filter(archived_at__isnull=True).order_by("id")
+    )
     preselected = request.GET.get("lesion")
     known = preselected and any(str(lesion.pk) == preselected for lesion in lesions)
     initial = {"lesion": preselected} if known else {}
@@ -174,14 +196,26 @@ def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
         if duplicates:
             # Nothing is stored until the clinician confirms; the same photograph in another lesion or patient is
             # more often a slip (wrong patient chosen) than a new picture.
-            form = ImageUploadForm(lesions=lesions, initial={name: data[name] for name in (
-                "lesion", "new_lesion_site", "new_lesion_label", "captured_at", "age", "site")})
+            form = ImageUploadForm(
+                lesions=lesions,
+                initial={
+                    name: data[name]
+                    for name in ("lesion", "new_lesion_site", "new_lesion_label", "captured_at", "age", "site")
+                },
+            )
         else:
             try:
                 result = services.image_batch_upload(
-                    actor=request.user, patient=patient, files=data["files"], lesion=form.chosen_lesion,
-                    new_lesion_site=data["new_lesion_site"], new_lesion_label=data["new_lesion_label"],
-                    captured_at=data["captured_at"], age=data["age"], site=data["site"] or None)
+                    actor=request.user,
+                    patient=patient,
+                    files=data["files"],
+                    lesion=form.chosen_lesion,
+                    new_lesion_site=data["new_lesion_site"],
+                    new_lesion_label=data["new_lesion_label"],
+                    captured_at=data["captured_at"],
+                    age=data["age"],
+                    site=data["site"] or None,
+                )
             except ValidationError as exc:
                 form_add_service_errors(form, exc)
             else:
@@ -189,18 +223,36 @@ def image_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
                     return _after_upload(request, result)
                 # Show what was stored and what was refused, keeping everything typed; a lesion started by
                 # this batch is now chosen, so sending the fixed files again does not start a second one.
-                lesions = list(selectors.lesion_list(user=request.user, patient=patient)
-                               .filter(archived_at__isnull=True).order_by("id"))
-                kept = {name: data[name] for name in ("new_lesion_site", "new_lesion_label", "captured_at", "age",
-                                                      "site")}
+                lesions = list(
+                    selectors.lesion_list(user=request.user, patient=patient)
+                    .filter(archived_at__isnull=True)
+                    .order_by("id")
+                )
+                kept = {
+                    name: data[name] for name in ("new_lesion_site", "new_lesion_label", "captured_at", "age", "site")
+                }
                 kept["lesion"] = str(result.lesion.pk) if result.lesion else data["lesion"]
                 form = ImageUploadForm(lesions=lesions, initial=kept)
     # The page shows the patient and their lesions: a read (what a batch stored is audited by the upload).
-    _record_view(request, clinic=patient.clinic, action=AuditAction.PATIENT_VIEW, target=patient,
-                 data={"page": "upload", "shown": {"lesion": [lesion.pk for lesion in lesions]}})
-    return render(request, "portal/upload.html", {
-        "patient": patient, "form": form, "result": result, "duplicates": duplicates, "new_lesion": NEW_LESION,
-        "max_upload_bytes": settings.SKINCLINIC_MAX_UPLOAD_BYTES})
+    _record_view(
+        request,
+        clinic=patient.clinic,
+        action=AuditAction.PATIENT_VIEW,
+        target=patient,
+        data={"page": "upload", "shown": {"lesion": [lesion.pk for lesion in lesions]}},
+    )
+    return render(
+        request,
+        "portal/upload.html",
+        {
+            "patient": patient,
+            "form": form,
+            "result": result,
+            "duplicates": duplicates,
+            "new_lesion": NEW_LESION,
+            "max_upload_bytes": settings.SKINCLINIC_MAX_UPLOAD_BYTES,
+        },
+    )
 
 
 def _duplicates_in_clinic(request: HttpRequest, *, patient, files, lesion) -> list[tuple[str, object]]:
@@ -213,11 +265,16 @@ def _duplicates_in_clinic(request: HttpRequest, *, patient, files, lesion) -> li
             digest.update(chunk)
         upload.seek(0)
         names.setdefault(digest.hexdigest(), upload.name)
-    found = selectors.lesion_image_duplicate_list(user=request.user, clinic=patient.clinic, digests=list(names),
-                                                  lesion=lesion)
+    found = selectors.lesion_image_duplicate_list(
+        user=request.user, clinic=patient.clinic, digests=list(names), lesion=lesion
+    )
     if found:
-        _record_list(request, action=AuditAction.IMAGE_DUPLICATE_WARNING, target_type="predictions.lesionimage",
-                     shown=[(patient.clinic_id, image) for image in found])
+        _record_list(
+            request,
+            action=AuditAction.IMAGE_DUPLICATE_WARNING,
+            target_type="predictions.lesionimage",
+            shown=[(patient.clinic_id, image) for image in found],
+        )
     return [(names[image.sha256], image) for image in found]
 
 
@@ -227,8 +284,10 @@ def _after_upload(request: HttpRequest, result) -> HttpResponse:
     again = len(stored) - fresh
     parts = []
     if fresh:
-        parts.append(f"{fresh} image{'s' if fresh != 1 else ''} uploaded; the model is looking at "
-                     f"{'them' if fresh != 1 else 'it'} now.")
+        parts.append(
+            f"{fresh} image{'s' if fresh != 1 else ''} uploaded; the model is looking at "
+            f"{'them' if fresh != 1 else 'it'} now."
+        )
     if again:
         parts.append(f"{again} file{'s were' if again != 1 else ' was'} already stored for this lesion.")
     # "Looking at it now" stops being true when the result arrives: the result page drops a message so tagged.
@@ -242,10 +301,12 @@ def _after_upload(request: HttpRequest, result) -> HttpResponse:
 
 # --- Lesion timeline -----------------------------------------------------------------------------------------
 
+
 @portal_view
 def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
-    lesion = selectors.object_get_for_user(Lesion.objects.select_related("patient__clinic"), user=request.user,
-                                           pk=lesion_id)
+    lesion = selectors.object_get_for_user(
+        Lesion.objects.select_related("patient__clinic"), user=request.user, pk=lesion_id
+    )
     images = selectors.lesion_timeline(user=request.user, lesion=lesion)
     chosen = request.GET.getlist("compare")
     comparison, comparison_error = None, ""
@@ -257,18 +318,33 @@ def lesion_timeline(request: HttpRequest, lesion_id: int) -> HttpResponse:
         else:
             comparison = sorted(picked, key=lambda image: images.index(image))  # earlier on the left
     if comparison:
-        _record_view(request, clinic=lesion.patient.clinic, action=AuditAction.IMAGE_COMPARE, target=lesion,
-                     data={"images": [image.pk for image in comparison]})
+        _record_view(
+            request,
+            clinic=lesion.patient.clinic,
+            action=AuditAction.IMAGE_COMPARE,
+            target=lesion,
+            data={"images": [image.pk for image in comparison]},
+        )
     else:
         _record_view(request, clinic=lesion.patient.clinic, action=AuditAction.LESION_VIEW, target=lesion)
-    return render(request, "portal/lesion_timeline.html", {
-        "lesion": lesion, "patient": lesion.patient, "images": images, "comparison": comparison,
-        "lesion_review": review_standing(review for image in images for review in image.reviews.all()),
-        "comparison_error": comparison_error, "chosen": set(chosen),
-        "can_write": permissions.can(request.user, "record.write", lesion.patient.clinic)})
+    return render(
+        request,
+        "portal/lesion_timeline.html",
+        {
+            "lesion": lesion,
+            "patient": lesion.patient,
+            "images": images,
+            "comparison": comparison,
+            "lesion_review": review_standing(review for image in images for review in image.reviews.all()),
+            "comparison_error": comparison_error,
+            "chosen": set(chosen),
+            "can_write": permissions.can(request.user, "record.write", lesion.patient.clinic),
+        },
+    )
 
 
 # --- Prediction ----------------------------------------------------------------------------------------------
+
 
 def _heatmap_state(prediction) -> str:
     """ready (drawn), pending (a worker will draw it), none (there will be none), or waiting (no result)."""
@@ -292,14 +368,20 @@ def _viewer_context(prediction) -> dict:
     asked = {h.class_code for h in heatmaps}
     state = _heatmap_state(prediction)
     computing = [h for h in heatmaps if h.status == HeatmapStatus.PENDING and not h.is_top]
-    return {"prediction": prediction, "image": prediction.image, "heatmap_state": state,
-            # The viewer asks again while any heatmap, the top class's or another's, is being drawn.
-            "heatmap_poll": state == "pending" or bool(computing),
-            "heatmaps_shown": shown, "heatmaps_computing": computing,
-            "heatmaps_unavailable": [h for h in heatmaps if h.status == HeatmapStatus.UNAVAILABLE and not h.is_top],
-            "heatmap_requestable": [(c, CLASS_NAMES[c]) for c in CLASSES if c not in asked]
-            if prediction.status == PredictionStatus.SUCCEEDED else [],
-            "poll_seconds": settings.SKINCLINIC_STATUS_POLL_SECONDS}
+    return {
+        "prediction": prediction,
+        "image": prediction.image,
+        "heatmap_state": state,
+        # The viewer asks again while any heatmap, the top class's or another's, is being drawn.
+        "heatmap_poll": state == "pending" or bool(computing),
+        "heatmaps_shown": shown,
+        "heatmaps_computing": computing,
+        "heatmaps_unavailable": [h for h in heatmaps if h.status == HeatmapStatus.UNAVAILABLE and not h.is_top],
+        "heatmap_requestable": [(c, CLASS_NAMES[c]) for c in CLASSES if c not in asked]
+        if prediction.status == PredictionStatus.SUCCEEDED
+        else [],
+        "poll_seconds": settings.SKINCLINIC_STATUS_POLL_SECONDS,
+    }
 
 
 def _prediction_context(request: HttpRequest, prediction, review_form: ReviewForm | None = None) -> dict:
@@ -309,22 +391,29 @@ def _prediction_context(request: HttpRequest, prediction, review_form: ReviewFor
         review_form = ReviewForm(prediction=prediction)
     reviews = list(selectors.review_list(user=request.user, image=prediction.image).order_by("created_at", "id"))
     return {
-        **_viewer_context(prediction), "lesion": prediction.image.lesion, "patient": prediction.image.lesion.patient,
+        **_viewer_context(prediction),
+        "lesion": prediction.image.lesion,
+        "patient": prediction.image.lesion.patient,
         "reading": prediction_interpret(prediction, with_operating_point=True),
         "is_final": prediction.status in FINAL_STATUSES,
-        "reviews": reviews, "standing_review": review_standing(reviews),
+        "reviews": reviews,
+        "standing_review": review_standing(reviews),
         "similar": similar_cases_panel(prediction=prediction),
         "other_predictions": selectors.prediction_list(user=request.user, image=prediction.image)
-        .exclude(pk=prediction.pk).order_by("-queued_at"),
-        "can_review": can_review, "can_retry": "record.write" in rights, "review_form": review_form,
+        .exclude(pk=prediction.pk)
+        .order_by("-queued_at"),
+        "can_review": can_review,
+        "can_retry": "record.write" in rights,
+        "review_form": review_form,
     }
 
 
 @portal_view
 def prediction_detail(request: HttpRequest, prediction_id: int) -> HttpResponse:
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
-    _record_view(request, clinic=prediction.image.lesion.patient.clinic, action=AuditAction.PREDICTION_VIEW,
-                 target=prediction)
+    _record_view(
+        request, clinic=prediction.image.lesion.patient.clinic, action=AuditAction.PREDICTION_VIEW, target=prediction
+    )
     return render(request, "portal/prediction.html", _prediction_context(request, prediction))
 
 
@@ -354,8 +443,7 @@ def prediction_badge(request: HttpRequest, prediction_id: int) -> HttpResponse:
 
 def _next_or(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return fallback
 
@@ -380,13 +468,15 @@ def prediction_heatmap_request(request: HttpRequest, prediction_id: int) -> Http
     prediction = selectors.prediction_get(user=request.user, pk=prediction_id)
     class_code = request.POST.get("class_code", "")
     try:
-        services.prediction_class_heatmap_request(actor=request.user, prediction=prediction, class_code=class_code,
-                                                  via="portal")
+        services.prediction_class_heatmap_request(
+            actor=request.user, prediction=prediction, class_code=class_code, via="portal"
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"The heatmap for {CLASS_NAMES[class_code]} is being computed; it appears here "
-                                  f"when it is ready.")
+        messages.success(
+            request, f"The heatmap for {CLASS_NAMES[class_code]} is being computed; it appears here when it is ready."
+        )
     return redirect(reverse("portal:prediction-detail", args=[prediction.pk]) + "#prediction-viewer")
 
 
@@ -399,9 +489,15 @@ def prediction_review(request: HttpRequest, prediction_id: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            services.review_create(actor=request.user, image=prediction.image, prediction=prediction,
-                                   verdict=data["verdict"], diagnosis=data["diagnosis"] or None,
-                                   histopathology_confirmed=data["histopathology_confirmed"], notes=data["notes"])
+            services.review_create(
+                actor=request.user,
+                image=prediction.image,
+                prediction=prediction,
+                verdict=data["verdict"],
+                diagnosis=data["diagnosis"] or None,
+                histopathology_confirmed=data["histopathology_confirmed"],
+                notes=data["notes"],
+            )
         except ValidationError as exc:
             form_add_service_errors(form, exc)
         else:

@@ -1,5 +1,6 @@
 """Everything that reads, by entity, already scoped to the user's clinics (`clinics.scoped`,
 `clinics.object_get_for_user`). Callers import from here; each read lives in the module of the entity it returns."""
+
 from .api_tokens import api_token_list_for_clinic, api_token_owner_list
 from .audit import audit_event_browse, audit_event_list
 from .clinics import clinic_list, governance_clinic_get, membership_list, object_get_for_user, scoped

@@ -4,6 +4,7 @@ A token acts as its user in every clinic the user belongs to, so an administrato
 no further than the clinics they administer: their own, and those of members of the clinic whose every clinic
 they administer. Tokens of anyone else (a member who also works at another clinic, an operator) stay with the
 operators (the admin site, `manage.py api_token`)."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -20,12 +21,19 @@ def api_token_owner_list(*, actor, clinic: Clinic) -> QuerySet:
     administered = permissions.clinics_where(actor, "clinic.administer").values("id")
     elsewhere = Membership.objects.filter(user=OuterRef("pk")).exclude(clinic__in=administered)
     others = Q(is_superuser=False) & ~Exists(elsewhere)
-    return (get_user_model().objects.filter(memberships__clinic=clinic, is_active=True)
-            .filter(Q(pk=actor.pk) | others).distinct().order_by("username"))
+    return (
+        get_user_model()
+        .objects.filter(memberships__clinic=clinic, is_active=True)
+        .filter(Q(pk=actor.pk) | others)
+        .distinct()
+        .order_by("username")
+    )
 
 
 def api_token_list_for_clinic(*, actor, clinic: Clinic) -> QuerySet[ApiToken]:
     """Tokens of those users, live ones first, newest first (with their user and maker)."""
-    return (ApiToken.objects.filter(user__in=api_token_owner_list(actor=actor, clinic=clinic).values("pk"))
-            .select_related("user", "created_by")
-            .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-id"))
+    return (
+        ApiToken.objects.filter(user__in=api_token_owner_list(actor=actor, clinic=clinic).values("pk"))
+        .select_related("user", "created_by")
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-id")
+    )

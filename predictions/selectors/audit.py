@@ -1,4 +1,5 @@
 """A clinic's audit trail, for its reviewers and administrators."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet

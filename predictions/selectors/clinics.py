@@ -1,4 +1,5 @@
 """Clinics and memberships, and the scoping every read of clinical data goes through."""
+
 from __future__ import annotations
 
 from typing import ClassVar, Protocol, TypeVar, cast

@@ -1,5 +1,6 @@
 """Lesion images of the user's clinics: lists, duplicates of an upload, an image with its predictions, and
 what its FHIR report is made of."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,12 +17,16 @@ def lesion_image_list(*, user, lesion: Lesion | None = None) -> QuerySet[LesionI
     return images.filter(lesion=lesion) if lesion is not None else images
 
 
-def lesion_image_duplicate_list(*, user, clinic: Clinic, digests: list[str],
-                                lesion: Lesion | None) -> list[LesionImage]:
+def lesion_image_duplicate_list(
+    *, user, clinic: Clinic, digests: list[str], lesion: Lesion | None
+) -> list[LesionImage]:
     """Images of the clinic stored from the same uploaded bytes (SHA-256) as `digests`, outside `lesion`, oldest
     first, with their lesion and patient."""
-    images = (lesion_image_list(user=user).filter(lesion__patient__clinic=clinic, sha256__in=set(digests))
-              .select_related("lesion__patient"))
+    images = (
+        lesion_image_list(user=user)
+        .filter(lesion__patient__clinic=clinic, sha256__in=set(digests))
+        .select_related("lesion__patient")
+    )
     if lesion is not None:
         images = images.exclude(lesion=lesion)
     return list(images.order_by("uploaded_at", "id"))
@@ -29,7 +34,8 @@ def lesion_image_duplicate_list(*, user, clinic: Clinic, digests: list[str],
 
 def _with_predictions(queryset: QuerySet[LesionImage]) -> QuerySet[LesionImage]:
     return queryset.select_related("lesion__patient__clinic", "uploaded_by").prefetch_related(
-        Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")))
+        Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id"))
+    )
 
 
 def lesion_image_detail_list(*, user, lesion: Lesion | None = None) -> QuerySet[LesionImage]:
@@ -58,7 +64,12 @@ def image_report_get(*, user, pk) -> ImageReport:
     succeeded = [p for p in predictions if p.status == PredictionStatus.SUCCEEDED]
     current = [p for p in succeeded if p.model_version == inference.model_version()]
     prediction = next(iter(current or succeeded), None)
-    review = (Review.objects.filter(image=image).select_related("reviewer", "prediction")
-              .order_by("-created_at", "-id").first())
-    return ImageReport(image=image, prediction=prediction, pending=predictions[0] if predictions else None,
-                       review=review)
+    review = (
+        Review.objects.filter(image=image)
+        .select_related("reviewer", "prediction")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return ImageReport(
+        image=image, prediction=prediction, pending=predictions[0] if predictions else None, review=review
+    )

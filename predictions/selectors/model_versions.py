@@ -5,6 +5,7 @@ The served model is read without TensorFlow, from the same place the workers res
 the active version of the model registry, or, while the registry holds none (a fresh install), the configured model
 (`MODEL_DIR`, else the one shipped in mlcore).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,13 @@ def model_version_get(*, identifier: str) -> ModelVersion:
     return ModelVersion.objects.get(identifier=identifier)
 
 
-CARD_FIGURES = (("balanced_accuracy", "Balanced accuracy"), ("melanoma_auc", "Melanoma AUC"),
-                ("malignant_auc", "Malignant AUC (mel + bcc + akiec)"), ("accuracy", "Accuracy"),
-                ("ece", "Calibration error (ECE)"))
+CARD_FIGURES = (
+    ("balanced_accuracy", "Balanced accuracy"),
+    ("melanoma_auc", "Melanoma AUC"),
+    ("malignant_auc", "Malignant AUC (mel + bcc + akiec)"),
+    ("accuracy", "Accuracy"),
+    ("ece", "Calibration error (ECE)"),
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,9 @@ class ServedModel:
 
     @property
     def card_figures(self) -> list[tuple[str, float]]:
-        return [(label, self.metrics[key]) for key, label in CARD_FIGURES
-                if isinstance(self.metrics.get(key), (int, float))]
+        return [
+            (label, self.metrics[key]) for key, label in CARD_FIGURES if isinstance(self.metrics.get(key), (int, float))
+        ]
 
     @property
     def validation_images(self) -> int | None:
@@ -75,14 +81,24 @@ def model_served_get() -> ServedModel:
     registered = ModelVersion.objects.filter(identifier=identifier).first()
     config = model_config_get(identifier) or {}
     if registered is not None:
-        return ServedModel(identifier=identifier, registered=registered, model_dir=registered.model_dir,
-                           checksum=registered.checksum, metrics=registered.metrics,
-                           operating_point=OperatingPoint.from_config(registered.config or config))
+        return ServedModel(
+            identifier=identifier,
+            registered=registered,
+            model_dir=registered.model_dir,
+            checksum=registered.checksum,
+            metrics=registered.metrics,
+            operating_point=OperatingPoint.from_config(registered.config or config),
+        )
     metrics_path = Path(configured_dir or SHIPPED_MODEL_DIR) / METRICS_FILE
     try:
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     except (OSError, json.JSONDecodeError):
         metrics = {}  # the card's figures are shown when readable; the model itself loads from its config
-    return ServedModel(identifier=identifier, registered=None, model_dir=configured_dir,
-                       checksum=str(config.get("weights_sha256") or ""), metrics=metrics,
-                       operating_point=OperatingPoint.from_config(config))
+    return ServedModel(
+        identifier=identifier,
+        registered=None,
+        model_dir=configured_dir,
+        checksum=str(config.get("weights_sha256") or ""),
+        metrics=metrics,
+        operating_point=OperatingPoint.from_config(config),
+    )

@@ -1,4 +1,5 @@
 """Patients of the user's clinics, and the summaries the portal's patient list shows."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypedDict, cast
@@ -59,22 +60,34 @@ def patient_summary_list(*, user, query: str = "") -> QuerySet[Patient]:
     if query:
         patients = patients.filter(Q(full_name__icontains=query) | Q(mrn__icontains=query))
     latest = latest_predictions(image__lesion=OuterRef("pk"), status=PredictionStatus.SUCCEEDED).annotate(
-        image_reviewed=Exists(Review.objects.filter(image=OuterRef("image"))))
+        image_reviewed=Exists(Review.objects.filter(image=OuterRef("image")))
+    )
     open_fields: dict[str, tuple[str, models.Field[Any, Any]]] = {
         "open_risk": ("malignancy_risk", models.FloatField()),
         "open_refer": ("refer", models.BooleanField()),
         "open_referral_threshold": ("referral_threshold", models.FloatField()),
-        "open_assessable": ("assessable", models.BooleanField())}
+        "open_assessable": ("assessable", models.BooleanField()),
+    }
     # Annotated by the names in open_fields, which the type checker cannot follow: _OpenResult lists them.
-    open_lesions = cast("QuerySet[WithAnnotations[Lesion, _OpenResult]]", Lesion.objects.filter(
-        patient=OuterRef("pk"), archived_at__isnull=True).annotate(**{
-            name: Subquery(latest.annotate(value=Case(When(image_reviewed=True, then=Value(None)), default=F(field),
-                                                      output_field=output)).values("value")[:1])
-            for name, (field, output) in open_fields.items()}))
+    open_lesions = cast(
+        "QuerySet[WithAnnotations[Lesion, _OpenResult]]",
+        Lesion.objects.filter(patient=OuterRef("pk"), archived_at__isnull=True).annotate(
+            **{
+                name: Subquery(
+                    latest.annotate(
+                        value=Case(When(image_reviewed=True, then=Value(None)), default=F(field), output_field=output)
+                    ).values("value")[:1]
+                )
+                for name, (field, output) in open_fields.items()
+            }
+        ),
+    )
     lesions = open_lesions.filter(open_risk__isnull=False).order_by("-open_risk", "id")
-    malignant = (_lesions_with_standing_review(patient=OuterRef("pk"), archived_at__isnull=True)
-                 .filter(standing_diagnosis__in=MALIGNANT_CLASSES)
-                 .order_by("-standing_histopathology", "id"))
+    malignant = (
+        _lesions_with_standing_review(patient=OuterRef("pk"), archived_at__isnull=True)
+        .filter(standing_diagnosis__in=MALIGNANT_CLASSES)
+        .order_by("-standing_histopathology", "id")
+    )
     return patients.annotate(
         lesion_count=Count("lesions", filter=Q(lesions__archived_at__isnull=True), distinct=True),
         **{name: Subquery(lesions.values(name)[:1]) for name in open_fields},

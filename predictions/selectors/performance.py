@@ -1,4 +1,5 @@
 """Real-world performance: how each model version's results agree with a clinic's reviewed diagnoses."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -44,14 +45,21 @@ class Figures:
         agreement = label_agreement([truth for truth, _ in self.pairs], [predicted for _, predicted in self.pairs])
         melanoma = agreement["per_class"][MELANOMA]
         figures = {
-            "n": self.n, "agreed": agreement["agreed"], "agreement_rate": _ratio(agreement["agreed"], self.n),
-            "melanoma_sensitivity": melanoma["recall"], "melanomas": melanoma["support"],
+            "n": self.n,
+            "agreed": agreement["agreed"],
+            "agreement_rate": _ratio(agreement["agreed"], self.n),
+            "melanoma_sensitivity": melanoma["recall"],
+            "melanomas": melanoma["support"],
             "melanomas_detected": melanoma["correct"],
         }
         if detail:
             figures["per_class_recall"] = agreement["per_class"]
-            figures["confusion_matrix"] = {"labels": list(CLASSES), "rows": "reviewed diagnosis",
-                                           "columns": "predicted class", "matrix": agreement["confusion_matrix"]}
+            figures["confusion_matrix"] = {
+                "labels": list(CLASSES),
+                "rows": "reviewed diagnosis",
+                "columns": "predicted class",
+                "matrix": agreement["confusion_matrix"],
+            }
         return figures
 
 
@@ -63,9 +71,12 @@ class PerformanceReport:
     histopathology_only: bool
 
     def as_dict(self) -> dict:
-        return {"clinic": {"id": self.clinic.pk, "name": self.clinic.name},
-                "histopathology_only": self.histopathology_only, "classes": list(CLASSES),
-                "model_versions": [{"model_version": v, **self.figures[v]} for v in self.versions]}
+        return {
+            "clinic": {"id": self.clinic.pk, "name": self.clinic.name},
+            "histopathology_only": self.histopathology_only,
+            "classes": list(CLASSES),
+            "model_versions": [{"model_version": v, **self.figures[v]} for v in self.versions],
+        }
 
 
 def _reference_diagnoses(reviews: QuerySet[Review], *, histopathology_only: bool) -> dict[int, str]:
@@ -74,7 +85,8 @@ def _reference_diagnoses(reviews: QuerySet[Review], *, histopathology_only: bool
         reviews = reviews.filter(histopathology_confirmed=True)
     reference: dict[int, tuple] = {}
     for image_id, diagnosis, confirmed, created_at, pk in reviews.values_list(
-            "image_id", "diagnosis", "histopathology_confirmed", "created_at", "id"):
+        "image_id", "diagnosis", "histopathology_confirmed", "created_at", "id"
+    ):
         key = (confirmed, created_at, pk)
         if image_id not in reference or key > reference[image_id][0]:
             reference[image_id] = (key, diagnosis)
@@ -82,7 +94,11 @@ def _reference_diagnoses(reviews: QuerySet[Review], *, histopathology_only: bool
 
 
 def performance_report(
-    *, user, clinic: Clinic, model_version: str | None = None, histopathology_only: bool = False,
+    *,
+    user,
+    clinic: Clinic,
+    model_version: str | None = None,
+    histopathology_only: bool = False,
 ) -> PerformanceReport:
     """How each model version's succeeded predictions compare with the clinic's reviewed diagnoses:
     confusion matrix, per-class recall, melanoma sensitivity and agreement rate, overall and by sex,
@@ -90,16 +106,23 @@ def performance_report(
     permissions.require(user, "governance.view", clinic)
     reviews = scoped(Review.objects.filter(image__lesion__patient__clinic=clinic), user=user)
     reference = _reference_diagnoses(reviews, histopathology_only=histopathology_only)
-    predictions = scoped(Prediction.objects.filter(image__lesion__patient__clinic=clinic,
-                                                   status=PredictionStatus.SUCCEEDED,
-                                                   image_id__in=reviews.values("image_id")), user=user)
+    predictions = scoped(
+        Prediction.objects.filter(
+            image__lesion__patient__clinic=clinic,
+            status=PredictionStatus.SUCCEEDED,
+            image_id__in=reviews.values("image_id"),
+        ),
+        user=user,
+    )
     if model_version:
         predictions = predictions.filter(model_version=model_version)
     overall: dict[str, Figures] = defaultdict(Figures)
     groups: dict[str, dict[str, dict[str, Figures]]] = defaultdict(
-        lambda: {"sex": defaultdict(Figures), "age_band": defaultdict(Figures), "site": defaultdict(Figures)})
+        lambda: {"sex": defaultdict(Figures), "age_band": defaultdict(Figures), "site": defaultdict(Figures)}
+    )
     for version, image_id, top_class, sex, age, site in predictions.values_list(
-            "model_version", "image_id", "top_class", "image__sex", "image__age", "image__site").order_by("id"):
+        "model_version", "image_id", "top_class", "image__sex", "image__age", "image__site"
+    ).order_by("id"):
         if image_id not in reference:  # reviewed, but not by histopathology when only that counts
             continue
         pair = (reference[image_id], top_class)

@@ -1,5 +1,6 @@
 """Predictions: lists scoped to the user's clinics, one result with its heatmaps, the dashboard, the API's
 representation (a fixed number of queries per page), and the differences a re-run under another version made."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,14 +30,17 @@ def prediction_list(*, user, image: LesionImage | None = None) -> QuerySet[Predi
 def prediction_get(*, user, pk) -> Prediction:
     """One prediction with its image, lesion, patient and clinic, or 404 outside the user's clinics."""
     return object_get_for_user(
-        Prediction.objects.select_related("image__lesion__patient__clinic", "image__uploaded_by"), user=user, pk=pk)
+        Prediction.objects.select_related("image__lesion__patient__clinic", "image__uploaded_by"), user=user, pk=pk
+    )
 
 
 def latest_predictions(**outer) -> QuerySet[Prediction]:
     """Predictions of the newest image first, then the newest run of the model on it first."""
-    return (Prediction.objects.filter(**outer)
-            .annotate(taken_on=Coalesce("image__captured_at", TruncDate("image__uploaded_at")))
-            .order_by(F("taken_on").desc(), "-image__uploaded_at", "-image_id", "-queued_at", "-id"))
+    return (
+        Prediction.objects.filter(**outer)
+        .annotate(taken_on=Coalesce("image__captured_at", TruncDate("image__uploaded_at")))
+        .order_by(F("taken_on").desc(), "-image__uploaded_at", "-image_id", "-queued_at", "-id")
+    )
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,25 @@ def prediction_class_heatmaps(*, prediction: Prediction) -> list[ClassHeatmap]:
     concern = prediction.concern_class
     # The top class's file is the prediction's own: shown whenever it is there (as the viewer always did).
     top_status = HeatmapStatus.STORED if prediction.heatmap else prediction.heatmap_status
-    found = [ClassHeatmap(prediction.top_class, CLASS_NAMES[prediction.top_class], top_status,
-                          prediction.heatmap_error, is_top=True, is_concern=False)]
-    others = sorted(prediction_class_heatmap_rows(prediction),
-                    key=lambda h: (h.class_code != concern, CLASSES.index(h.class_code)))
-    found += [ClassHeatmap(h.class_code, CLASS_NAMES[h.class_code], h.status, h.error, is_top=False,
-                           is_concern=h.class_code == concern) for h in others]
+    found = [
+        ClassHeatmap(
+            prediction.top_class,
+            CLASS_NAMES[prediction.top_class],
+            top_status,
+            prediction.heatmap_error,
+            is_top=True,
+            is_concern=False,
+        )
+    ]
+    others = sorted(
+        prediction_class_heatmap_rows(prediction), key=lambda h: (h.class_code != concern, CLASSES.index(h.class_code))
+    )
+    found += [
+        ClassHeatmap(
+            h.class_code, CLASS_NAMES[h.class_code], h.status, h.error, is_top=False, is_concern=h.class_code == concern
+        )
+        for h in others
+    ]
     return found
 
 
@@ -91,10 +108,12 @@ class Dashboard:
 def prediction_needs_review_q() -> Q:
     """Results a human must see (as `interpretation.Interpretation.needs_review` says, in SQL): at or above the
     model's referral threshold, or, from a model without one, in the clinic's high band; not refused images."""
-    without_threshold = Q(refer__isnull=True, referral_threshold__isnull=True,
-                          malignancy_risk__gte=settings.SKINCLINIC_RISK_HIGH_AT)
-    with_threshold = Q(refer__isnull=True, referral_threshold__isnull=False,
-                       malignancy_risk__gte=F("referral_threshold"))
+    without_threshold = Q(
+        refer__isnull=True, referral_threshold__isnull=True, malignancy_risk__gte=settings.SKINCLINIC_RISK_HIGH_AT
+    )
+    with_threshold = Q(
+        refer__isnull=True, referral_threshold__isnull=False, malignancy_risk__gte=F("referral_threshold")
+    )
     return (Q(refer=True) | without_threshold | with_threshold) & ~Q(assessable=False)
 
 
@@ -103,22 +122,34 @@ def dashboard_get(*, user, limit: int = 10) -> Dashboard:
     referral threshold, high-risk ones) whose image nobody has reviewed yet, with their total; images the
     model could not assess; predictions still queued or running; failed ones; and the newest uploads."""
     predictions = prediction_list(user=user).select_related("image__lesion__patient")
-    recent = (lesion_image_list(user=user).select_related("lesion__patient")
-              .prefetch_related(Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")),
-                                Prefetch("reviews", queryset=Review.objects.select_related("reviewer")))
-              .order_by("-uploaded_at", "-id"))[:limit]
+    recent = (
+        lesion_image_list(user=user)
+        .select_related("lesion__patient")
+        .prefetch_related(
+            Prefetch("predictions", queryset=Prediction.objects.order_by("-queued_at", "-id")),
+            Prefetch("reviews", queryset=Review.objects.select_related("reviewer")),
+        )
+        .order_by("-uploaded_at", "-id")
+    )[:limit]
     reviewed = Review.objects.filter(image=OuterRef("image"))
-    to_review = (predictions.filter(prediction_needs_review_q(), status=PredictionStatus.SUCCEEDED)
-                 .filter(~Exists(reviewed)))
+    to_review = predictions.filter(prediction_needs_review_q(), status=PredictionStatus.SUCCEEDED).filter(
+        ~Exists(reviewed)
+    )
     return Dashboard(
         recent_images=list(recent),
-        in_progress=list(predictions.filter(status__in=[PredictionStatus.QUEUED, PredictionStatus.RUNNING])
-                         .order_by("queued_at", "id")[:limit]),
+        in_progress=list(
+            predictions.filter(status__in=[PredictionStatus.QUEUED, PredictionStatus.RUNNING]).order_by(
+                "queued_at", "id"
+            )[:limit]
+        ),
         failed=list(predictions.filter(status=PredictionStatus.FAILED).order_by("-finished_at", "-id")[:limit]),
         high_risk_unreviewed=list(to_review.order_by("-malignancy_risk", "-finished_at")[:limit]),
         high_risk_unreviewed_total=to_review.count(),
-        cannot_assess=list(predictions.filter(status=PredictionStatus.SUCCEEDED, assessable=False)
-                           .filter(~Exists(reviewed)).order_by("-finished_at", "-id")[:limit]),
+        cannot_assess=list(
+            predictions.filter(status=PredictionStatus.SUCCEEDED, assessable=False)
+            .filter(~Exists(reviewed))
+            .order_by("-finished_at", "-id")[:limit]
+        ),
     )
 
 
@@ -128,8 +159,11 @@ def _with_reviewed(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
 
 def _heatmaps() -> Prefetch:
     # By their own columns: their model's ordering by prediction would join the predictions again.
-    return Prefetch("class_heatmaps", queryset=PredictionHeatmap.objects.order_by("prediction_id", "class_code"),
-                    to_attr="class_heatmap_rows")
+    return Prefetch(
+        "class_heatmaps",
+        queryset=PredictionHeatmap.objects.order_by("prediction_id", "class_code"),
+        to_attr="class_heatmap_rows",
+    )
 
 
 def _for_representation(predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
@@ -137,8 +171,11 @@ def _for_representation(predictions: QuerySet[Prediction]) -> QuerySet[Predictio
     its clinic's id): the ids of its lesion and patient (`lesion_id`, `patient_id`, columns of the joined
     tables rather than the image's and lesion's rows, which cost more to select and load than the rest of the
     read), its heatmaps per class and whether it was reviewed."""
-    return _with_reviewed(predictions.select_related(None).prefetch_related(_heatmaps()).annotate(
-        lesion_id=F("image__lesion_id"), patient_id=F("image__lesion__patient_id")))
+    return _with_reviewed(
+        predictions.select_related(None)
+        .prefetch_related(_heatmaps())
+        .annotate(lesion_id=F("image__lesion_id"), patient_id=F("image__lesion__patient_id"))
+    )
 
 
 def prediction_representation_list(*, user) -> QuerySet[Prediction]:
@@ -218,7 +255,10 @@ def _class_heatmaps_sql(vendor: str) -> str:
 
 
 def prediction_version_diff(
-    *, to_version: str, images: QuerySet[LesionImage] | None = None, from_version: str | None = None,
+    *,
+    to_version: str,
+    images: QuerySet[LesionImage] | None = None,
+    from_version: str | None = None,
 ) -> VersionDiff:
     """For each image with a succeeded `to_version` result, compare it with the `from_version` result, or by
     default with the newest succeeded result of any other version. Images without both are left out."""
@@ -237,7 +277,13 @@ def prediction_version_diff(
     diff_rows = []
     for image_id in sorted(target.keys() & baseline.keys()):
         new, old = target[image_id], baseline[image_id]
-        diff_rows.append(VersionDiffRow(image_id=image_id, from_version=old[2], from_prediction_id=old[0],
-                                        to_prediction_id=new[0], diff=prediction_pair_diff(
-                                            old_top=old[3], old_risk=old[4], new_top=new[3], new_risk=new[4])))
+        diff_rows.append(
+            VersionDiffRow(
+                image_id=image_id,
+                from_version=old[2],
+                from_prediction_id=old[0],
+                to_prediction_id=new[0],
+                diff=prediction_pair_diff(old_top=old[3], old_risk=old[4], new_top=new[3], new_risk=new[4]),
+            )
+        )
     return VersionDiff(to_version=to_version, rows=diff_rows)

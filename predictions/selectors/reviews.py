@@ -1,4 +1,5 @@
 """Reviews (a clinician's diagnosis of an image) in the user's clinics."""
+
 from __future__ import annotations
 
 from django.db.models import F, QuerySet
@@ -17,5 +18,6 @@ def review_representation_list(*, user) -> QuerySet[Review]:
 
 
 def review_get(*, user, pk) -> Review:
-    return object_get_for_user(Review.objects.select_related("image__lesion__patient__clinic", "prediction",
-                                                             "reviewer"), user=user, pk=pk)
+    return object_get_for_user(
+        Review.objects.select_related("image__lesion__patient__clinic", "prediction", "reviewer"), user=user, pk=pk
+    )

@@ -1,4 +1,5 @@
 """Reads for the similar reference cases of a prediction: the stored cases, or why there are none."""
+
 from __future__ import annotations
 
 import enum
@@ -28,8 +29,10 @@ class SimilarCasesPanel:
 
     @property
     def for_comparison_note(self) -> str:
-        return ("Published cases whose images look most alike to the model, shown for comparison only: their "
-                "diagnoses are not this lesion's, and a reviewer's diagnosis outranks them and the model.")
+        return (
+            "Published cases whose images look most alike to the model, shown for comparison only: their "
+            "diagnoses are not this lesion's, and a reviewer's diagnosis outranks them and the model."
+        )
 
 
 def similar_cases_panel(*, prediction: Prediction) -> SimilarCasesPanel:
@@ -40,14 +43,22 @@ def similar_cases_panel(*, prediction: Prediction) -> SimilarCasesPanel:
     if cases:
         return SimilarCasesPanel(PanelStatus.SHOWN, "", cases=cases)
     if prediction.assessable is False:
-        return SimilarCasesPanel(PanelStatus.NOT_ASSESSABLE, "The model cannot assess this image, so it is not "
-                                 "compared with reference cases.")
+        return SimilarCasesPanel(
+            PanelStatus.NOT_ASSESSABLE,
+            "The model cannot assess this image, so it is not compared with reference cases.",
+        )
     state = reference_index_state(prediction.model_version)
     if state.status != IndexStatus.READY:
-        return SimilarCasesPanel(PanelStatus.NO_INDEX, f"{state.message} An administrator builds it once on the "
-                                 f"worker's host with:", build_command=state.build_command)
-    return SimilarCasesPanel(PanelStatus.BEFORE_INDEX, "This result was computed before the reference index was "
-                             f"built ({state.built_at}); results computed since have similar cases.")
+        return SimilarCasesPanel(
+            PanelStatus.NO_INDEX,
+            f"{state.message} An administrator builds it once on the worker's host with:",
+            build_command=state.build_command,
+        )
+    return SimilarCasesPanel(
+        PanelStatus.BEFORE_INDEX,
+        "This result was computed before the reference index was "
+        f"built ({state.built_at}); results computed since have similar cases.",
+    )
 
 
 def similar_case_thumbnail(*, prediction: Prediction, rank: int) -> Path:

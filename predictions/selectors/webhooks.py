@@ -1,4 +1,5 @@
 """The webhook endpoints of the clinics the user administers, and their deliveries."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet

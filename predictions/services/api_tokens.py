@@ -1,5 +1,6 @@
 """API tokens: made for a user (by a clinic administrator in the portal, in the admin site or with
 `manage.py api_token`), shown once, stored as a digest."""
+
 from __future__ import annotations
 
 import datetime
@@ -25,20 +26,31 @@ def api_token_digest(key: str) -> str:
 
 
 @transaction.atomic
-def api_token_create(*, user, name: str, actor=None, expires_at: datetime.datetime | None = None,
-                     clinic: Clinic | None = None) -> tuple[ApiToken, str]:
+def api_token_create(
+    *, user, name: str, actor=None, expires_at: datetime.datetime | None = None, clinic: Clinic | None = None
+) -> tuple[ApiToken, str]:
     """Make a token for `user`; returns (token, key). The key is not kept and cannot be shown again.
 
     `clinic`: the clinic whose administrator made it, whose audit trail records it (None: an operator or the
     command line)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user=user, name=name.strip(), prefix=key[:10], key_hash=api_token_digest(key),
-                     created_by=actor if actor is not None and actor.is_authenticated else None,
-                     expires_at=expires_at)
+    token = ApiToken(
+        user=user,
+        name=name.strip(),
+        prefix=key[:10],
+        key_hash=api_token_digest(key),
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        expires_at=expires_at,
+    )
     token.full_clean()
     token.save()
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.API_TOKEN_CREATE, target=token,
-                 data={"user_id": user.pk, "name": token.name, "prefix": token.prefix})
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.API_TOKEN_CREATE,
+        target=token,
+        data={"user_id": user.pk, "name": token.name, "prefix": token.prefix},
+    )
     return token, key
 
 
@@ -48,14 +60,20 @@ def api_token_revoke(*, token: ApiToken, actor=None, clinic: Clinic | None = Non
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, clinic=clinic, action=AuditAction.API_TOKEN_REVOKE, target=token,
-                     data={"user_id": token.user_id, "prefix": token.prefix})
+        audit_record(
+            actor=actor,
+            clinic=clinic,
+            action=AuditAction.API_TOKEN_REVOKE,
+            target=token,
+            data={"user_id": token.user_id, "prefix": token.prefix},
+        )
     return token
 
 
 @transaction.atomic
-def api_token_create_for_clinic(*, actor, clinic: Clinic, user, name: str,
-                                expires_at: datetime.datetime | None = None) -> tuple[ApiToken, str]:
+def api_token_create_for_clinic(
+    *, actor, clinic: Clinic, user, name: str, expires_at: datetime.datetime | None = None
+) -> tuple[ApiToken, str]:
     """A clinic administrator makes a token for themselves or a member of the clinic.
 
     A token acts as its user in every clinic of theirs, so the user must reach no clinic the administrator does
@@ -63,8 +81,12 @@ def api_token_create_for_clinic(*, actor, clinic: Clinic, user, name: str,
     """
     permissions.require(actor, "clinic.administer", clinic)
     if not api_token_owner_list(actor=actor, clinic=clinic).filter(pk=user.pk).exists():
-        raise ValidationError({"user": f"{user} is not a member of {clinic} whom you may make a token for (a member "
-                                       f"of another clinic gets tokens from an operator)."})
+        raise ValidationError(
+            {
+                "user": f"{user} is not a member of {clinic} whom you may make a token for (a member "
+                f"of another clinic gets tokens from an operator)."
+            }
+        )
     return api_token_create(user=user, name=name, actor=actor, expires_at=expires_at, clinic=clinic)
 
 

@@ -3,6 +3,7 @@
 Who acted and from where comes from the request (`audit_context`, set by AuditContextMiddleware), so
 services record the IP address without passing the request around; tasks run with no context (system).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,9 @@ def _lock_chain_head() -> str:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
         # A statement of its own, after the lock: its snapshot sees every record committed before.
-        cursor.execute(f"SELECT hash FROM {connection.ops.quote_name(AuditEvent._meta.db_table)} "
-                       f"ORDER BY id DESC LIMIT 1")
+        cursor.execute(
+            f"SELECT hash FROM {connection.ops.quote_name(AuditEvent._meta.db_table)} ORDER BY id DESC LIMIT 1"
+        )
         row = cursor.fetchone()
     return row[0] if row else GENESIS_HASH
 
@@ -104,21 +106,44 @@ def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
 
 
 def audit_record(
-    *, actor, clinic: Clinic | None, action: str, target: models.Model | None = None, data: dict | None = None,
-    target_type: str | None = None, target_id: str | None = None,
+    *,
+    actor,
+    clinic: Clinic | None,
+    action: str,
+    target: models.Model | None = None,
+    data: dict | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
 ) -> AuditEvent:
     """Write one audit event, chained to the previous one; call it inside the transaction of the action.
 
     `target` is the object acted on; for something that is not one row (a list page, an export of many)
     pass `target_type` and `target_id` instead.
     """
-    [event] = audit_records([AuditEntry(actor=actor, clinic=clinic, action=action, target=target, data=data,
-                                        target_type=target_type, target_id=target_id)])
+    [event] = audit_records(
+        [
+            AuditEntry(
+                actor=actor,
+                clinic=clinic,
+                action=action,
+                target=target,
+                data=data,
+                target_type=target_type,
+                target_id=target_id,
+            )
+        ]
+    )
     return event
 
 
 def audit_access_record(
-    *, actor, clinic: Clinic | None = None, action: str, target: models.Model, via: str, data: dict | None = None,
+    *,
+    actor,
+    clinic: Clinic | None = None,
+    action: str,
+    target: models.Model,
+    via: str,
+    data: dict | None = None,
     clinic_id: int | None = None,
 ) -> AuditEvent:
     """Record that `actor` saw or took patient data: a page, an API read, a download or an export.
@@ -128,13 +153,28 @@ def audit_access_record(
     record) and before the response goes out. `via` says which door it came through ("portal", "api").
     A read has no transaction of its own: audit_record's is the record's.
     """
-    [event] = audit_records([AuditEntry(actor=actor, clinic=clinic, clinic_id=clinic_id, action=action,
-                                        target=target, data={"via": via, **(data or {})})])
+    [event] = audit_records(
+        [
+            AuditEntry(
+                actor=actor,
+                clinic=clinic,
+                clinic_id=clinic_id,
+                action=action,
+                target=target,
+                data={"via": via, **(data or {})},
+            )
+        ]
+    )
     return event
 
 
 def audit_list_access_record(
-    *, actor, action: str, target_type: str, shown: Iterable[tuple[int, models.Model]], via: str,
+    *,
+    actor,
+    action: str,
+    target_type: str,
+    shown: Iterable[tuple[int, models.Model]],
+    via: str,
 ) -> list[AuditEvent]:
     """Record that `actor` saw a list of patient data: `shown` pairs each row on the page with its clinic's id;
     `target_type` names what was listed (a model's label, or a page such as "dashboard").
@@ -150,7 +190,17 @@ def audit_list_access_record(
     if not by_clinic:
         return []
     # One insert: a page across clinics is recorded whole or not at all.
-    return audit_records([
-        AuditEntry(actor=actor, clinic=None, clinic_id=clinic_id, action=action, target_type=target_type,
-                   target_id="", data={"via": via, "shown": rows})
-        for clinic_id, rows in sorted(by_clinic.items())])
+    return audit_records(
+        [
+            AuditEntry(
+                actor=actor,
+                clinic=None,
+                clinic_id=clinic_id,
+                action=action,
+                target_type=target_type,
+                target_id="",
+                data={"via": via, "shown": rows},
+            )
+            for clinic_id, rows in sorted(by_clinic.items())
+        ]
+    )

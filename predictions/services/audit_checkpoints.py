@@ -5,6 +5,7 @@ Someone who can write to the database can cut records off the end of the chain, 
 at least try to rebuild it; a head kept where they cannot write shows both. Beat writes one every
 AUDIT_CHECKPOINT_INTERVAL_SECONDS (`audit_checkpoint_task`), `manage.py audit_checkpoint` on demand.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,9 @@ def audit_checkpoint_latest() -> AuditCheckpoint | None:
     return latest
 
 
-def audit_chain_verify(*, checkpoint: AuditCheckpoint | None = None, since_checkpoint: bool = False,
-                       chunk_size: int = 2000) -> ChainReport:
+def audit_chain_verify(
+    *, checkpoint: AuditCheckpoint | None = None, since_checkpoint: bool = False, chunk_size: int = 2000
+) -> ChainReport:
     """Recompute the chain in id order: each record's keyed hash from its fields, and its link to the last.
 
     A changed field shows as a hash mismatch on that record (a forger without the chain's key cannot make a
@@ -79,13 +81,21 @@ def audit_chain_verify(*, checkpoint: AuditCheckpoint | None = None, since_check
     if checkpoint is not None:
         anchor = AuditEvent.objects.filter(pk=checkpoint.last_id).values_list("hash", flat=True).first()
         if checkpoint.last_id and anchor != checkpoint.head:
-            report.breaks.append(ChainBreak(checkpoint.last_id, (
-                "the checkpointed record is gone" if anchor is None else "the checkpointed record's hash differs")
-                + f" from the checkpoint of {checkpoint.written_at} (records were cut off, removed or rewritten)"))
+            report.breaks.append(
+                ChainBreak(
+                    checkpoint.last_id,
+                    ("the checkpointed record is gone" if anchor is None else "the checkpointed record's hash differs")
+                    + f" from the checkpoint of {checkpoint.written_at} (records were cut off, removed or rewritten)",
+                )
+            )
         counted = AuditEvent.objects.filter(pk__lte=checkpoint.last_id).count()
         if counted != checkpoint.count:
-            report.breaks.append(ChainBreak(checkpoint.last_id, f"{counted} records up to it, but the checkpoint "
-                                                                f"counted {checkpoint.count} (records were removed)"))
+            report.breaks.append(
+                ChainBreak(
+                    checkpoint.last_id,
+                    f"{counted} records up to it, but the checkpoint counted {checkpoint.count} (records were removed)",
+                )
+            )
         report.legacy_until = checkpoint.legacy_until
         if since_checkpoint:
             previous, seen_keyed = checkpoint.head, checkpoint.legacy_until < checkpoint.last_id
@@ -95,18 +105,28 @@ def audit_chain_verify(*, checkpoint: AuditCheckpoint | None = None, since_check
         report.checked += 1
         report.count += 1
         if event.prev_hash != previous:
-            report.breaks.append(ChainBreak(event.pk, f"links to {event.prev_hash[:12]}…, but the record before it "
-                                                      f"hashes to {previous[:12]}… (a record was removed or inserted)"))
+            report.breaks.append(
+                ChainBreak(
+                    event.pk,
+                    f"links to {event.prev_hash[:12]}…, but the record before it "
+                    f"hashes to {previous[:12]}… (a record was removed or inserted)",
+                )
+            )
         if event.keyed:
             seen_keyed = True
         elif seen_keyed or (checkpoint is not None and event.pk > checkpoint.legacy_until):
-            report.breaks.append(ChainBreak(event.pk, "it is unkeyed but newer than the keyed chain's start "
-                                                      "(it was rewritten without the chain's key)"))
+            report.breaks.append(
+                ChainBreak(
+                    event.pk,
+                    "it is unkeyed but newer than the keyed chain's start (it was rewritten without the chain's key)",
+                )
+            )
         else:
             report.legacy_until = event.pk
         if not event.hash_verifies(keys):
-            report.breaks.append(ChainBreak(event.pk, "its fields do not hash to its stored hash under the chain's "
-                                                      "key (it was changed)"))
+            report.breaks.append(
+                ChainBreak(event.pk, "its fields do not hash to its stored hash under the chain's key (it was changed)")
+            )
         previous, report.last_id = event.hash, event.pk
     report.last_hash = previous
     return report
@@ -122,10 +142,17 @@ def audit_checkpoint_write() -> AuditCheckpoint:
     report = audit_chain_verify(checkpoint=latest, since_checkpoint=latest is not None)
     if not report.intact:
         first = report.breaks[0]
-        raise AuditCheckpointError(f"not written: the audit chain is broken ({len(report.breaks)} problem(s); "
-                                   f"record {first.event_id}: {first.problem})")
-    checkpoint = AuditCheckpoint(written_at=timezone.now().isoformat(timespec="seconds"), last_id=report.last_id,
-                                 head=report.last_hash, count=report.count, legacy_until=report.legacy_until)
+        raise AuditCheckpointError(
+            f"not written: the audit chain is broken ({len(report.breaks)} problem(s); "
+            f"record {first.event_id}: {first.problem})"
+        )
+    checkpoint = AuditCheckpoint(
+        written_at=timezone.now().isoformat(timespec="seconds"),
+        last_id=report.last_id,
+        head=report.last_hash,
+        count=report.count,
+        legacy_until=report.legacy_until,
+    )
     path = Path(settings.SKINCLINIC_AUDIT_CHECKPOINT_PATH)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Appended, never rewritten, and on disk before we return.

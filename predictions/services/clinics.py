@@ -14,8 +14,9 @@ def clinic_create(*, name: str, slug: str, actor=None) -> Clinic:
     clinic = Clinic(name=name, slug=slug)
     clinic.full_clean()
     clinic.save()
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.CLINIC_CREATE,
-                 target=clinic, data={"name": name, "slug": slug})
+    audit_record(
+        actor=actor, clinic=clinic, action=AuditAction.CLINIC_CREATE, target=clinic, data={"name": name, "slug": slug}
+    )
     return clinic
 
 
@@ -27,6 +28,11 @@ def membership_create(*, clinic: Clinic, user, role: str, actor=None) -> Members
     membership = Membership(clinic=clinic, user=user, role=role)
     membership.full_clean()
     membership.save()
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.MEMBERSHIP_CREATE, target=membership,
-                 data={"user_id": user.pk, "role": role})
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.MEMBERSHIP_CREATE,
+        target=membership,
+        data={"user_id": user.pk, "role": role},
+    )
     return membership

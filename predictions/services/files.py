@@ -5,6 +5,7 @@ removed again when that transaction, or the savepoint it was written in, rolls b
 heatmap leaves no patient image outside the database. A crash between the write and the commit can
 still leave one; `manage.py storage_check` finds and removes those.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Several photographs of one lesion uploaded at once, as the portal's upload page sends them."""
+
 from __future__ import annotations
 
 import datetime
@@ -35,15 +36,25 @@ class ImageBatchResult:
 
 
 def _messages(error: ValidationError) -> list[str]:
-    return [message for messages in error.message_dict.values() for message in messages] \
-        if hasattr(error, "error_dict") else list(error.messages)
+    return (
+        [message for messages in error.message_dict.values() for message in messages]
+        if hasattr(error, "error_dict")
+        else list(error.messages)
+    )
 
 
 @transaction.atomic
 def image_batch_upload(
-    *, actor, patient: Patient, files: Sequence[File], lesion: Lesion | None = None,
-    new_lesion_site: str = Site.UNKNOWN, new_lesion_label: str = "", captured_at: datetime.date | None = None,
-    age: int | None = None, site: str | None = None,
+    *,
+    actor,
+    patient: Patient,
+    files: Sequence[File],
+    lesion: Lesion | None = None,
+    new_lesion_site: str = Site.UNKNOWN,
+    new_lesion_label: str = "",
+    captured_at: datetime.date | None = None,
+    age: int | None = None,
+    site: str | None = None,
 ) -> ImageBatchResult:
     """Store each file as an image of `lesion` (or of a new lesion of the patient when `lesion` is None).
 
@@ -56,15 +67,19 @@ def image_batch_upload(
     if not files:
         raise ValidationError({"files": "Choose at least one image file."})
     is_new = lesion is None
-    target = (lesion_create(actor=actor, patient=patient, site=new_lesion_site, label=new_lesion_label)
-              if lesion is None else lesion)
+    target = (
+        lesion_create(actor=actor, patient=patient, site=new_lesion_site, label=new_lesion_label)
+        if lesion is None
+        else lesion
+    )
     result = ImageBatchResult(lesion=target)
     # Any other error rolls the whole batch back, and with it the files stored so far (services.files).
     for upload in files:
         name = getattr(upload, "name", "") or "file"
         try:
-            image, created = image_upload(actor=actor, lesion=target, file=upload, captured_at=captured_at,
-                                          age=age, site=site)
+            image, created = image_upload(
+                actor=actor, lesion=target, file=upload, captured_at=captured_at, age=age, site=site
+            )
         except ValidationError as exc:
             result.refused.append(RefusedFile(name=name, messages=_messages(exc)))
         else:

@@ -1,5 +1,6 @@
 """Changes to a lesion: corrections of its site, label, notes, side and body-map point (audited with the
 fields that changed), archiving and restoring it, and merging two records of one lesion."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -36,8 +37,13 @@ def lesion_update(*, actor, lesion: Lesion, **changes) -> Lesion:
             setattr(lesion, name, value)
         raise
     lesion.save(update_fields=list(changed))
-    audit_record(actor=actor, clinic=lesion.patient.clinic, action=AuditAction.LESION_UPDATE, target=lesion,
-                 data={"changed": sorted(changed)})
+    audit_record(
+        actor=actor,
+        clinic=lesion.patient.clinic,
+        action=AuditAction.LESION_UPDATE,
+        target=lesion,
+        data={"changed": sorted(changed)},
+    )
     return lesion
 
 
@@ -85,8 +91,13 @@ def lesion_merge(*, actor, source: Lesion, target: Lesion) -> Lesion:
     if source.pk == target.pk:
         raise ValidationError({"target": "Choose another lesion to merge into."})
     # Lock both rows in id order so that two merges of the same pair cannot interleave.
-    locked = {lesion.pk: lesion for lesion in Lesion.objects.select_for_update(of=("self",))
-              .select_related("patient__clinic").filter(pk__in=[source.pk, target.pk]).order_by("pk")}
+    locked = {
+        lesion.pk: lesion
+        for lesion in Lesion.objects.select_for_update(of=("self",))
+        .select_related("patient__clinic")
+        .filter(pk__in=[source.pk, target.pk])
+        .order_by("pk")
+    }
     source, target = locked[source.pk], locked[target.pk]
     permissions.require(actor, "record.write", source.patient.clinic)
     if source.patient_id != target.patient_id:
@@ -95,17 +106,32 @@ def lesion_merge(*, actor, source: Lesion, target: Lesion) -> Lesion:
         raise ValidationError({"target": "Restore an archived lesion before merging it."})
     images = LesionImage.objects.filter(lesion=source)
     shared = set(images.values_list("sha256", flat=True)) & set(
-        LesionImage.objects.filter(lesion=target).values_list("sha256", flat=True))
+        LesionImage.objects.filter(lesion=target).values_list("sha256", flat=True)
+    )
     if shared:
-        raise ValidationError({"target": f"{len(shared)} photograph{'s are' if len(shared) != 1 else ' is'} stored "
-                                         f"in both lesions; the merge would hold it twice."})
+        raise ValidationError(
+            {
+                "target": f"{len(shared)} photograph{'s are' if len(shared) != 1 else ' is'} stored "
+                f"in both lesions; the merge would hold it twice."
+            }
+        )
     moved = list(images.order_by("id").values_list("id", flat=True))
     images.update(lesion=target)
     source.archived_at, source.archived_by, source.merged_into = timezone.now(), actor, target
     source.save(update_fields=["archived_at", "archived_by", "merged_into"])
     clinic = source.patient.clinic
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.LESION_MERGE, target=source,
-                 data={"into": target.pk, "images": moved})
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.LESION_MERGE_INTO, target=target,
-                 data={"from": source.pk, "images": moved})
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.LESION_MERGE,
+        target=source,
+        data={"into": target.pk, "images": moved},
+    )
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.LESION_MERGE_INTO,
+        target=target,
+        data={"from": source.pk, "images": moved},
+    )
     return target

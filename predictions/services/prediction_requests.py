@@ -1,4 +1,5 @@
 """Asking for a prediction of an image by the model version the workers run now."""
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -21,11 +22,18 @@ def prediction_request(*, actor, image: LesionImage) -> tuple[Prediction, bool]:
     clinic = image.lesion.patient.clinic
     permissions.require(actor, "record.write", clinic)
     prediction, created = Prediction.objects.get_or_create(
-        image=image, model_version=inference.model_version(),
-        defaults={"clinic": clinic, "status": PredictionStatus.QUEUED, "queued_at": timezone.now()})
+        image=image,
+        model_version=inference.model_version(),
+        defaults={"clinic": clinic, "status": PredictionStatus.QUEUED, "queued_at": timezone.now()},
+    )
     if created:
-        audit_record(actor=actor, clinic=clinic, action=AuditAction.PREDICTION_REQUEST, target=prediction,
-                     data={"image_id": image.pk, "model_version": prediction.model_version})
+        audit_record(
+            actor=actor,
+            clinic=clinic,
+            action=AuditAction.PREDICTION_REQUEST,
+            target=prediction,
+            data={"image_id": image.pk, "model_version": prediction.model_version},
+        )
         predictions_enqueue_on_commit([prediction.pk])
         return prediction, True
     if prediction.status == PredictionStatus.FAILED:

@@ -4,6 +4,7 @@ A prediction moves QUEUED -> RUNNING only by a compare-and-set update that also 
 task run (`claimed_by`), and RUNNING -> SUCCEEDED/FAILED/QUEUED only while that claim still holds, so a
 redelivered or duplicated task message never runs finished work again or stores a result twice.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -68,8 +69,11 @@ def predictions_enqueue_on_commit(prediction_ids: Sequence[int]) -> None:
     if not ids:
         return
     connection = transaction.get_connection()
-    pending = next((func for _, func, _ in connection.run_on_commit if isinstance(func, _PredictionMessages)),
-                   None) if connection.in_atomic_block else None
+    pending = (
+        next((func for _, func, _ in connection.run_on_commit if isinstance(func, _PredictionMessages)), None)
+        if connection.in_atomic_block
+        else None
+    )
     if pending is not None:
         pending.ids.extend(ids)
         return
@@ -91,8 +95,9 @@ def _claimed(claimant: str):
 
 
 @transaction.atomic
-def prediction_claim(*, prediction_id: int, claimant: str, model_version: str, limit: int,
-                     worker: str = "") -> list[Prediction]:
+def prediction_claim(
+    *, prediction_id: int, claimant: str, model_version: str, limit: int, worker: str = ""
+) -> list[Prediction]:
     """Claim the prediction a task was sent for and up to `limit` - 1 others queued for the same model.
 
     Returns every prediction `claimant` (the task run's id) now holds, oldest first; empty when the
@@ -103,22 +108,37 @@ def prediction_claim(*, prediction_id: int, claimant: str, model_version: str, l
     """
     now = timezone.now()
     held = _claimed(claimant)
-    exhausted = list(held.filter(attempts__gte=settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS)
-                     .select_related("image__lesion__patient__clinic"))
+    exhausted = list(
+        held.filter(attempts__gte=settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS).select_related(
+            "image__lesion__patient__clinic"
+        )
+    )
     for prediction in exhausted:
-        _finish_failed(prediction, claimant=claimant, error=(
-            f"The worker stopped {prediction.attempts} times while running this prediction; giving up."))
+        _finish_failed(
+            prediction,
+            claimant=claimant,
+            error=(f"The worker stopped {prediction.attempts} times while running this prediction; giving up."),
+        )
     held.update(started_at=now, attempts=F("attempts") + 1, claimed_worker=worker)
 
-    claim = {"status": RUNNING, "claimed_by": claimant, "claimed_worker": worker, "started_at": now,
-             "attempts": F("attempts") + 1}
+    claim = {
+        "status": RUNNING,
+        "claimed_by": claimant,
+        "claimed_worker": worker,
+        "started_at": now,
+        "attempts": F("attempts") + 1,
+    }
     queued = Prediction.objects.filter(status=QUEUED, model_version=model_version)
     queued.filter(id=prediction_id).update(**claim)
     room = limit - held.count()
     if room > 0:
         # SKIP LOCKED (PostgreSQL): two workers batching at once take disjoint rows instead of waiting.
-        others = (queued.exclude(id=prediction_id).order_by("queued_at", "id")
-                  .select_for_update(skip_locked=True).values_list("id", flat=True)[:room])
+        others = (
+            queued.exclude(id=prediction_id)
+            .order_by("queued_at", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:room]
+        )
         queued.filter(id__in=list(others)).update(**claim)
     return list(held.select_related("image__lesion__patient__clinic").order_by("queued_at", "id"))
 
@@ -160,13 +180,19 @@ def prediction_run(*, predictions: Sequence[Prediction], classifier, claimant: s
                 outcomes.append(exc)
     # The reference cases nearest each image, from the embedding the classification already computed.
     similar = similar_cases_find(outcomes=outcomes, classifier=classifier)
-    return _store_outcomes(predictions, outcomes, claimant=claimant,
-                           similar={p.id: cases for p, cases in zip(predictions, similar)})
+    return _store_outcomes(
+        predictions, outcomes, claimant=claimant, similar={p.id: cases for p, cases in zip(predictions, similar)}
+    )
 
 
 @transaction.atomic
-def _store_outcomes(predictions: Sequence[Prediction], outcomes: Sequence, *, claimant: str,
-                    similar: dict[int, list | None] | None = None) -> list[Prediction]:
+def _store_outcomes(
+    predictions: Sequence[Prediction],
+    outcomes: Sequence,
+    *,
+    claimant: str,
+    similar: dict[int, list | None] | None = None,
+) -> list[Prediction]:
     finishes = []
     for prediction, outcome in zip(predictions, outcomes, strict=True):
         if isinstance(outcome, Exception):
@@ -187,16 +213,18 @@ def prediction_heatmaps_claim(*, prediction_ids: Sequence[int]) -> list[Predicti
 
     Those that used SKINCLINIC_HEATMAP_MAX_ATTEMPTS are marked unavailable instead, with the reason.
     """
-    pending = Prediction.objects.filter(id__in=list(prediction_ids), status=SUCCEEDED,
-                                        heatmap_status=HeatmapStatus.PENDING)
+    pending = Prediction.objects.filter(
+        id__in=list(prediction_ids), status=SUCCEEDED, heatmap_status=HeatmapStatus.PENDING
+    )
     _heatmaps_give_up(pending.filter(heatmap_attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
     # Marked as just sent, so the sweep leaves it alone while this attempt runs.
     now = timezone.now()
     pending.update(heatmap_attempts=F("heatmap_attempts") + 1, heatmap_queued_at=now)
     claimed = list(pending.select_related("image").order_by("id"))
     # The class of concern's evidence is drawn with the top class's, in the same pass of the model.
-    concerns = [PredictionHeatmap(prediction=p, class_code=p.concern_class, queued_at=now)
-                for p in claimed if p.concern_class]
+    concerns = [
+        PredictionHeatmap(prediction=p, class_code=p.concern_class, queued_at=now) for p in claimed if p.concern_class
+    ]
     PredictionHeatmap.objects.bulk_create(concerns, ignore_conflicts=True)
     return claimed
 
@@ -205,8 +233,9 @@ def prediction_heatmaps_claim(*, prediction_ids: Sequence[int]) -> list[Predicti
 def prediction_class_heatmaps_claim(*, prediction_ids: Sequence[int]) -> list[PredictionHeatmap]:
     """Take the pending heatmaps for other classes than the top one of the succeeded predictions among
     `prediction_ids`, counting an attempt for each; those out of attempts are marked unavailable."""
-    pending = PredictionHeatmap.objects.filter(prediction_id__in=list(prediction_ids), status=HeatmapStatus.PENDING,
-                                               prediction__status=SUCCEEDED)
+    pending = PredictionHeatmap.objects.filter(
+        prediction_id__in=list(prediction_ids), status=HeatmapStatus.PENDING, prediction__status=SUCCEEDED
+    )
     _class_heatmaps_give_up(pending.filter(attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
     ids = list(pending.values_list("id", flat=True))
     PredictionHeatmap.objects.filter(id__in=ids).update(attempts=F("attempts") + 1, queued_at=timezone.now())
@@ -219,8 +248,9 @@ def _class_heatmaps_give_up(pending, *, reason: str | None = None) -> int:
 
 
 @transaction.atomic
-def prediction_class_heatmap_request(*, actor, prediction: Prediction, class_code: str,
-                                     via: str = "portal") -> PredictionHeatmap | None:
+def prediction_class_heatmap_request(
+    *, actor, prediction: Prediction, class_code: str, via: str = "portal"
+) -> PredictionHeatmap | None:
     """Ask the worker for the prediction's evidence for `class_code`, drawn after commit; returns its row
     (pending, or as it stands when it was already asked for), or None for the top class (the prediction's
     own heatmap). A heatmap given up on is asked for again with fresh attempts. Raises ValidationError for
@@ -234,22 +264,30 @@ def prediction_class_heatmap_request(*, actor, prediction: Prediction, class_cod
     if class_code == prediction.top_class:
         return None
     now = timezone.now()
-    heatmap, created = PredictionHeatmap.objects.get_or_create(prediction=prediction, class_code=class_code,
-                                                               defaults={"queued_at": now})
+    heatmap, created = PredictionHeatmap.objects.get_or_create(
+        prediction=prediction, class_code=class_code, defaults={"queued_at": now}
+    )
     if not created and heatmap.status == HeatmapStatus.UNAVAILABLE:
         PredictionHeatmap.objects.filter(id=heatmap.id, status=HeatmapStatus.UNAVAILABLE).update(
-            status=HeatmapStatus.PENDING, attempts=0, error="", queued_at=now)
+            status=HeatmapStatus.PENDING, attempts=0, error="", queued_at=now
+        )
         heatmap.refresh_from_db()
     elif not created:
         return heatmap
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.HEATMAP_REQUEST, target=prediction,
-                 data={"class": class_code, "via": via})
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.HEATMAP_REQUEST,
+        target=prediction,
+        data={"class": class_code, "via": via},
+    )
     _heatmaps_enqueue_on_commit([prediction.id])
     return heatmap
 
 
-def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier,
-                              class_heatmaps: Sequence[PredictionHeatmap] = ()) -> list[Prediction]:
+def prediction_heatmaps_store(
+    *, predictions: Sequence[Prediction], classifier, class_heatmaps: Sequence[PredictionHeatmap] = ()
+) -> list[Prediction]:
     """Compute and store the Grad-CAM heatmaps of succeeded predictions whose heatmap is pending, and the
     pending `class_heatmaps` (for other classes), in one call of the model.
 
@@ -263,44 +301,68 @@ def prediction_heatmaps_store(*, predictions: Sequence[Prediction], classifier,
     if not pending and not wanted:
         return []
     inputs = {p.id: _read_input(p) for p in [*pending, *(h.prediction for h in wanted)]}
-    results = classifier.predict([inputs[p.id] for p in pending] + [inputs[h.prediction_id] for h in wanted],
-                                 heatmap=True, heatmap_classes=[None] * len(pending) + [h.class_code for h in wanted])
+    results = classifier.predict(
+        [inputs[p.id] for p in pending] + [inputs[h.prediction_id] for h in wanted],
+        heatmap=True,
+        heatmap_classes=[None] * len(pending) + [h.class_code for h in wanted],
+    )
     stored = []
-    for prediction, result in zip(pending, results[:len(pending)], strict=True):
+    for prediction, result in zip(pending, results[: len(pending)], strict=True):
         if not result.heatmap_png or result.top_class != prediction.top_class:
-            logger.warning("no heatmap for prediction %s: the rerun gave %s, the stored result %s",
-                           prediction.id, result.top_class, prediction.top_class)
-            _heatmaps_give_up(Prediction.objects.filter(id=prediction.id, heatmap_status=HeatmapStatus.PENDING),
-                              reason="The model's explanation did not match the stored result.")
+            logger.warning(
+                "no heatmap for prediction %s: the rerun gave %s, the stored result %s",
+                prediction.id,
+                result.top_class,
+                prediction.top_class,
+            )
+            _heatmaps_give_up(
+                Prediction.objects.filter(id=prediction.id, heatmap_status=HeatmapStatus.PENDING),
+                reason="The model's explanation did not match the stored result.",
+            )
             continue
         with transaction.atomic():
             # Locked until commit: a second run for the same prediction waits, then finds it stored.
-            if not Prediction.objects.select_for_update().filter(
-                    id=prediction.id, status=SUCCEEDED, heatmap_status=HeatmapStatus.PENDING).exists():
+            if (
+                not Prediction.objects.select_for_update()
+                .filter(id=prediction.id, status=SUCCEEDED, heatmap_status=HeatmapStatus.PENDING)
+                .exists()
+            ):
                 continue
             name = file_save_at(prediction.heatmap, heatmap_name(prediction), result.heatmap_png)
-            Prediction.objects.filter(id=prediction.id).update(heatmap=name, heatmap_status=HeatmapStatus.STORED,
-                                                               heatmap_error="")
+            Prediction.objects.filter(id=prediction.id).update(
+                heatmap=name, heatmap_status=HeatmapStatus.STORED, heatmap_error=""
+            )
         prediction.heatmap_status = HeatmapStatus.STORED
         stored.append(prediction)
-    for heatmap, result in zip(wanted, results[len(pending):], strict=True):
+    for heatmap, result in zip(wanted, results[len(pending) :], strict=True):
         _class_heatmap_store(heatmap, result)
     return stored
 
 
 def _class_heatmap_store(heatmap: PredictionHeatmap, result) -> None:
     if not result.heatmap_png or result.top_class != heatmap.prediction.top_class:
-        logger.warning("no %s heatmap for prediction %s: the rerun gave %s, the stored result %s",
-                       heatmap.class_code, heatmap.prediction_id, result.top_class, heatmap.prediction.top_class)
-        _class_heatmaps_give_up(PredictionHeatmap.objects.filter(id=heatmap.id, status=HeatmapStatus.PENDING),
-                                reason="The model's explanation did not match the stored result.")
+        logger.warning(
+            "no %s heatmap for prediction %s: the rerun gave %s, the stored result %s",
+            heatmap.class_code,
+            heatmap.prediction_id,
+            result.top_class,
+            heatmap.prediction.top_class,
+        )
+        _class_heatmaps_give_up(
+            PredictionHeatmap.objects.filter(id=heatmap.id, status=HeatmapStatus.PENDING),
+            reason="The model's explanation did not match the stored result.",
+        )
         return
     with transaction.atomic():
-        if not PredictionHeatmap.objects.select_for_update().filter(id=heatmap.id,
-                                                                    status=HeatmapStatus.PENDING).exists():
+        if (
+            not PredictionHeatmap.objects.select_for_update()
+            .filter(id=heatmap.id, status=HeatmapStatus.PENDING)
+            .exists()
+        ):
             return
-        name = file_save_at(heatmap.file, class_heatmap_name(heatmap.prediction_id, heatmap.class_code),
-                            result.heatmap_png)
+        name = file_save_at(
+            heatmap.file, class_heatmap_name(heatmap.prediction_id, heatmap.class_code), result.heatmap_png
+        )
         PredictionHeatmap.objects.filter(id=heatmap.id).update(file=name, status=HeatmapStatus.STORED, error="")
     heatmap.status = HeatmapStatus.STORED
 
@@ -312,12 +374,23 @@ def _heatmaps_give_up(pending, *, reason: str | None = None) -> int:
 
 def _succeeded_fields(result) -> dict:
     now = timezone.now()
-    return {"status": SUCCEEDED, "probabilities": result.probabilities, "top_class": result.top_class,
-            "malignancy_risk": result.malignancy_risk, "assessable": result.assessable,
-            "assessment_reasons": result.reasons, "refer": result.refer,
-            "referral_threshold": result.referral_threshold,
-            "error": "", "finished_at": now, "claimed_by": "", "claimed_worker": "",
-            "heatmap_status": HeatmapStatus.PENDING, "heatmap_attempts": 0, "heatmap_queued_at": now}
+    return {
+        "status": SUCCEEDED,
+        "probabilities": result.probabilities,
+        "top_class": result.top_class,
+        "malignancy_risk": result.malignancy_risk,
+        "assessable": result.assessable,
+        "assessment_reasons": result.reasons,
+        "refer": result.refer,
+        "referral_threshold": result.referral_threshold,
+        "error": "",
+        "finished_at": now,
+        "claimed_by": "",
+        "claimed_worker": "",
+        "heatmap_status": HeatmapStatus.PENDING,
+        "heatmap_attempts": 0,
+        "heatmap_queued_at": now,
+    }
 
 
 def _failed_fields(error: str) -> dict:
@@ -353,8 +426,11 @@ def _finish(finishes: Sequence[tuple[Prediction, dict]], *, claimant: str) -> li
 def _finish_audit_entry(prediction: Prediction) -> AuditEntry:
     data = {"image_id": prediction.image_id, "model_version": prediction.model_version}
     if prediction.status == SUCCEEDED:
-        data |= {"top_class": prediction.top_class, "malignancy_risk": prediction.malignancy_risk,
-                 "attempts": prediction.attempts}
+        data |= {
+            "top_class": prediction.top_class,
+            "malignancy_risk": prediction.malignancy_risk,
+            "attempts": prediction.attempts,
+        }
     else:
         data |= {"attempts": prediction.attempts, "error": prediction.error}
     action = AuditAction.PREDICTION_SUCCEEDED if prediction.status == SUCCEEDED else AuditAction.PREDICTION_FAILED
@@ -380,21 +456,32 @@ def prediction_release(*, predictions: Sequence[Prediction], claimant: str, erro
     requeued = []
     for prediction in predictions:
         if prediction.attempts >= settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS:
-            _finish_failed(prediction, claimant=claimant,
-                           error=f"Gave up after {prediction.attempts} attempts; the last error: {error}")
-        elif _claimed(claimant).filter(id=prediction.id).update(
-                status=QUEUED, claimed_by="", claimed_worker="", error=error, queued_at=timezone.now()):
-            audit_record(actor=None, clinic=prediction.image.clinic, action=AuditAction.PREDICTION_RELEASED,
-                         target=prediction,
-                         data={"attempts": prediction.attempts, "error": error})
+            _finish_failed(
+                prediction,
+                claimant=claimant,
+                error=f"Gave up after {prediction.attempts} attempts; the last error: {error}",
+            )
+        elif (
+            _claimed(claimant)
+            .filter(id=prediction.id)
+            .update(status=QUEUED, claimed_by="", claimed_worker="", error=error, queued_at=timezone.now())
+        ):
+            audit_record(
+                actor=None,
+                clinic=prediction.image.clinic,
+                action=AuditAction.PREDICTION_RELEASED,
+                target=prediction,
+                data={"attempts": prediction.attempts, "error": error},
+            )
             requeued.append(prediction.id)
     return requeued
 
 
 def worker_heartbeat(*, worker: str, started_at: datetime.datetime) -> None:
     """Record that `worker` is alive now (called every SKINCLINIC_WORKER_HEARTBEAT_SECONDS while it runs)."""
-    WorkerHeartbeat.objects.update_or_create(worker=worker, defaults={"seen_at": timezone.now(),
-                                                                       "started_at": started_at})
+    WorkerHeartbeat.objects.update_or_create(
+        worker=worker, defaults={"seen_at": timezone.now(), "started_at": started_at}
+    )
 
 
 def _workers_alive(now: datetime.datetime) -> set[str]:
@@ -420,25 +507,35 @@ def predictions_sweep(*, now: datetime.datetime | None = None, broker_queue_empt
     lost_cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_WORKER_LOST_AFTER)
     alive = _workers_alive(now)
     resend = []
-    running = (Prediction.objects.filter(status=RUNNING)
-               .filter(Q(started_at__lt=cutoff) | (~Q(claimed_worker="") & Q(started_at__lt=lost_cutoff)))
-               .select_related("image__lesion__patient__clinic"))
+    running = (
+        Prediction.objects.filter(status=RUNNING)
+        .filter(Q(started_at__lt=cutoff) | (~Q(claimed_worker="") & Q(started_at__lt=lost_cutoff)))
+        .select_related("image__lesion__patient__clinic")
+    )
     for prediction in running:
         if prediction.started_at >= cutoff and prediction.claimed_worker in alive:
             continue  # its worker is alive: it is still running
         reason = "running past the timeout" if prediction.started_at < cutoff else "its worker stopped"
         if prediction.attempts >= settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS:
-            _finish_failed(prediction, claimant=prediction.claimed_by, error=(
-                f"The worker stopped {prediction.attempts} times while running this prediction; giving up."))
-        elif Prediction.objects.filter(id=prediction.id, status=RUNNING, claimed_by=prediction.claimed_by,
-                                       started_at=prediction.started_at).update(
-                status=QUEUED, claimed_by="", claimed_worker="", queued_at=now):
-            audit_record(actor=None, clinic=prediction.image.clinic, action=AuditAction.PREDICTION_REQUEUED,
-                         target=prediction,
-                         data={"reason": reason, "attempts": prediction.attempts})
+            _finish_failed(
+                prediction,
+                claimant=prediction.claimed_by,
+                error=(f"The worker stopped {prediction.attempts} times while running this prediction; giving up."),
+            )
+        elif Prediction.objects.filter(
+            id=prediction.id, status=RUNNING, claimed_by=prediction.claimed_by, started_at=prediction.started_at
+        ).update(status=QUEUED, claimed_by="", claimed_worker="", queued_at=now):
+            audit_record(
+                actor=None,
+                clinic=prediction.image.clinic,
+                action=AuditAction.PREDICTION_REQUEUED,
+                target=prediction,
+                data={"reason": reason, "attempts": prediction.attempts},
+            )
             resend.append(prediction.id)
-    queued_cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_QUEUED_RESEND_AFTER) if broker_queue_empty \
-        else cutoff
+    queued_cutoff = (
+        now - datetime.timedelta(seconds=settings.SKINCLINIC_QUEUED_RESEND_AFTER) if broker_queue_empty else cutoff
+    )
     stale_queued = Prediction.objects.filter(status=QUEUED, queued_at__lt=queued_cutoff)
     for prediction_id in list(stale_queued.values_list("id", flat=True)):
         if stale_queued.filter(id=prediction_id).update(queued_at=now):
@@ -456,17 +553,20 @@ def prediction_heatmaps_sweep(*, now: datetime.datetime) -> list[int]:
     unavailable. Returns the ids sent again."""
     cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_PREDICTION_STUCK_AFTER)
     stale = Prediction.objects.filter(status=SUCCEEDED, heatmap_status=HeatmapStatus.PENDING).filter(
-        Q(heatmap_queued_at__lt=cutoff) | Q(heatmap_queued_at__isnull=True))
+        Q(heatmap_queued_at__lt=cutoff) | Q(heatmap_queued_at__isnull=True)
+    )
     _heatmaps_give_up(stale.filter(heatmap_attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
     ids = list(stale.values_list("id", flat=True))
     Prediction.objects.filter(id__in=ids).update(heatmap_queued_at=now)
     stale_classes = PredictionHeatmap.objects.filter(status=HeatmapStatus.PENDING, prediction__status=SUCCEEDED).filter(
-        Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True))
+        Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True)
+    )
     _class_heatmaps_give_up(stale_classes.filter(attempts__gte=settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS))
     class_ids = list(stale_classes.values_list("id", flat=True))
     PredictionHeatmap.objects.filter(id__in=class_ids).update(queued_at=now)
-    ids = sorted(set(ids) | set(
-        PredictionHeatmap.objects.filter(id__in=class_ids).values_list("prediction_id", flat=True)))
+    ids = sorted(
+        set(ids) | set(PredictionHeatmap.objects.filter(id__in=class_ids).values_list("prediction_id", flat=True))
+    )
     _heatmaps_enqueue_on_commit(ids)
     return ids
 
@@ -481,8 +581,10 @@ def prediction_retry(*, actor, prediction: Prediction) -> Prediction:
     clinic = prediction.image.clinic
     permissions.require(actor, "record.write", clinic)
     if prediction.model_version != inference.model_version():
-        raise ValidationError(f"This prediction was made by {prediction.model_version}, which the workers no "
-                              f"longer run; upload the image again to classify it with the current model.")
+        raise ValidationError(
+            f"This prediction was made by {prediction.model_version}, which the workers no "
+            f"longer run; upload the image again to classify it with the current model."
+        )
     previous_error = prediction.error
     now = timezone.now()
     fields = Prediction.retry_fields(now)
@@ -490,7 +592,12 @@ def prediction_retry(*, actor, prediction: Prediction) -> Prediction:
         raise ValidationError("Only a failed prediction can be retried; this one is already queued or done.")
     for name, value in fields.items():
         setattr(prediction, name, value)
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.PREDICTION_RETRY, target=prediction,
-                 data={"previous_error": previous_error, "model_version": prediction.model_version})
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.PREDICTION_RETRY,
+        target=prediction,
+        data={"previous_error": previous_error, "model_version": prediction.model_version},
+    )
     predictions_enqueue_on_commit([prediction.id])
     return prediction

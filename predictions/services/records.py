@@ -17,42 +17,80 @@ def _duplicate_mrn_refuse(exc: ValidationError) -> None:
     unique MRN; return for any other error (the caller re-raises it as it is)."""
     errors = exc.error_dict.values() if hasattr(exc, "error_dict") else [exc.error_list]
     if any(error.code in ("unique", "unique_together") for error_list in errors for error in error_list):
-        raise Duplicate(exc.error_dict if hasattr(exc, "error_dict") else exc.error_list, field="mrn",
-                        detail="A patient with this MRN already exists in the clinic.") from exc
+        raise Duplicate(
+            exc.error_dict if hasattr(exc, "error_dict") else exc.error_list,
+            field="mrn",
+            detail="A patient with this MRN already exists in the clinic.",
+        ) from exc
 
 
 @transaction.atomic
 def patient_create(
-    *, actor, clinic: Clinic, mrn: str, full_name: str, date_of_birth: datetime.date | None = None,
+    *,
+    actor,
+    clinic: Clinic,
+    mrn: str,
+    full_name: str,
+    date_of_birth: datetime.date | None = None,
     sex: str = Sex.UNKNOWN,
 ) -> Patient:
     """Register a patient in a clinic. Raises ValidationError for a duplicate MRN or bad fields."""
     permissions.require(actor, "record.write", clinic)
-    patient = Patient(clinic=clinic, mrn=mrn.strip(), full_name=full_name.strip(), date_of_birth=date_of_birth,
-                      sex=sex, created_by=actor)
+    patient = Patient(
+        clinic=clinic,
+        mrn=mrn.strip(),
+        full_name=full_name.strip(),
+        date_of_birth=date_of_birth,
+        sex=sex,
+        created_by=actor,
+    )
     try:
         patient.full_clean()
     except ValidationError as exc:
         _duplicate_mrn_refuse(exc)
         raise
     patient.save()
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.PATIENT_CREATE,
-                 target=patient, data={"mrn": patient.mrn})
+    audit_record(
+        actor=actor, clinic=clinic, action=AuditAction.PATIENT_CREATE, target=patient, data={"mrn": patient.mrn}
+    )
     return patient
 
 
 @transaction.atomic
-def lesion_create(*, actor, patient: Patient, site: str = Site.UNKNOWN, label: str = "", notes: str = "",
-                  laterality: str = "", body_view: str = "", body_x: float | None = None,
-                  body_y: float | None = None) -> Lesion:
+def lesion_create(
+    *,
+    actor,
+    patient: Patient,
+    site: str = Site.UNKNOWN,
+    label: str = "",
+    notes: str = "",
+    laterality: str = "",
+    body_view: str = "",
+    body_x: float | None = None,
+    body_y: float | None = None,
+) -> Lesion:
     """Start following a lesion of a patient, optionally with its side and a point on the body map."""
     permissions.require(actor, "record.write", patient.clinic)
-    lesion = Lesion(patient=patient, site=site, label=label.strip(), notes=notes, laterality=laterality,
-                    body_view=body_view, body_x=body_x, body_y=body_y, created_by=actor)
+    lesion = Lesion(
+        patient=patient,
+        site=site,
+        label=label.strip(),
+        notes=notes,
+        laterality=laterality,
+        body_view=body_view,
+        body_x=body_x,
+        body_y=body_y,
+        created_by=actor,
+    )
     lesion.full_clean()
     lesion.save()
-    audit_record(actor=actor, clinic=patient.clinic, action=AuditAction.LESION_CREATE, target=lesion,
-                 data={"patient_id": patient.pk, "site": site})
+    audit_record(
+        actor=actor,
+        clinic=patient.clinic,
+        action=AuditAction.LESION_CREATE,
+        target=lesion,
+        data={"patient_id": patient.pk, "site": site},
+    )
     return lesion
 
 
@@ -86,6 +124,11 @@ def patient_update(*, actor, patient: Patient, **changes) -> Patient:
         _duplicate_mrn_refuse(exc)
         raise
     patient.save(update_fields=list(changed))
-    audit_record(actor=actor, clinic=patient.clinic, action=AuditAction.PATIENT_UPDATE, target=patient,
-                 data={"changed": {name: [str(before[name]), str(value)] for name, value in changed.items()}})
+    audit_record(
+        actor=actor,
+        clinic=patient.clinic,
+        action=AuditAction.PATIENT_UPDATE,
+        target=patient,
+        data={"changed": {name: [str(before[name]), str(value)] for name, value in changed.items()}},
+    )
     return patient

@@ -1,6 +1,7 @@
 """Re-running stored images on a model version: all at once from the command line (`predictions_rerun`, with a
 report of what changed), or queued for the workers from the admin (`predictions_rerun_enqueue`). A result that
 disagrees with the image's previous one is triaged into the review queue like any other."""
+
 from __future__ import annotations
 
 import uuid
@@ -44,25 +45,41 @@ def _rerun_batch(*, target: str, image_ids: list[int], claimant: str) -> list[Pr
     now = timezone.now()
     with transaction.atomic():
         images = LesionImage.objects.filter(id__in=image_ids).select_related(LesionImage.CLINIC_PATH)
-        existing = set(Prediction.objects.filter(image_id__in=image_ids, model_version=target)
-                       .values_list("image_id", flat=True))
+        existing = set(
+            Prediction.objects.filter(image_id__in=image_ids, model_version=target).values_list("image_id", flat=True)
+        )
         for image in images:
             if image.pk in existing:
                 continue
-            prediction = Prediction.objects.create(image=image, clinic=image.clinic,
-                                                   model_version=target, status=PredictionStatus.QUEUED, queued_at=now)
-            audit_record(actor=None, clinic=image.clinic, action=AuditAction.PREDICTION_RERUN,
-                         target=prediction, data={"image_id": image.pk, "model_version": target})
+            prediction = Prediction.objects.create(
+                image=image, clinic=image.clinic, model_version=target, status=PredictionStatus.QUEUED, queued_at=now
+            )
+            audit_record(
+                actor=None,
+                clinic=image.clinic,
+                action=AuditAction.PREDICTION_RERUN,
+                target=prediction,
+                data={"image_id": image.pk, "model_version": target},
+            )
         # Compare-and-set: a prediction a worker already took is left to it.
         Prediction.objects.filter(image_id__in=image_ids, model_version=target, status=PredictionStatus.QUEUED).update(
-            status=PredictionStatus.RUNNING, claimed_by=claimant, started_at=now, attempts=F("attempts") + 1)
-    return list(Prediction.objects.filter(status=PredictionStatus.RUNNING, claimed_by=claimant)
-                .select_related("image__lesion__patient__clinic").order_by("id"))
+            status=PredictionStatus.RUNNING, claimed_by=claimant, started_at=now, attempts=F("attempts") + 1
+        )
+    return list(
+        Prediction.objects.filter(status=PredictionStatus.RUNNING, claimed_by=claimant)
+        .select_related("image__lesion__patient__clinic")
+        .order_by("id")
+    )
 
 
 def predictions_rerun(
-    *, actor, model_version: ModelVersion, classifier, images: QuerySet[LesionImage] | None = None,
-    batch_size: int = 32, progress=lambda done, total: None,
+    *,
+    actor,
+    model_version: ModelVersion,
+    classifier,
+    images: QuerySet[LesionImage] | None = None,
+    batch_size: int = 32,
+    progress=lambda done, total: None,
 ) -> RerunReport:
     """Run every stored image (or `images`) that has no result of `model_version` yet through `classifier`,
     keeping the results of other versions beside the new ones; report what changed.
@@ -77,13 +94,14 @@ def predictions_rerun(
         raise ValidationError(f"The classifier is {classifier.version}, not {target}.")
     scope = images if images is not None else LesionImage.objects.all()
     # Images with a result of the target, or a run of it under way, are done; queued ones are taken over.
-    settled = Prediction.objects.filter(model_version=target, status__in=[
-        PredictionStatus.SUCCEEDED, PredictionStatus.FAILED, PredictionStatus.RUNNING]).values("image_id")
+    settled = Prediction.objects.filter(
+        model_version=target, status__in=[PredictionStatus.SUCCEEDED, PredictionStatus.FAILED, PredictionStatus.RUNNING]
+    ).values("image_id")
     todo = list(scope.exclude(id__in=settled).order_by("id").values_list("id", flat=True))
     report = RerunReport(model_version=target, images=len(todo))
     claimant = f"rerun-{uuid.uuid4().hex}"
     for start in range(0, len(todo), batch_size):
-        held = _rerun_batch(target=target, image_ids=todo[start:start + batch_size], claimant=claimant)
+        held = _rerun_batch(target=target, image_ids=todo[start : start + batch_size], claimant=claimant)
         if held:
             try:
                 prediction_run(predictions=held, classifier=classifier, claimant=claimant)
@@ -95,14 +113,27 @@ def predictions_rerun(
     report.succeeded = finished.filter(status=PredictionStatus.SUCCEEDED).count()
     report.failed = finished.filter(status=PredictionStatus.FAILED).count()
     report.diff = prediction_version_diff(to_version=target, images=scope)
-    report.cases_opened = (ReviewCaseReason.objects
-                           .filter(code=ReviewReason.VERSION_DISAGREEMENT, prediction__in=finished)
-                           .values("case_id").distinct().count())
+    report.cases_opened = (
+        ReviewCaseReason.objects.filter(code=ReviewReason.VERSION_DISAGREEMENT, prediction__in=finished)
+        .values("case_id")
+        .distinct()
+        .count()
+    )
     with transaction.atomic():
-        audit_record(actor=actor, clinic=None, action=AuditAction.MODEL_VERSION_RERUN, target=model_version,
-                     data={"images": report.images, "succeeded": report.succeeded, "failed": report.failed,
-                           "errors": len(report.errors), "cases_opened": report.cases_opened,
-                           **{k: v for k, v in report.diff.summary().items() if k != "to_version"}})
+        audit_record(
+            actor=actor,
+            clinic=None,
+            action=AuditAction.MODEL_VERSION_RERUN,
+            target=model_version,
+            data={
+                "images": report.images,
+                "succeeded": report.succeeded,
+                "failed": report.failed,
+                "errors": len(report.errors),
+                "cases_opened": report.cases_opened,
+                **{k: v for k, v in report.diff.summary().items() if k != "to_version"},
+            },
+        )
     return report
 
 
@@ -129,19 +160,30 @@ def predictions_rerun_enqueue(*, actor, images: Iterable[LesionImage]) -> RerunQ
         permissions.require(actor, "review_case.work", clinic)
         prediction = Prediction.objects.select_for_update().filter(image=image, model_version=target).first()
         if prediction is None:
-            prediction = Prediction.objects.create(image=image, clinic=clinic, model_version=target,
-                                                   status=PredictionStatus.QUEUED, queued_at=timezone.now())
+            prediction = Prediction.objects.create(
+                image=image,
+                clinic=clinic,
+                model_version=target,
+                status=PredictionStatus.QUEUED,
+                queued_at=timezone.now(),
+            )
             outcome.queued.append(prediction.pk)
             action = AuditAction.PREDICTION_RERUN
         elif prediction.status == PredictionStatus.FAILED:
             Prediction.objects.filter(pk=prediction.pk, status=PredictionStatus.FAILED).update(
-                **Prediction.retry_fields(timezone.now()))
+                **Prediction.retry_fields(timezone.now())
+            )
             outcome.retried.append(prediction.pk)
             action = AuditAction.PREDICTION_RETRY
         else:
             outcome.skipped += 1
             continue
-        audit_record(actor=actor, clinic=clinic, action=action, target=prediction,
-                     data={"image_id": image.pk, "model_version": target})
+        audit_record(
+            actor=actor,
+            clinic=clinic,
+            action=action,
+            target=prediction,
+            data={"image_id": image.pk, "model_version": target},
+        )
     predictions_enqueue_on_commit(outcome.queued + outcome.retried)
     return outcome

@@ -4,6 +4,7 @@ Cases open themselves: `review_cases_triage` runs in the transaction that finish
 the image for a human when the result is high-risk, uncertain, failed, or disagrees with another model
 version's result for the same image. Recording a review of the image closes its open case.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -38,8 +39,11 @@ def _reason_priority(code: str, detail: dict) -> int:
     if code == ReviewReason.VERSION_DISAGREEMENT:
         from mlcore import MALIGNANT_CLASSES
 
-        involves_malignancy = (detail["to_band"] == "high" or detail["from_band"] == "high"
-                               or {detail["from_top_class"], detail["to_top_class"]} & set(MALIGNANT_CLASSES))
+        involves_malignancy = (
+            detail["to_band"] == "high"
+            or detail["from_band"] == "high"
+            or {detail["from_top_class"], detail["to_top_class"]} & set(MALIGNANT_CLASSES)
+        )
         return 80 if involves_malignancy else 60
     if code == ReviewReason.UNCERTAIN:
         return 40
@@ -62,25 +66,58 @@ def _triage_reasons(prediction: Prediction, *, other: Prediction | None) -> list
         return []
     reasons = []
     if reading.needs_review:  # at or above the model's referral threshold (or, without one, the clinic's high band)
-        reasons.append((ReviewReason.HIGH_RISK, {"malignancy_risk": reading.risk, "top_class": reading.top.code,
-                                                 "referral_threshold": reading.referral_threshold}))
+        reasons.append(
+            (
+                ReviewReason.HIGH_RISK,
+                {
+                    "malignancy_risk": reading.risk,
+                    "top_class": reading.top.code,
+                    "referral_threshold": reading.referral_threshold,
+                },
+            )
+        )
     if not reading.assessable:  # the model refused the image: a human decides what it shows, or asks for another
-        reasons.append((ReviewReason.UNCERTAIN, {"top_class": reading.top.code,
-                                                 "top_probability": reading.top.probability,
-                                                 "entropy": reading.entropy,
-                                                 "why": [r.message for r in reading.assessment_reasons]
-                                                 or ["The model could not assess this image."]}))
+        reasons.append(
+            (
+                ReviewReason.UNCERTAIN,
+                {
+                    "top_class": reading.top.code,
+                    "top_probability": reading.top.probability,
+                    "entropy": reading.entropy,
+                    "why": [r.message for r in reading.assessment_reasons]
+                    or ["The model could not assess this image."],
+                },
+            )
+        )
     elif reading.uncertain:
-        reasons.append((ReviewReason.UNCERTAIN, {"top_class": reading.top.code,
-                                                 "top_probability": reading.top.probability,
-                                                 "entropy": reading.entropy, "why": reading.uncertain_reasons}))
+        reasons.append(
+            (
+                ReviewReason.UNCERTAIN,
+                {
+                    "top_class": reading.top.code,
+                    "top_probability": reading.top.probability,
+                    "entropy": reading.entropy,
+                    "why": reading.uncertain_reasons,
+                },
+            )
+        )
     if other is not None:
-        diff = prediction_pair_diff(old_top=other.top_class, old_risk=other.malignancy_risk,
-                                    new_top=prediction.top_class, new_risk=reading.risk)
+        diff = prediction_pair_diff(
+            old_top=other.top_class, old_risk=other.malignancy_risk, new_top=prediction.top_class, new_risk=reading.risk
+        )
         if diff["top_class_changed"] or diff["band_changed"]:
-            reasons.append((ReviewReason.VERSION_DISAGREEMENT, {
-                "from_version": other.model_version, "from_prediction_id": other.pk,
-                "to_version": prediction.model_version, "to_prediction_id": prediction.pk, **diff}))
+            reasons.append(
+                (
+                    ReviewReason.VERSION_DISAGREEMENT,
+                    {
+                        "from_version": other.model_version,
+                        "from_prediction_id": other.pk,
+                        "to_version": prediction.model_version,
+                        "to_prediction_id": prediction.pk,
+                        **diff,
+                    },
+                )
+            )
     return reasons
 
 
@@ -90,15 +127,22 @@ def _latest_other_versions(predictions: Sequence[Prediction]) -> dict[int, Predi
     if not succeeded:
         return {}
     results: dict[int, list[Prediction]] = {}
-    for other in (Prediction.objects.filter(image_id__in={p.image_id for p in succeeded},
-                                            status=PredictionStatus.SUCCEEDED)
-                  .only("id", "image_id", "model_version", "top_class", "malignancy_risk", "finished_at")
-                  .order_by("-finished_at", "-id")):
+    for other in (
+        Prediction.objects.filter(image_id__in={p.image_id for p in succeeded}, status=PredictionStatus.SUCCEEDED)
+        .only("id", "image_id", "model_version", "top_class", "malignancy_risk", "finished_at")
+        .order_by("-finished_at", "-id")
+    ):
         results.setdefault(other.image_id, []).append(other)
     latest = {}
     for prediction in succeeded:
-        latest[prediction.pk] = next((o for o in results.get(prediction.image_id, [])
-                                      if o.model_version != prediction.model_version and o.pk != prediction.pk), None)
+        latest[prediction.pk] = next(
+            (
+                o
+                for o in results.get(prediction.image_id, [])
+                if o.model_version != prediction.model_version and o.pk != prediction.pk
+            ),
+            None,
+        )
     return latest
 
 
@@ -113,8 +157,9 @@ def review_cases_triage(*, predictions: Sequence[Prediction]) -> dict[int, Revie
     if not predictions:
         return {}
     others = _latest_other_versions(predictions)
-    reviewed = set(Review.objects.filter(image_id__in={p.image_id for p in predictions})
-                   .values_list("image_id", flat=True))
+    reviewed = set(
+        Review.objects.filter(image_id__in={p.image_id for p in predictions}).values_list("image_id", flat=True)
+    )
     triaged = []
     for prediction in predictions:
         reasons = _triage_reasons(prediction, other=others.get(prediction.pk))
@@ -132,14 +177,18 @@ def review_cases_triage(*, predictions: Sequence[Prediction]) -> dict[int, Revie
             case.prediction = prediction
             for code, detail in reasons:
                 reasons_of[case.pk, code] = ReviewCaseReason(
-                    case=case, code=code, prediction=prediction, detail=detail,
-                    priority=_reason_priority(code, detail))
+                    case=case, code=code, prediction=prediction, detail=detail, priority=_reason_priority(code, detail)
+                )
         ReviewCaseReason.objects.bulk_create(
-            list(reasons_of.values()), update_conflicts=True, unique_fields=["case", "code"],
-            update_fields=["prediction", "detail", "priority"])
+            list(reasons_of.values()),
+            update_conflicts=True,
+            unique_fields=["case", "code"],
+            update_fields=["prediction", "detail", "priority"],
+        )
         priorities: dict[int, list[int]] = {}
         for case_id, priority in ReviewCaseReason.objects.filter(
-                case_id__in=[c.pk for c in cases.values()]).values_list("case_id", "priority"):
+            case_id__in=[c.pk for c in cases.values()]
+        ).values_list("case_id", "priority"):
             priorities.setdefault(case_id, []).append(priority)
         now = timezone.now()
         for case in cases.values():
@@ -150,9 +199,20 @@ def review_cases_triage(*, predictions: Sequence[Prediction]) -> dict[int, Revie
             case = cases[prediction.image_id]
             action = AuditAction.REVIEW_CASE_OPEN if case.pk in opened else AuditAction.REVIEW_CASE_REASON
             opened.discard(case.pk)  # a second prediction of the image in the batch adds its reasons
-            entries.append(AuditEntry(actor=None, clinic=prediction.image.clinic, action=action, target=case,
-                                      data={"image_id": prediction.image_id, "prediction_id": prediction.pk,
-                                            "reasons": [code for code, _ in reasons], "priority": case.priority}))
+            entries.append(
+                AuditEntry(
+                    actor=None,
+                    clinic=prediction.image.clinic,
+                    action=action,
+                    target=case,
+                    data={
+                        "image_id": prediction.image_id,
+                        "prediction_id": prediction.pk,
+                        "reasons": [code for code, _ in reasons],
+                        "priority": case.priority,
+                    },
+                )
+            )
         audit_records(entries)
     return {prediction.pk: cases[prediction.image_id] for prediction, _ in triaged}
 
@@ -162,8 +222,11 @@ def _open_cases_locked(first_prediction_of: dict[int, Prediction]) -> tuple[dict
     image_ids = list(first_prediction_of)
     open_cases = ReviewCase.objects.select_for_update().filter(image_id__in=image_ids, state__in=OPEN_STATES)
     cases = {case.image_id: case for case in open_cases}
-    missing = [ReviewCase(image_id=image_id, prediction=prediction)
-               for image_id, prediction in first_prediction_of.items() if image_id not in cases]
+    missing = [
+        ReviewCase(image_id=image_id, prediction=prediction)
+        for image_id, prediction in first_prediction_of.items()
+        if image_id not in cases
+    ]
     try:
         with transaction.atomic():
             opened = ReviewCase.objects.bulk_create(missing)
@@ -176,15 +239,19 @@ def _open_cases_locked(first_prediction_of: dict[int, Prediction]) -> tuple[dict
                 opened.append(case)
             except IntegrityError:
                 cases[case.image_id] = ReviewCase.objects.select_for_update().get(
-                    image_id=case.image_id, state__in=OPEN_STATES)
+                    image_id=case.image_id, state__in=OPEN_STATES
+                )
     cases.update((case.image_id, case) for case in opened)
     return cases, {case.pk for case in opened}
 
 
 # --- Working the queue ------------------------------------------------------------------------------------------
 def _locked(case: ReviewCase) -> ReviewCase:
-    return (ReviewCase.objects.select_for_update(of=("self",)).select_related("image__lesion__patient__clinic")
-            .get(pk=case.pk))
+    return (
+        ReviewCase.objects.select_for_update(of=("self",))
+        .select_related("image__lesion__patient__clinic")
+        .get(pk=case.pk)
+    )
 
 
 @transaction.atomic
@@ -205,9 +272,13 @@ def review_case_assign(*, actor, case: ReviewCase, assignee) -> ReviewCase:
     case.full_clean()
     case.save()
     action = AuditAction.REVIEW_CASE_ASSIGN if assignee else AuditAction.REVIEW_CASE_UNASSIGN
-    audit_record(actor=actor, clinic=clinic, action=action,
-                 target=case, data={"assignee_id": getattr(assignee, "pk", None),
-                                    "previous_assignee_id": getattr(previous, "pk", None)})
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=action,
+        target=case,
+        data={"assignee_id": getattr(assignee, "pk", None), "previous_assignee_id": getattr(previous, "pk", None)},
+    )
     return case
 
 
@@ -241,15 +312,23 @@ def _close(case: ReviewCase, *, actor, review: Review | None, resolution: str) -
     if case.assignee is None and case.closed_by is not None:
         case.assignee = case.closed_by
     case.save()
-    audit_record(actor=actor, clinic=case.image.clinic, action=AuditAction.REVIEW_CASE_CLOSE, target=case,
-                 data={"review_id": getattr(review, "pk", None), "resolution": resolution})
+    audit_record(
+        actor=actor,
+        clinic=case.image.clinic,
+        action=AuditAction.REVIEW_CASE_CLOSE,
+        target=case,
+        data={"review_id": getattr(review, "pk", None), "resolution": resolution},
+    )
 
 
 def review_cases_resolve(*, review: Review) -> list[ReviewCase]:
     """Close the image's open case with the review just recorded; call it in the review's transaction."""
     closed = []
-    cases = (ReviewCase.objects.select_for_update(of=("self",)).select_related("image__lesion__patient__clinic")
-             .filter(image_id=review.image_id, state__in=OPEN_STATES))
+    cases = (
+        ReviewCase.objects.select_for_update(of=("self",))
+        .select_related("image__lesion__patient__clinic")
+        .filter(image_id=review.image_id, state__in=OPEN_STATES)
+    )
     for case in cases:
         _close(case, actor=review.reviewer, review=review, resolution="")
         closed.append(case)

@@ -14,8 +14,14 @@ from .webhooks import webhook_events_emit
 
 @transaction.atomic
 def review_create(
-    *, actor, image: LesionImage, verdict: str, diagnosis: str | None = None, prediction: Prediction | None = None,
-    histopathology_confirmed: bool = False, notes: str = "",
+    *,
+    actor,
+    image: LesionImage,
+    verdict: str,
+    diagnosis: str | None = None,
+    prediction: Prediction | None = None,
+    histopathology_confirmed: bool = False,
+    notes: str = "",
 ) -> Review:
     """Record a reviewer's diagnosis of an image.
 
@@ -28,8 +34,11 @@ def review_create(
         raise ValidationError({"prediction": "The prediction is of another image."})
     if verdict == Verdict.AGREE:
         if prediction is None:  # the reviewer agrees with what the image shows now
-            prediction = (image.predictions.filter(status=PredictionStatus.SUCCEEDED)
-                          .order_by(F("finished_at").desc(nulls_last=True), "-id").first())
+            prediction = (
+                image.predictions.filter(status=PredictionStatus.SUCCEEDED)
+                .order_by(F("finished_at").desc(nulls_last=True), "-id")
+                .first()
+            )
         if prediction is None or prediction.status != PredictionStatus.SUCCEEDED:
             raise ValidationError({"prediction": "Agreeing needs a finished prediction to agree with."})
         if diagnosis not in (None, prediction.top_class):
@@ -37,13 +46,30 @@ def review_create(
         diagnosis = prediction.top_class
     elif verdict == Verdict.OVERRIDE and not diagnosis:
         raise ValidationError({"diagnosis": "An override needs the diagnosis it overrides with."})
-    review = Review(image=image, prediction=prediction, verdict=verdict, diagnosis=diagnosis or "",
-                    histopathology_confirmed=histopathology_confirmed, notes=notes, reviewer=actor)
+    review = Review(
+        image=image,
+        prediction=prediction,
+        verdict=verdict,
+        diagnosis=diagnosis or "",
+        histopathology_confirmed=histopathology_confirmed,
+        notes=notes,
+        reviewer=actor,
+    )
     review.full_clean()
     review.save()
-    event = audit_record(actor=actor, clinic=clinic, action=AuditAction.REVIEW_CREATE, target=review,
-                 data={"image_id": image.pk, "prediction_id": getattr(prediction, "pk", None), "verdict": verdict,
-                       "diagnosis": review.diagnosis, "histopathology_confirmed": histopathology_confirmed})
+    event = audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.REVIEW_CREATE,
+        target=review,
+        data={
+            "image_id": image.pk,
+            "prediction_id": getattr(prediction, "pk", None),
+            "verdict": verdict,
+            "diagnosis": review.diagnosis,
+            "histopathology_confirmed": histopathology_confirmed,
+        },
+    )
     webhook_events_emit(audit_events=[event])  # the clinics' endpoints hear of it once this commits
     review_cases_resolve(review=review)
     return review

@@ -4,6 +4,7 @@ django-axes counts failures and locks out an account or an address (settings: LO
 LOGIN_ADDRESS_FAILURE_LIMIT, LOGIN_LOCKOUT_MINUTES); this module sets the limit of each try, puts each failure
 on the audit trail and is the one way to lift a lockout early, so that every unlock is on the trail too.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -38,8 +39,12 @@ def sign_in_failure_limit(request, credentials) -> int:
     username = get_client_username(request, credentials)
     if username:
         since = timezone.now() - (get_cool_off(request) or datetime.timedelta(days=36500))
-        failures = AccessAttempt.objects.filter(username=username, attempt_time__gte=since) \
-            .aggregate(total=Sum("failures_since_start"))["total"] or 0
+        failures = (
+            AccessAttempt.objects.filter(username=username, attempt_time__gte=since).aggregate(
+                total=Sum("failures_since_start")
+            )["total"]
+            or 0
+        )
         if failures >= account_limit:
             return account_limit
     return settings.SKINCLINIC_LOGIN_ADDRESS_FAILURE_LIMIT
@@ -61,17 +66,24 @@ def sign_in_failure_record(*, username: str, locked_out: bool) -> AuditEvent:
     else:
         digest = hmac.new(audit_chain_keys()[0], b"sign-in:" + username.encode(), hashlib.sha256).hexdigest()
         data = {"username": None, "unknown_username_digest": digest[:16]}
-    return audit_record(actor=None, clinic=None, action=AuditAction.LOGIN_FAILED, target=user,
-                        target_type=None if user else "auth.user", target_id=None if user else "",
-                        data={**data, "locked_out": locked_out})
+    return audit_record(
+        actor=None,
+        clinic=None,
+        action=AuditAction.LOGIN_FAILED,
+        target=user,
+        target_type=None if user else "auth.user",
+        target_id=None if user else "",
+        data={**data, "locked_out": locked_out},
+    )
 
 
 @receiver(user_login_failed, dispatch_uid="predictions.sign_in.failure_record")
 def _sign_in_failed(sender, credentials: dict, request=None, **kwargs) -> None:
     # Connected after django-axes's own receiver ("axes" precedes "predictions" in INSTALLED_APPS), so that
     # this attempt's lockout is already decided. Django's authenticate() sends it for every failed sign-in.
-    sign_in_failure_record(username=str(credentials.get("username", "")),
-                           locked_out=bool(getattr(request, "axes_locked_out", False)))
+    sign_in_failure_record(
+        username=str(credentials.get("username", "")), locked_out=bool(getattr(request, "axes_locked_out", False))
+    )
 
 
 @transaction.atomic
@@ -87,7 +99,13 @@ def sign_in_unlock(*, actor, username: str | None = None, ip_address: str | None
     if ip_address:
         cleared += axes_reset(ip=ip_address)
     user = get_user_model().objects.filter(username=username).only("pk").first() if username else None
-    audit_record(actor=actor, clinic=None, action=AuditAction.LOGIN_UNLOCK, target=user,
-                 target_type=None if user else "auth.user", target_id=None if user else "",
-                 data={"username": username or None, "ip_address": ip_address or None, "cleared": cleared})
+    audit_record(
+        actor=actor,
+        clinic=None,
+        action=AuditAction.LOGIN_UNLOCK,
+        target=user,
+        target_type=None if user else "auth.user",
+        target_id=None if user else "",
+        data={"username": username or None, "ip_address": ip_address or None, "cleared": cleared},
+    )
     return cleared

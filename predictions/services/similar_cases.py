@@ -1,4 +1,5 @@
 """Similar reference cases: found in the worker with each result, from the embedding of the same forward pass."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,10 @@ def similar_cases_find(*, outcomes: Sequence, classifier) -> list[list | None]:
     index for the classifier's model version. Never raises: similar cases must not fail a result."""
     from mlcore.reference import ReferenceIndexError, query_batch
 
-    embeddings = [None if isinstance(outcome, Exception) or outcome.assessable is False
-                  else getattr(outcome, "embedding", None) for outcome in outcomes]
+    embeddings = [
+        None if isinstance(outcome, Exception) or outcome.assessable is False else getattr(outcome, "embedding", None)
+        for outcome in outcomes
+    ]
     if all(e is None for e in embeddings):
         return [None] * len(outcomes)
     try:
@@ -40,12 +43,22 @@ def similar_cases_store(*, predictions: Sequence[Prediction], neighbours: dict[i
     ids = [p.id for p in predictions if neighbours.get(p.id)]
     id_max_length = SimilarCase._meta.get_field("reference_id").max_length
     assert id_max_length is not None  # a CharField declares one
-    rows = [SimilarCase(prediction_id=prediction_id, rank=n.rank, reference_id=n.case.image_id, dx=n.case.dx,
-                        dx_type=n.case.dx_type if n.case.dx_type in Confirmation.values else "",
-                        age=n.case.age, sex=(n.case.sex or "")[:16], site=(n.case.site or "")[:32],
-                        similarity=n.similarity)
-            for prediction_id in ids for n in neighbours[prediction_id] or []
-            if len(n.case.image_id) <= id_max_length]
+    rows = [
+        SimilarCase(
+            prediction_id=prediction_id,
+            rank=n.rank,
+            reference_id=n.case.image_id,
+            dx=n.case.dx,
+            dx_type=n.case.dx_type if n.case.dx_type in Confirmation.values else "",
+            age=n.case.age,
+            sex=(n.case.sex or "")[:16],
+            site=(n.case.site or "")[:32],
+            similarity=n.similarity,
+        )
+        for prediction_id in ids
+        for n in neighbours[prediction_id] or []
+        if len(n.case.image_id) <= id_max_length
+    ]
     if not ids:
         return 0  # no query at all: a batch without an index costs the worker nothing here
     try:

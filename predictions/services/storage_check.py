@@ -5,6 +5,7 @@ rolls back (services.files), so neither should happen; a process killed between 
 commit, a restored backup, or a hand-edited disk can still leave either. The operator's command
 `manage.py storage_check` reports them and, with --remove, removes the orphans.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -39,8 +40,12 @@ class StorageReport:
     @property
     def clean(self) -> bool:
         unresolved = set(self.orphan_files) - set(self.removed)
-        return not (unresolved or self.missing_images or set(self.missing_heatmaps) - set(self.heatmaps_requeued)
-                    or set(self.missing_class_heatmaps) - set(self.class_heatmaps_requeued))
+        return not (
+            unresolved
+            or self.missing_images
+            or set(self.missing_heatmaps) - set(self.heatmaps_requeued)
+            or set(self.missing_class_heatmaps) - set(self.class_heatmaps_requeued)
+        )
 
 
 def _listed(storage: Storage, folder: str) -> set[str]:
@@ -53,8 +58,9 @@ def _listed(storage: Storage, folder: str) -> set[str]:
     return names
 
 
-def storage_check(*, remove: bool = False, now: datetime.datetime | None = None,
-                  storage: Storage | None = None) -> StorageReport:
+def storage_check(
+    *, remove: bool = False, now: datetime.datetime | None = None, storage: Storage | None = None
+) -> StorageReport:
     """Compare the stored files with the records that name them.
 
     With `remove`, orphan files older than ORPHAN_GRACE are deleted (audited, by name only), and
@@ -72,10 +78,12 @@ def storage_check(*, remove: bool = False, now: datetime.datetime | None = None,
         young = storage.get_modified_time(name) > now - ORPHAN_GRACE
         (report.young_orphans if young else report.orphan_files).append(name)
     report.missing_images = sorted(pk for name, pk in images.items() if name not in stored and not storage.exists(name))
-    report.missing_heatmaps = sorted(pk for name, pk in heatmaps.items()
-                                     if name not in stored and not storage.exists(name))
-    report.missing_class_heatmaps = sorted(pk for name, pk in class_heatmaps.items()
-                                           if name not in stored and not storage.exists(name))
+    report.missing_heatmaps = sorted(
+        pk for name, pk in heatmaps.items() if name not in stored and not storage.exists(name)
+    )
+    report.missing_class_heatmaps = sorted(
+        pk for name, pk in class_heatmaps.items() if name not in stored and not storage.exists(name)
+    )
     if remove:
         _repair(report, storage)
     return report
@@ -88,15 +96,25 @@ def _repair(report: StorageReport, storage: Storage) -> None:
         report.removed.append(name)
     if report.missing_heatmaps:
         Prediction.objects.filter(id__in=report.missing_heatmaps).update(
-            heatmap="", heatmap_status=HeatmapStatus.PENDING, heatmap_attempts=0, heatmap_queued_at=None)
+            heatmap="", heatmap_status=HeatmapStatus.PENDING, heatmap_attempts=0, heatmap_queued_at=None
+        )
         report.heatmaps_requeued = list(report.missing_heatmaps)
     if report.missing_class_heatmaps:
         PredictionHeatmap.objects.filter(id__in=report.missing_class_heatmaps).update(
-            file="", status=HeatmapStatus.PENDING, attempts=0, queued_at=None)
+            file="", status=HeatmapStatus.PENDING, attempts=0, queued_at=None
+        )
         report.class_heatmaps_requeued = list(report.missing_class_heatmaps)
     if report.removed or report.heatmaps_requeued or report.class_heatmaps_requeued:
         # System-wide: an orphan names no record, so no clinic; its name is all that is known of it.
-        audit_record(actor=None, clinic=None, action=AuditAction.STORAGE_REPAIR,
-                     target_type="storage", target_id="default",
-                     data={"removed_files": report.removed, "heatmaps_requeued": report.heatmaps_requeued,
-                           "class_heatmaps_requeued": report.class_heatmaps_requeued})
+        audit_record(
+            actor=None,
+            clinic=None,
+            action=AuditAction.STORAGE_REPAIR,
+            target_type="storage",
+            target_id="default",
+            data={
+                "removed_files": report.removed,
+                "heatmaps_requeued": report.heatmaps_requeued,
+                "class_heatmaps_requeued": report.class_heatmaps_requeued,
+            },
+        )

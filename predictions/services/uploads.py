@@ -1,4 +1,5 @@
 """Image upload: refuse anything that is not a sound image, store a clean re-encoding, queue its prediction."""
+
 from __future__ import annotations
 
 import datetime
@@ -65,7 +66,10 @@ def _reencode(data: bytes) -> _Encoded:
             if probe.width * probe.height > settings.SKINCLINIC_MAX_IMAGE_PIXELS:
                 raise _refuse(
                     f"The image is {probe.width}x{probe.height}: too many pixels to open safely "
-                    f"(the limit is {settings.SKINCLINIC_MAX_IMAGE_PIXELS:,}).", "too_many_pixels", TooLarge)
+                    f"(the limit is {settings.SKINCLINIC_MAX_IMAGE_PIXELS:,}).",
+                    "too_many_pixels",
+                    TooLarge,
+                )
             _check_shape(probe.width, probe.height)
             probe.verify()
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
@@ -99,12 +103,17 @@ def _check_shape(width: int, height: int) -> None:
     short, long = sorted((width, height))
     minimum = settings.SKINCLINIC_MIN_IMAGE_SIDE
     if short < minimum:
-        raise _refuse(f"The image is {width}x{height}: too small to show a lesion (each side needs at least "
-                      f"{minimum} pixels).", "too_small")
+        raise _refuse(
+            f"The image is {width}x{height}: too small to show a lesion (each side needs at least {minimum} pixels).",
+            "too_small",
+        )
     ratio = settings.SKINCLINIC_MAX_IMAGE_ASPECT_RATIO
     if long > short * ratio:
-        raise _refuse(f"The image is {width}x{height}: too long and narrow to be a photograph of a lesion "
-                      f"(at most {ratio:g} times longer than it is wide).", "bad_shape")
+        raise _refuse(
+            f"The image is {width}x{height}: too long and narrow to be a photograph of a lesion "
+            f"(at most {ratio:g} times longer than it is wide).",
+            "bad_shape",
+        )
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -118,8 +127,14 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 @transaction.atomic
 def image_upload(
-    *, actor, lesion: Lesion, file: File, captured_at: datetime.date | None = None, age: int | None = None,
-    sex: str | None = None, site: str | None = None,
+    *,
+    actor,
+    lesion: Lesion,
+    file: File,
+    captured_at: datetime.date | None = None,
+    age: int | None = None,
+    sex: str | None = None,
+    site: str | None = None,
 ) -> tuple[LesionImage, bool]:
     """Store an uploaded photograph of a lesion and queue its prediction; returns (image, created).
 
@@ -138,20 +153,38 @@ def image_upload(
 
     existing = LesionImage.objects.filter(lesion=lesion, sha256=digest).first()
     if existing is not None:
-        audit_record(actor=actor, clinic=clinic, action=AuditAction.IMAGE_UPLOAD_DUPLICATE, target=existing,
-                     data={"sha256": digest})
+        audit_record(
+            actor=actor,
+            clinic=clinic,
+            action=AuditAction.IMAGE_UPLOAD_DUPLICATE,
+            target=existing,
+            data={"sha256": digest},
+        )
         return existing, False
 
     if captured_at and patient.date_of_birth and captured_at < patient.date_of_birth:
-        raise ValidationError({"captured_at": ValidationError(
-            "The capture date is before the patient's date of birth.", code="before_birth")})
+        raise ValidationError(
+            {
+                "captured_at": ValidationError(
+                    "The capture date is before the patient's date of birth.", code="before_birth"
+                )
+            }
+        )
     encoded = _reencode(data)
     if age is None:
         age = age_on(patient.date_of_birth, captured_at or timezone.localdate())
     image = LesionImage(
-        lesion=lesion, sha256=digest, width=encoded.width, height=encoded.height, format=encoded.format,
-        size_bytes=len(encoded.data), captured_at=captured_at, uploaded_by=actor, age=age,
-        sex=sex or patient.sex, site=site or lesion.site or Site.UNKNOWN,
+        lesion=lesion,
+        sha256=digest,
+        width=encoded.width,
+        height=encoded.height,
+        format=encoded.format,
+        size_bytes=len(encoded.data),
+        captured_at=captured_at,
+        uploaded_by=actor,
+        age=age,
+        sex=sex or patient.sex,
+        site=site or lesion.site or Site.UNKNOWN,
     )
     # Field checks only: uniqueness was just looked up, and the database enforces the constraints.
     image.full_clean(exclude=["file"], validate_unique=False, validate_constraints=False)
@@ -166,12 +199,27 @@ def image_upload(
         if existing is None:
             raise
         return existing, False
-    prediction = Prediction.objects.create(image=image, clinic=clinic, model_version=inference.model_version(),
-                                           status=PredictionStatus.QUEUED, queued_at=timezone.now())
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.IMAGE_UPLOAD, target=image,
-                 data={"sha256": digest, "lesion_id": lesion.pk, "width": image.width, "height": image.height,
-                       "format": image.format, "prediction_id": prediction.pk,
-                       "model_version": prediction.model_version})
+    prediction = Prediction.objects.create(
+        image=image,
+        clinic=clinic,
+        model_version=inference.model_version(),
+        status=PredictionStatus.QUEUED,
+        queued_at=timezone.now(),
+    )
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.IMAGE_UPLOAD,
+        target=image,
+        data={
+            "sha256": digest,
+            "lesion_id": lesion.pk,
+            "width": image.width,
+            "height": image.height,
+            "format": image.format,
+            "prediction_id": prediction.pk,
+            "model_version": prediction.model_version,
+        },
+    )
     predictions_enqueue_on_commit([prediction.pk])
     return image, True
-

@@ -4,6 +4,7 @@ before each delivery (a name can resolve elsewhere by then).
 A clinic administrator chooses the URL and the server makes the request, so without this rule the server
 could be aimed at itself, its cloud's metadata service (169.254.169.254) or the hospital's private network.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -70,6 +71,7 @@ def webhook_target_check(url: str) -> None:
 # The check above resolves the name; the request resolves it again, and a name with a short TTL can answer
 # a public address to the first and 169.254.169.254 to the second (DNS rebinding). So the connection itself
 # resolves once, refuses unless every address is public, and connects to the addresses it checked.
+
 
 class _PublicAddressConnectionMixin:
     address_allowed = staticmethod(_address_is_public)

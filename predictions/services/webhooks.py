@@ -5,6 +5,7 @@ A delivery is signed with the endpoint's secret (HMAC-SHA256 of the exact body, 
 backoff after a 5xx answer, a timeout or a failed connection, and given up at once on any other answer
 (a 4xx means the receiver refuses this body; sending it again will not help). Every attempt is logged.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -54,6 +55,7 @@ USER_AGENT = "SkinClinic-Webhooks/1.0"
 
 # --- Endpoints ---------------------------------------------------------------------------------------------
 
+
 def _validate_endpoint(url: str, events: Sequence[str]) -> None:
     errors = {}
     try:
@@ -69,36 +71,66 @@ def _validate_endpoint(url: str, events: Sequence[str]) -> None:
 
 
 @transaction.atomic
-def webhook_endpoint_create(*, actor, clinic: Clinic, url: str, events: Sequence[str], description: str = ""
-                            ) -> WebhookEndpoint:
+def webhook_endpoint_create(
+    *, actor, clinic: Clinic, url: str, events: Sequence[str], description: str = ""
+) -> WebhookEndpoint:
     """Register an endpoint for a clinic (its administrators only), with a new random signing secret."""
     permissions.require(actor, "clinic.administer", clinic)
     _validate_endpoint(url, events)
-    endpoint = WebhookEndpoint(clinic=clinic, url=url, events=sorted(set(events)), description=description,
-                               secret="whsec_" + secrets.token_urlsafe(32), created_by=actor)
+    endpoint = WebhookEndpoint(
+        clinic=clinic,
+        url=url,
+        events=sorted(set(events)),
+        description=description,
+        secret="whsec_" + secrets.token_urlsafe(32),
+        created_by=actor,
+    )
     endpoint.full_clean()
     endpoint.save()
-    audit_record(actor=actor, clinic=clinic, action=AuditAction.WEBHOOK_CREATE, target=endpoint,
-                 data={"url": url, "events": endpoint.events})
+    audit_record(
+        actor=actor,
+        clinic=clinic,
+        action=AuditAction.WEBHOOK_CREATE,
+        target=endpoint,
+        data={"url": url, "events": endpoint.events},
+    )
     return endpoint
 
 
 @transaction.atomic
-def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None = None,
-                            events: Sequence[str] | None = None, description: str | None = None,
-                            is_active: bool | None = None) -> WebhookEndpoint:
+def webhook_endpoint_update(
+    *,
+    actor,
+    endpoint: WebhookEndpoint,
+    url: str | None = None,
+    events: Sequence[str] | None = None,
+    description: str | None = None,
+    is_active: bool | None = None,
+) -> WebhookEndpoint:
     """Change an endpoint's URL, events, description or whether it is active."""
     permissions.require(actor, "clinic.administer", endpoint.clinic)
-    changes = {name: value for name, value in
-               {"url": url, "events": sorted(set(events)) if events is not None else None,
-                "description": description, "is_active": is_active}.items() if value is not None}
+    changes = {
+        name: value
+        for name, value in {
+            "url": url,
+            "events": sorted(set(events)) if events is not None else None,
+            "description": description,
+            "is_active": is_active,
+        }.items()
+        if value is not None
+    }
     for name, value in changes.items():
         setattr(endpoint, name, value)
     _validate_endpoint(endpoint.url, endpoint.events)
     endpoint.full_clean()
     endpoint.save()
-    audit_record(actor=actor, clinic=endpoint.clinic, action=AuditAction.WEBHOOK_UPDATE, target=endpoint,
-                 data={name: value for name, value in changes.items()})
+    audit_record(
+        actor=actor,
+        clinic=endpoint.clinic,
+        action=AuditAction.WEBHOOK_UPDATE,
+        target=endpoint,
+        data={name: value for name, value in changes.items()},
+    )
     return endpoint
 
 
@@ -106,40 +138,68 @@ def webhook_endpoint_update(*, actor, endpoint: WebhookEndpoint, url: str | None
 def webhook_endpoint_delete(*, actor, endpoint: WebhookEndpoint) -> None:
     """Remove an endpoint with its delivery log."""
     permissions.require(actor, "clinic.administer", endpoint.clinic)
-    audit_record(actor=actor, clinic=endpoint.clinic, action=AuditAction.WEBHOOK_DELETE, target=endpoint,
-                 data={"url": endpoint.url})
+    audit_record(
+        actor=actor,
+        clinic=endpoint.clinic,
+        action=AuditAction.WEBHOOK_DELETE,
+        target=endpoint,
+        data={"url": endpoint.url},
+    )
     endpoint.delete()
 
 
 # --- Events ------------------------------------------------------------------------------------------------
 
+
 def _prediction_data(prediction: Prediction) -> dict:
     image = prediction.image
-    return {"prediction": {
-        "id": prediction.pk, "url": api_public_url("prediction-detail", prediction.pk), "status": prediction.status,
-        "model_version": prediction.model_version, "image_id": image.pk, "lesion_id": image.lesion_id,
-        "patient_id": image.lesion.patient_id, "top_class": prediction.top_class or None,
-        "top_class_name": CLASS_NAMES.get(prediction.top_class), "malignancy_risk": prediction.malignancy_risk,
-        "error": prediction.error or None, "finished_at": prediction.finished_at,
-        "fhir_url": api_public_url("image-fhir", image.pk),
-    }}
+    return {
+        "prediction": {
+            "id": prediction.pk,
+            "url": api_public_url("prediction-detail", prediction.pk),
+            "status": prediction.status,
+            "model_version": prediction.model_version,
+            "image_id": image.pk,
+            "lesion_id": image.lesion_id,
+            "patient_id": image.lesion.patient_id,
+            "top_class": prediction.top_class or None,
+            "top_class_name": CLASS_NAMES.get(prediction.top_class),
+            "malignancy_risk": prediction.malignancy_risk,
+            "error": prediction.error or None,
+            "finished_at": prediction.finished_at,
+            "fhir_url": api_public_url("image-fhir", image.pk),
+        }
+    }
 
 
 def _review_data(review: Review) -> dict:
-    return {"review": {
-        "id": review.pk, "url": api_public_url("review-detail", review.pk), "image_id": review.image_id,
-        "lesion_id": review.image.lesion_id, "patient_id": review.image.lesion.patient_id,
-        "prediction_id": review.prediction_id, "verdict": review.verdict, "diagnosis": review.diagnosis,
-        "diagnosis_name": CLASS_NAMES.get(review.diagnosis),
-        "histopathology_confirmed": review.histopathology_confirmed, "created_at": review.created_at,
-        "fhir_url": api_public_url("image-fhir", review.image_id),
-    }}
+    return {
+        "review": {
+            "id": review.pk,
+            "url": api_public_url("review-detail", review.pk),
+            "image_id": review.image_id,
+            "lesion_id": review.image.lesion_id,
+            "patient_id": review.image.lesion.patient_id,
+            "prediction_id": review.prediction_id,
+            "verdict": review.verdict,
+            "diagnosis": review.diagnosis,
+            "diagnosis_name": CLASS_NAMES.get(review.diagnosis),
+            "histopathology_confirmed": review.histopathology_confirmed,
+            "created_at": review.created_at,
+            "fhir_url": api_public_url("image-fhir", review.image_id),
+        }
+    }
 
 
 def webhook_body(*, event: str, event_id, clinic: Clinic | None, created_at: datetime.datetime, data: dict) -> str:
     """The JSON body of an event, serialised once (the signature covers these exact bytes)."""
-    payload = {"id": str(event_id), "type": event, "created_at": created_at,
-               "clinic": clinic.slug if clinic is not None else None, "data": data}
+    payload = {
+        "id": str(event_id),
+        "type": event,
+        "created_at": created_at,
+        "clinic": clinic.slug if clinic is not None else None,
+        "data": data,
+    }
     return json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"))
 
 
@@ -162,8 +222,11 @@ def webhook_events_emit(*, audit_events: Sequence[AuditEvent]) -> list[WebhookDe
     if not audit_events:
         return []
     endpoints_of: dict[int, list[WebhookEndpoint]] = {}
-    for endpoint in WebhookEndpoint.objects.select_related("clinic").filter(
-            clinic_id__in={e.clinic_id for e in audit_events}, is_active=True).order_by("id"):
+    for endpoint in (
+        WebhookEndpoint.objects.select_related("clinic")
+        .filter(clinic_id__in={e.clinic_id for e in audit_events}, is_active=True)
+        .order_by("id")
+    ):
         endpoints_of.setdefault(endpoint.clinic_id, []).append(endpoint)
     wanted = [(e, AUDIT_ACTION_EVENTS[e.action]) for e in audit_events if e.clinic_id in endpoints_of]
     targets: dict[str, set[str]] = {}
@@ -177,9 +240,13 @@ def webhook_events_emit(*, audit_events: Sequence[AuditEvent]) -> list[WebhookDe
             if event not in endpoint.events:  # filtered here: SQLite has no JSON containment lookup
                 continue
             delivery = WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now)
-            delivery.body = webhook_body(event=event, event_id=delivery.event_id, clinic=endpoint.clinic,
-                                         created_at=audit_event.created_at,
-                                         data=data_of[event][audit_event.target_id])
+            delivery.body = webhook_body(
+                event=event,
+                event_id=delivery.event_id,
+                clinic=endpoint.clinic,
+                created_at=audit_event.created_at,
+                data=data_of[event][audit_event.target_id],
+            )
             deliveries.append(delivery)
     WebhookDelivery.objects.bulk_create(deliveries)
     webhook_deliveries_enqueue_on_commit([d.pk for d in deliveries])
@@ -208,6 +275,7 @@ def webhook_deliveries_enqueue_on_commit(delivery_ids: Iterable[int]) -> None:
 
 # --- Delivery ----------------------------------------------------------------------------------------------
 
+
 def webhook_signature(*, secret: str, body: bytes) -> str:
     """The signature header's value: `sha256=` and the hex HMAC-SHA256 of the body under the secret."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -223,8 +291,9 @@ class AttemptResult:
 
 
 def _backoff(number: int) -> float:
-    return min(settings.SKINCLINIC_WEBHOOK_RETRY_BACKOFF * 2 ** (number - 1),
-               settings.SKINCLINIC_WEBHOOK_RETRY_BACKOFF_MAX)
+    return min(
+        settings.SKINCLINIC_WEBHOOK_RETRY_BACKOFF * 2 ** (number - 1), settings.SKINCLINIC_WEBHOOK_RETRY_BACKOFF_MAX
+    )
 
 
 def _target_refusal(url: str) -> str | None:
@@ -242,8 +311,10 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     endpoint = delivery.endpoint
     body = delivery.body.encode()
     headers = {
-        "Content-Type": "application/json", "User-Agent": USER_AGENT,
-        "X-SkinClinic-Event": delivery.event, "X-SkinClinic-Delivery": str(delivery.event_id),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-SkinClinic-Event": delivery.event,
+        "X-SkinClinic-Delivery": str(delivery.event_id),
         SIGNATURE_HEADER: webhook_signature(secret=endpoint.secret, body=body),
     }
     timeout = settings.SKINCLINIC_WEBHOOK_TIMEOUT
@@ -254,8 +325,9 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
             # stream=True and no body read: a receiver's answer is its status; a huge body is never pulled in.
-            with session.post(endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False,
-                              stream=True) as response:
+            with session.post(
+                endpoint.url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            ) as response:
                 return response.status_code, ""
     except requests.RequestException as exc:
         # One answer for a timeout, a refused connection and a failed TLS handshake alike: which of them it
@@ -278,9 +350,9 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult:
         return AttemptResult(delivery_id, None)
     number = delivery.attempts + 1
     lease = datetime.timedelta(seconds=settings.SKINCLINIC_WEBHOOK_TIMEOUT + 60)
-    if not WebhookDelivery.objects.filter(id=delivery.id, status=DeliveryStatus.PENDING,
-                                          attempts=delivery.attempts).update(attempts=number,
-                                                                             next_attempt_at=now + lease):
+    if not WebhookDelivery.objects.filter(
+        id=delivery.id, status=DeliveryStatus.PENDING, attempts=delivery.attempts
+    ).update(attempts=number, next_attempt_at=now + lease):
         return AttemptResult(delivery_id, None)
     delivery.attempts = number
 
@@ -295,34 +367,65 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult:
 
     if status is not None and 200 <= status < 300:
         outcome = AttemptOutcome.DELIVERED
-    elif refusal is None and (status is None or status >= 500) \
-            and number < settings.SKINCLINIC_WEBHOOK_MAX_ATTEMPTS:
+    elif refusal is None and (status is None or status >= 500) and number < settings.SKINCLINIC_WEBHOOK_MAX_ATTEMPTS:
         outcome = AttemptOutcome.WILL_RETRY
     else:
         outcome = AttemptOutcome.GAVE_UP
     if status is not None and not error and outcome != AttemptOutcome.DELIVERED:
         error = DeliveryError.ERROR_STATUS.label  # the status itself is in response_status
     retry_in = _backoff(number) if outcome == AttemptOutcome.WILL_RETRY else None
-    _attempt_record(delivery, number=number, started_at=now, duration_ms=duration_ms, status=status, error=error,
-                    outcome=outcome, retry_in=retry_in)
+    _attempt_record(
+        delivery,
+        number=number,
+        started_at=now,
+        duration_ms=duration_ms,
+        status=status,
+        error=error,
+        outcome=outcome,
+        retry_in=retry_in,
+    )
     return AttemptResult(delivery_id, outcome, retry_in)
 
 
 @transaction.atomic
-def _attempt_record(delivery: WebhookDelivery, *, number: int, started_at, duration_ms: int, status: int | None,
-                    error: str, outcome: str, retry_in: float | None) -> None:
-    WebhookAttempt.objects.create(delivery=delivery, number=number, started_at=started_at, duration_ms=duration_ms,
-                                  response_status=status, error=error, outcome=outcome)
+def _attempt_record(
+    delivery: WebhookDelivery,
+    *,
+    number: int,
+    started_at,
+    duration_ms: int,
+    status: int | None,
+    error: str,
+    outcome: str,
+    retry_in: float | None,
+) -> None:
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        number=number,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        response_status=status,
+        error=error,
+        outcome=outcome,
+    )
     now = timezone.now()
     if outcome == AttemptOutcome.WILL_RETRY:
         fields = {"next_attempt_at": now + datetime.timedelta(seconds=retry_in)}
     else:
-        fields = {"status": DeliveryStatus.DELIVERED if outcome == AttemptOutcome.DELIVERED else DeliveryStatus.FAILED,
-                  "next_attempt_at": None, "finished_at": now}
+        fields = {
+            "status": DeliveryStatus.DELIVERED if outcome == AttemptOutcome.DELIVERED else DeliveryStatus.FAILED,
+            "next_attempt_at": None,
+            "finished_at": now,
+        }
     WebhookDelivery.objects.filter(id=delivery.id, attempts=number).update(**fields)
     if outcome == AttemptOutcome.GAVE_UP:
-        logger.warning("webhook delivery %s to %s failed for good after %s attempts: %s", delivery.id,
-                       delivery.endpoint.url, number, error)
+        logger.warning(
+            "webhook delivery %s to %s failed for good after %s attempts: %s",
+            delivery.id,
+            delivery.endpoint.url,
+            number,
+            error,
+        )
 
 
 @transaction.atomic
@@ -331,7 +434,10 @@ def webhook_deliveries_sweep(*, now: datetime.datetime | None = None) -> list[in
     a broker down at commit, a worker that died mid-attempt). Returns the ids sent again."""
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(seconds=settings.SKINCLINIC_WEBHOOK_SWEEP_GRACE)
-    overdue = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=cutoff)
-                   .values_list("id", flat=True)[:1000])
+    overdue = list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=cutoff).values_list(
+            "id", flat=True
+        )[:1000]
+    )
     webhook_deliveries_enqueue_on_commit(overdue)
     return overdue

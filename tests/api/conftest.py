@@ -1,4 +1,5 @@
 """Fixtures of the API tests: the backbone's clinic staff and fakes, and API clients signed in by token."""
+
 import pytest
 from django.core.cache import cache
 from django.utils import timezone

@@ -1,4 +1,5 @@
 """A real HTTP server on loopback that records what it receives and answers as a test scripts it."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Who gets in (tokens, sessions), how fast (throttles), and the one shape of every error."""
+
 import datetime
 import io
 
@@ -18,23 +19,36 @@ PATIENTS = "/api/v1/patients"
 
 # Every endpoint, with a method and an id that exists for the staff fixture's clinic where it needs one.
 ENDPOINTS = [
-    ("get", "/api/v1/clinics"), ("get", PATIENTS), ("post", PATIENTS), ("get", "/api/v1/patients/{patient}"),
-    ("patch", "/api/v1/patients/{patient}"), ("get", "/api/v1/patients/{patient}/lesions"),
-    ("post", "/api/v1/patients/{patient}/lesions"), ("get", "/api/v1/lesions/{lesion}"),
-    ("patch", "/api/v1/lesions/{lesion}"), ("get", "/api/v1/lesions/{lesion}/images"),
-    ("post", "/api/v1/lesions/{lesion}/images"), ("get", "/api/v1/images/{image}"),
-    ("get", "/api/v1/images/{image}/file"), ("get", "/api/v1/images/{image}/fhir"),
-    ("post", "/api/v1/images/{image}/predictions"), ("get", "/api/v1/predictions"),
-    ("get", "/api/v1/predictions/{prediction}"), ("get", "/api/v1/predictions/{prediction}/heatmap"),
-    ("get", "/api/v1/reviews"), ("post", "/api/v1/reviews"), ("get", "/api/v1/webhooks"),
+    ("get", "/api/v1/clinics"),
+    ("get", PATIENTS),
+    ("post", PATIENTS),
+    ("get", "/api/v1/patients/{patient}"),
+    ("patch", "/api/v1/patients/{patient}"),
+    ("get", "/api/v1/patients/{patient}/lesions"),
+    ("post", "/api/v1/patients/{patient}/lesions"),
+    ("get", "/api/v1/lesions/{lesion}"),
+    ("patch", "/api/v1/lesions/{lesion}"),
+    ("get", "/api/v1/lesions/{lesion}/images"),
+    ("post", "/api/v1/lesions/{lesion}/images"),
+    ("get", "/api/v1/images/{image}"),
+    ("get", "/api/v1/images/{image}/file"),
+    ("get", "/api/v1/images/{image}/fhir"),
+    ("post", "/api/v1/images/{image}/predictions"),
+    ("get", "/api/v1/predictions"),
+    ("get", "/api/v1/predictions/{prediction}"),
+    ("get", "/api/v1/predictions/{prediction}/heatmap"),
+    ("get", "/api/v1/reviews"),
+    ("post", "/api/v1/reviews"),
+    ("get", "/api/v1/webhooks"),
     ("post", "/api/v1/webhooks"),
 ]
 
 
 @pytest.mark.parametrize("method,path", ENDPOINTS)
 def test_every_endpoint_refuses_an_anonymous_caller_with_401_and_a_token_challenge(staff, prediction, method, path):
-    url = path.format(patient=staff.patient.pk, lesion=staff.lesion.pk, image=prediction.image_id,
-                      prediction=prediction.pk)
+    url = path.format(
+        patient=staff.patient.pk, lesion=staff.lesion.pk, image=prediction.image_id, prediction=prediction.pk
+    )
     response = getattr(APIClient(), method)(url)
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Token")
@@ -47,9 +61,15 @@ def test_a_valid_token_acts_as_its_user_and_records_its_use(staff):
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = client.get("/api/v1/clinics")
     assert response.status_code == 200
-    assert response.json() == [{"id": staff.clinic.pk, "slug": staff.clinic.slug, "name": staff.clinic.name,
-                                "role": "clinician",
-                                "performance_url": f"http://testserver/api/v1/clinics/{staff.clinic.pk}/performance"}]
+    assert response.json() == [
+        {
+            "id": staff.clinic.pk,
+            "slug": staff.clinic.slug,
+            "name": staff.clinic.name,
+            "role": "clinician",
+            "performance_url": f"http://testserver/api/v1/clinics/{staff.clinic.pk}/performance",
+        }
+    ]
     token.refresh_from_db()
     assert token.last_used_at is not None
 
@@ -93,8 +113,9 @@ def test_a_revoked_token_stops_working_at_once(staff):
 
 
 def test_an_expired_token_or_one_of_an_inactive_user_is_401(staff):
-    _, expired = api_token_create(user=staff.clinician, name="old",
-                                  expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    _, expired = api_token_create(
+        user=staff.clinician, name="old", expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
     assert APIClient().get("/api/v1/clinics", HTTP_AUTHORIZATION=f"Token {expired}").status_code == 401
     _, key = api_token_create(user=staff.reviewer, name="app")
     staff.reviewer.is_active = False
@@ -122,8 +143,9 @@ def test_a_user_without_a_clinic_sees_empty_lists_and_cannot_create(user_without
 def test_each_token_has_its_own_rate_limit_and_429_says_when_to_retry(staff, monkeypatch):
     from predictions.api.throttles import ApiRateThrottle
 
-    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES",
-                        {"token": "3/minute", "user": "3/minute", "anon": "3/minute"})
+    monkeypatch.setattr(
+        ApiRateThrottle, "THROTTLE_RATES", {"token": "3/minute", "user": "3/minute", "anon": "3/minute"}
+    )
     first, second = token_client(staff.clinician, "one"), token_client(staff.clinician, "two")
     assert [first.get("/api/v1/clinics").status_code for _ in range(3)] == [200] * 3
     response = first.get("/api/v1/clinics")
@@ -137,8 +159,9 @@ def test_each_token_has_its_own_rate_limit_and_429_says_when_to_retry(staff, mon
 def test_the_portals_session_is_throttled_per_user(staff, monkeypatch):
     from predictions.api.throttles import ApiRateThrottle
 
-    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES",
-                        {"token": "100/minute", "user": "2/minute", "anon": "1/minute"})
+    monkeypatch.setattr(
+        ApiRateThrottle, "THROTTLE_RATES", {"token": "100/minute", "user": "2/minute", "anon": "1/minute"}
+    )
     client = APIClient()
     client.force_login(staff.reviewer)
     assert [client.get("/api/v1/clinics").status_code for _ in range(3)] == [200, 200, 429]
@@ -148,8 +171,9 @@ def test_the_portals_session_is_throttled_per_user(staff, monkeypatch):
 def test_the_limit_slides_the_previous_minute_out_gradually(staff, monkeypatch):
     from predictions.api.throttles import ApiRateThrottle
 
-    monkeypatch.setattr(ApiRateThrottle, "THROTTLE_RATES",
-                        {"token": "10/minute", "user": "10/minute", "anon": "1/minute"})
+    monkeypatch.setattr(
+        ApiRateThrottle, "THROTTLE_RATES", {"token": "10/minute", "user": "10/minute", "anon": "1/minute"}
+    )
     clock = {"now": 600 * 60.0}  # the start of a minute
     monkeypatch.setattr(ApiRateThrottle, "timer", lambda self: clock["now"])
     client = token_client(staff.clinician)
@@ -189,8 +213,17 @@ def test_a_body_the_endpoint_cannot_parse_is_415_and_malformed_json_is_400(api, 
 
 def test_the_management_command_makes_lists_and_revokes_tokens(staff):
     out, err = io.StringIO(), io.StringIO()
-    call_command("api_token", "create", staff.clinician.username, "--name", "EHR", "--expires-in-days", "30",
-                 stdout=out, stderr=err)
+    call_command(
+        "api_token",
+        "create",
+        staff.clinician.username,
+        "--name",
+        "EHR",
+        "--expires-in-days",
+        "30",
+        stdout=out,
+        stderr=err,
+    )
     key = out.getvalue().strip()
     assert key.startswith("sc_") and "shown only now" in err.getvalue()
     token = ApiToken.objects.get(user=staff.clinician)
@@ -208,8 +241,9 @@ def test_the_management_command_makes_lists_and_revokes_tokens(staff):
 def test_an_operator_makes_a_token_in_the_admin_and_sees_its_key_once(client, staff, django_user_model):
     operator = django_user_model.objects.create_superuser("operator", "op@example.org", "correct horse battery")
     client.force_login(operator)
-    response = client.post("/admin/predictions/apitoken/add/", {"user": staff.clinician.pk, "name": "Intake app"},
-                           follow=True)
+    response = client.post(
+        "/admin/predictions/apitoken/add/", {"user": staff.clinician.pk, "name": "Intake app"}, follow=True
+    )
     assert response.status_code == 200
     [key] = [word for m in response.context["messages"] for word in str(m).split() if word.startswith("sc_")]
     token = ApiToken.objects.get(name="Intake app")

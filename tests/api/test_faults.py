@@ -1,5 +1,6 @@
 """Every fault under /api/ is the documented JSON error shape: a service down, a full disk, a body too
 large or too deep to read, a path that does not exist."""
+
 import json
 
 import pytest
@@ -24,8 +25,11 @@ def assert_error_shape(response, status: int) -> dict:
 
 
 def upload(client, lesion):
-    return client.post(f"/api/v1/lesions/{lesion.pk}/images",
-                       {"file": SimpleUploadedFile("photo.jpg", jpeg_bytes())}, format="multipart")
+    return client.post(
+        f"/api/v1/lesions/{lesion.pk}/images",
+        {"file": SimpleUploadedFile("photo.jpg", jpeg_bytes())},
+        format="multipart",
+    )
 
 
 @pytest.mark.django_db
@@ -70,12 +74,15 @@ def test_a_pathologically_nested_json_body_is_400(api, depth):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("target,body,content_type", [
-    ("patients", '{"mrn": "X1", ', "application/json"),
-    ("patients", b"\xff\xfe\x00garbage", "application/json"),
-    ("images", "--nope\r\nContent-Disposition: form-data; name=\"file\"", "multipart/form-data; boundary=nope"),
-    ("images", "--x", "multipart/form-data"),  # no boundary at all
-])
+@pytest.mark.parametrize(
+    "target,body,content_type",
+    [
+        ("patients", '{"mrn": "X1", ', "application/json"),
+        ("patients", b"\xff\xfe\x00garbage", "application/json"),
+        ("images", '--nope\r\nContent-Disposition: form-data; name="file"', "multipart/form-data; boundary=nope"),
+        ("images", "--x", "multipart/form-data"),  # no boundary at all
+    ],
+)
 def test_a_body_that_cannot_be_parsed_is_400(api, staff, target, body, content_type):
     path = PATIENTS if target == "patients" else f"/api/v1/lesions/{staff.lesion.pk}/images"
     assert_error_shape(api("clinician").post(path, body, content_type=content_type), 400)

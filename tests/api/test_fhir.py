@@ -1,4 +1,5 @@
 """The FHIR R4 export of an image's result, validated by fhir.resources."""
+
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
@@ -82,8 +83,15 @@ def test_the_report_is_preliminary_until_a_review_then_final(api, staff, predict
     assert "Not yet reviewed" in report.conclusion
     assert report.conclusionCode[0].coding[0].code == "mel"
 
-    api("reviewer").post("/api/v1/reviews", {"image": prediction.image_id, "prediction": prediction.pk,
-                                             "verdict": "agree", "histopathology_confirmed": True})
+    api("reviewer").post(
+        "/api/v1/reviews",
+        {
+            "image": prediction.image_id,
+            "prediction": prediction.pk,
+            "verdict": "agree",
+            "histopathology_confirmed": True,
+        },
+    )
     _, resources = export(client, prediction.image_id)
     report = only(resources, "DiagnosticReport")
     assert report.status == "final" and only(resources, "Observation").status == "final"
@@ -93,8 +101,9 @@ def test_the_report_is_preliminary_until_a_review_then_final(api, staff, predict
 
 
 def test_an_override_becomes_the_reports_conclusion(api, staff, prediction):
-    Review.objects.create(image=prediction.image, prediction=prediction, verdict="override", diagnosis="bkl",
-                          reviewer=staff.reviewer)
+    Review.objects.create(
+        image=prediction.image, prediction=prediction, verdict="override", diagnosis="bkl", reviewer=staff.reviewer
+    )
     _, resources = export(api("admin"), prediction.image_id)
     report = only(resources, "DiagnosticReport")
     assert report.status == "final"

@@ -1,4 +1,5 @@
 """Uploading photographs over the API: 202 with a queued prediction, duplicates, refusals, idempotent retries."""
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
@@ -20,12 +21,14 @@ def images_url(lesion):
 
 def upload(client, lesion, data: bytes, name="photo.jpg", key=None, **fields):
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-    return client.post(images_url(lesion), {"file": SimpleUploadedFile(name, data), **fields}, format="multipart",
-                       **headers)
+    return client.post(
+        images_url(lesion), {"file": SimpleUploadedFile(name, data), **fields}, format="multipart", **headers
+    )
 
 
 def test_an_upload_is_accepted_with_its_queued_prediction_and_a_location_to_poll(
-        api, staff, django_capture_on_commit_callbacks, fake_classifier):
+    api, staff, django_capture_on_commit_callbacks, fake_classifier
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = upload(api("clinician"), staff.lesion, jpeg_bytes(seed=1), captured_at="2026-01-02", age=44)
     assert response.status_code == 202, response.json()
@@ -68,8 +71,9 @@ def test_the_same_bytes_for_the_same_lesion_return_the_existing_image_with_200(a
     assert Prediction.objects.count() == 1
 
 
-@pytest.mark.parametrize("role,expected", [("clinician", 202), ("admin", 202), ("reviewer", 403), ("outsider", 404),
-                                           ("anonymous", 401)])
+@pytest.mark.parametrize(
+    "role,expected", [("clinician", 202), ("admin", 202), ("reviewer", 403), ("outsider", 404), ("anonymous", 401)]
+)
 def test_who_may_upload(api, staff, media_root, role, expected):
     response = upload(api(role), staff.lesion, jpeg_bytes(seed=4))
     assert response.status_code == expected
@@ -78,14 +82,18 @@ def test_who_may_upload(api, staff, media_root, role, expected):
         assert LesionImage.objects.count() == 0 and stored_files(media_root) == []
 
 
-@pytest.mark.parametrize("data,name,expected,code_field", [
-    (truncated_jpeg(), "cut.jpg", 400, "file"),
-    (b"%PDF-1.4 not an image at all", "scan.pdf", 415, "file"),
-    (encode(lesion_picture(), "GIF"), "anim.gif", 415, "file"),
-    (png_bomb(), "bomb.png", 413, "file"),
-])
-def test_bad_files_are_refused_with_the_right_status_and_nothing_is_stored(api, staff, media_root, data, name,
-                                                                           expected, code_field):
+@pytest.mark.parametrize(
+    "data,name,expected,code_field",
+    [
+        (truncated_jpeg(), "cut.jpg", 400, "file"),
+        (b"%PDF-1.4 not an image at all", "scan.pdf", 415, "file"),
+        (encode(lesion_picture(), "GIF"), "anim.gif", 415, "file"),
+        (png_bomb(), "bomb.png", 413, "file"),
+    ],
+)
+def test_bad_files_are_refused_with_the_right_status_and_nothing_is_stored(
+    api, staff, media_root, data, name, expected, code_field
+):
     response = upload(api("clinician"), staff.lesion, data, name=name)
     assert response.status_code == expected, response.json()
     body = response.json()
@@ -107,7 +115,8 @@ def test_a_request_body_far_over_the_limit_is_413_before_it_is_read(api, staff, 
     big = b"\xff\xd8" + b"\0" * (1024 * 1024 + 5000)
     response = upload(api("clinician"), staff.lesion, big)
     assert response.status_code == 413 and response.json()["errors"] == {
-        "file": ["The file is larger than the 0 MB limit."]}
+        "file": ["The file is larger than the 0 MB limit."]
+    }
 
 
 def test_an_upload_without_a_file_or_with_bad_metadata_is_400(api, staff):
@@ -124,6 +133,7 @@ def test_json_sent_to_the_upload_is_415(api, staff):
 
 
 # --- Idempotency-Key ---------------------------------------------------------------------------------------
+
 
 def test_a_retried_upload_with_the_same_idempotency_key_replays_the_first_response(api, staff):
     client = api("clinician")
@@ -183,11 +193,13 @@ def test_an_overlong_idempotency_key_is_400(api):
 
 # --- Reading images ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role", EVERYONE)
 def test_an_image_with_its_predictions_and_its_file_reach_members_only(api, staff, role):
     image = LesionImageFactory(lesion=staff.lesion)
-    older = succeeded(PredictionFactory(image=image, model_version="old:1",
-                                        queued_at=timezone.now() - timezone.timedelta(days=9)))
+    older = succeeded(
+        PredictionFactory(image=image, model_version="old:1", queued_at=timezone.now() - timezone.timedelta(days=9))
+    )
     newer = PredictionFactory(image=image)
     client = api(role)
     detail = client.get(f"/api/v1/images/{image.pk}")
@@ -217,6 +229,7 @@ def test_images_of_a_lesion_list_and_filter(api, staff):
 
 # --- Asking for a prediction on the current model ----------------------------------------------------------
 
+
 def test_asking_again_returns_the_existing_prediction_of_the_current_model(api, staff, prediction):
     response = api("clinician").post(f"/api/v1/images/{prediction.image_id}/predictions")
     assert response.status_code == 200
@@ -224,8 +237,9 @@ def test_asking_again_returns_the_existing_prediction_of_the_current_model(api, 
     assert Prediction.objects.count() == 1
 
 
-def test_asking_for_an_image_only_an_old_model_saw_queues_the_current_one(api, staff, fake_classifier,
-                                                                          django_capture_on_commit_callbacks):
+def test_asking_for_an_image_only_an_old_model_saw_queues_the_current_one(
+    api, staff, fake_classifier, django_capture_on_commit_callbacks
+):
     image = LesionImageFactory(lesion=staff.lesion)
     succeeded(PredictionFactory(image=image, model_version="old-model:0.9"))
     with django_capture_on_commit_callbacks() as callbacks:
@@ -238,8 +252,13 @@ def test_asking_for_an_image_only_an_old_model_saw_queues_the_current_one(api, s
 
 
 def test_asking_again_after_a_failure_queues_the_failed_prediction_again(api, staff, fake_classifier):
-    failed = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status=PredictionStatus.FAILED,
-                               error="boom", attempts=3, finished_at=timezone.now())
+    failed = PredictionFactory(
+        image=LesionImageFactory(lesion=staff.lesion),
+        status=PredictionStatus.FAILED,
+        error="boom",
+        attempts=3,
+        finished_at=timezone.now(),
+    )
     response = api("admin").post(f"/api/v1/images/{failed.image_id}/predictions")
     assert response.status_code == 202
     failed.refresh_from_db()

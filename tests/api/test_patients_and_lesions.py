@@ -1,4 +1,5 @@
 """Patients and lesions over the API: each role, another clinic's user, filters, ordering and paging."""
+
 import datetime
 
 import pytest
@@ -27,8 +28,12 @@ def test_members_of_each_role_list_and_read_their_clinics_patients(api, staff, r
 
 def test_another_clinics_user_gets_404_for_the_patient_and_its_lesions(api, staff):
     client = api("outsider")
-    for path in (f"{PATIENTS}/{staff.patient.pk}", f"{PATIENTS}/{staff.patient.pk}/lesions",
-                 f"/api/v1/lesions/{staff.lesion.pk}", f"/api/v1/lesions/{staff.lesion.pk}/images"):
+    for path in (
+        f"{PATIENTS}/{staff.patient.pk}",
+        f"{PATIENTS}/{staff.patient.pk}/lesions",
+        f"/api/v1/lesions/{staff.lesion.pk}",
+        f"/api/v1/lesions/{staff.lesion.pk}/images",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert staff.patient.full_name not in response.content.decode()
@@ -39,8 +44,9 @@ def test_another_clinics_user_gets_404_for_the_patient_and_its_lesions(api, staf
 
 @pytest.mark.parametrize("role,expected", [("clinician", 201), ("admin", 201), ("reviewer", 403)])
 def test_clinicians_and_admins_register_patients_and_reviewers_may_not(api, staff, role, expected):
-    response = api(role).post(PATIENTS, {"mrn": "NEW-1", "full_name": "  New Patient ", "date_of_birth": "1980-02-03",
-                                         "sex": "female"})
+    response = api(role).post(
+        PATIENTS, {"mrn": "NEW-1", "full_name": "  New Patient ", "date_of_birth": "1980-02-03", "sex": "female"}
+    )
     assert response.status_code == expected, response.json()
     if expected == 201:
         body = response.json()
@@ -94,10 +100,10 @@ def test_changing_the_mrn_to_one_in_use_is_409_and_changes_nothing(api, staff):
 
 
 def test_patients_filter_by_mrn_name_birth_dates_and_creation(api, staff):
-    a = PatientFactory(clinic=staff.clinic, mrn="A-100", full_name="Alice Able",
-                       date_of_birth=datetime.date(1950, 1, 1))
-    b = PatientFactory(clinic=staff.clinic, mrn="B-200", full_name="Bob Baker",
-                       date_of_birth=datetime.date(1990, 6, 1))
+    a = PatientFactory(
+        clinic=staff.clinic, mrn="A-100", full_name="Alice Able", date_of_birth=datetime.date(1950, 1, 1)
+    )
+    b = PatientFactory(clinic=staff.clinic, mrn="B-200", full_name="Bob Baker", date_of_birth=datetime.date(1990, 6, 1))
     client = api("clinician")
 
     def ids(query):
@@ -121,8 +127,9 @@ def test_patients_order_and_page(api, staff):
     client = api("clinician")
     body = client.get(PATIENTS + "?ordering=-mrn&page_size=2").json()
     assert body["count"] == 5 and len(body["results"]) == 2
-    assert [p["mrn"] for p in body["results"]] == sorted((p.mrn for p in Patient.objects.filter(clinic=staff.clinic)),
-                                                          reverse=True)[:2]
+    assert [p["mrn"] for p in body["results"]] == sorted(
+        (p.mrn for p in Patient.objects.filter(clinic=staff.clinic)), reverse=True
+    )[:2]
     assert body["next"].endswith("page=2&page_size=2") or "page=2" in body["next"]
     assert client.get(PATIENTS + "?page=99").status_code == 404
     assert client.get(PATIENTS + "?ordering=not_a_field").status_code == 200  # unknown orderings are ignored
@@ -178,8 +185,9 @@ def test_a_lesion_carries_its_side_body_map_point_and_archive_state_and_the_poin
     url = f"/api/v1/lesions/{staff.lesion.pk}"
     body = api("clinician").get(url).json()
     assert (body["laterality"], body["body_view"], body["body_x"], body["archived_at"]) == ("", "", None, None)
-    response = api("clinician").patch(url, {"laterality": "left", "body_view": "back", "body_x": 0.3, "body_y": 0.2},
-                                      format="json")
+    response = api("clinician").patch(
+        url, {"laterality": "left", "body_view": "back", "body_x": 0.3, "body_y": 0.2}, format="json"
+    )
     assert response.status_code == 200 and response.json()["body_view"] == "back"
     half = api("clinician").patch(url, {"body_view": "", "body_x": None}, format="json")  # body_y left alone
     assert half.status_code == 400
@@ -194,8 +202,10 @@ def test_an_archived_lesion_takes_no_new_images(api, staff):
     from tests.predictions.images import jpeg_bytes
 
     lesion_archive(actor=staff.clinician, lesion=staff.lesion)
-    response = api("clinician").post(f"/api/v1/lesions/{staff.lesion.pk}/images",
-                                     {"file": SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg")},
-                                     format="multipart")
+    response = api("clinician").post(
+        f"/api/v1/lesions/{staff.lesion.pk}/images",
+        {"file": SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg")},
+        format="multipart",
+    )
     assert response.status_code == 400 and "archived" in str(response.json())
     assert not staff.lesion.images.exists()

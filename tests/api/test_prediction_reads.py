@@ -1,5 +1,6 @@
 """The API's hottest reads run SQL the ORM compiled once per process: they return what the ORM's querysets
 return, scoped the same way, and cache nothing but the SQL (a token revoked by another host fails at once)."""
+
 import datetime
 
 import pytest
@@ -39,11 +40,14 @@ def _state(prediction):
 @pytest.fixture
 def two(staff):
     """A reviewed result with a heatmap per class and a queued one without anything."""
-    done = succeeded(PredictionFactory(image=LesionImageFactory(lesion=staff.lesion)), assessment_reasons=[
-        {"code": "blur", "message": "Blurred"}], refer=True, referral_threshold=0.3)
+    done = succeeded(
+        PredictionFactory(image=LesionImageFactory(lesion=staff.lesion)),
+        assessment_reasons=[{"code": "blur", "message": "Blurred"}],
+        refer=True,
+        referral_threshold=0.3,
+    )
     PredictionHeatmap.objects.create(prediction=done, class_code="bcc", status="unavailable", error="no")
-    PredictionHeatmap.objects.create(prediction=done, class_code="akiec", status="pending",
-                                     queued_at=timezone.now())
+    PredictionHeatmap.objects.create(prediction=done, class_code="akiec", status="pending", queued_at=timezone.now())
     Review.objects.create(image=done.image, prediction=done, verdict="agree", diagnosis="nv", reviewer=staff.reviewer)
     return done, PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))
 
@@ -51,8 +55,10 @@ def two(staff):
 @pytest.mark.parametrize("role", ["clinician", "reviewer", "admin"])
 def test_a_retrieve_returns_what_the_orm_returns(staff, two, role):
     for prediction in two:
-        compiled, orm = prediction_representation_get(user=staff.role(role), pk=prediction.pk), \
-            _orm_get(staff.role(role), prediction.pk)
+        compiled, orm = (
+            prediction_representation_get(user=staff.role(role), pk=prediction.pk),
+            _orm_get(staff.role(role), prediction.pk),
+        )
         assert type(compiled) is type(orm)
         assert _state(compiled) == _state(orm)
     assert _state(prediction_representation_get(user=staff.clinician, pk=str(two[0].pk)))[3] is True
@@ -60,8 +66,13 @@ def test_a_retrieve_returns_what_the_orm_returns(staff, two, role):
 
 def test_a_retrieve_outside_the_users_clinics_or_of_no_prediction_is_404_as_with_the_orm(staff, two):
     superuser = get_user_model().objects.create_superuser("operator", password="x")  # no clinic: sees none
-    for user, pk in [(staff.outsider, two[0].pk), (superuser, two[0].pk), (staff.clinician, 10**9),
-                     (staff.clinician, "x"), (staff.clinician, None)]:
+    for user, pk in [
+        (staff.outsider, two[0].pk),
+        (superuser, two[0].pk),
+        (staff.clinician, 10**9),
+        (staff.clinician, "x"),
+        (staff.clinician, None),
+    ]:
         with pytest.raises(Http404):
             _orm_get(user, pk)
         with pytest.raises(Http404):
@@ -69,8 +80,9 @@ def test_a_retrieve_outside_the_users_clinics_or_of_no_prediction_is_404_as_with
 
 
 def test_the_token_lookup_loads_what_the_orm_loads(staff):
-    token, key = api_token_create(user=staff.clinician, name="EHR",
-                                  expires_at=timezone.now() + datetime.timedelta(days=3))
+    token, key = api_token_create(
+        user=staff.clinician, name="EHR", expires_at=timezone.now() + datetime.timedelta(days=3)
+    )
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     compiled = api_token_with_user(api_token_digest(key))
     orm = ApiToken.objects.select_related("user").get(pk=token.pk)

@@ -1,4 +1,5 @@
 """Predictions (read, filter, order, heatmap) and reviews (list, record) over the API."""
+
 import datetime
 
 import pytest
@@ -29,7 +30,8 @@ def test_a_prediction_carries_its_reading_timings_and_links(api, staff, predicti
     assert body["top_probability"] == pytest.approx(0.8)
     assert body["probabilities"][0] == {"code": "mel", "name": "Melanoma", "probability": 0.8, "malignant": True}
     assert [p["probability"] for p in body["probabilities"]] == sorted(
-        (p["probability"] for p in body["probabilities"]), reverse=True)
+        (p["probability"] for p in body["probabilities"]), reverse=True
+    )
     assert body["malignancy_risk"] == pytest.approx(0.85) and body["risk_band"] == "high"
     assert body["uncertain"] is False and body["uncertain_reasons"] == []
     assert body["queue_seconds"] == pytest.approx(2.0) and body["run_seconds"] == pytest.approx(0.5)
@@ -50,11 +52,13 @@ def test_a_predictions_representation_is_what_its_declared_fields_give(staff, pr
 
     prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG heat"), save=True)
     PredictionHeatmap.objects.create(prediction=prediction, class_code="bcc", status="pending")
-    Review.objects.create(image=prediction.image, prediction=prediction, verdict="agree", diagnosis="mel",
-                          reviewer=staff.reviewer)
+    Review.objects.create(
+        image=prediction.image, prediction=prediction, verdict="agree", diagnosis="mel", reviewer=staff.reviewer
+    )
     queued = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))
-    failed = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed", error="unreadable",
-                               attempts=3)
+    failed = PredictionFactory(
+        image=LesionImageFactory(lesion=staff.lesion), status="failed", error="unreadable", attempts=3
+    )
     context = {"request": Request(rf.get("/"))}
     for one in (prediction, queued, failed):
         one = prediction_representation_get(user=staff.clinician, pk=one.pk)
@@ -82,8 +86,11 @@ def test_a_queued_prediction_has_no_reading_yet(api, staff):
 @pytest.mark.parametrize("role", EVERYONE)
 def test_predictions_and_heatmaps_reach_members_of_the_clinic_only(api, staff, prediction, role):
     prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG heat"), save=True)
-    theirs = succeeded(PredictionFactory(image=LesionImageFactory(
-        lesion=LesionFactory(patient=PatientFactory(clinic=staff.other_clinic)))))
+    theirs = succeeded(
+        PredictionFactory(
+            image=LesionImageFactory(lesion=LesionFactory(patient=PatientFactory(clinic=staff.other_clinic)))
+        )
+    )
     client = api(role)
     mine = [p["id"] for p in client.get(PREDICTIONS).json()["results"]]
     detail = client.get(f"{PREDICTIONS}/{prediction.pk}")
@@ -112,34 +119,49 @@ def spread(staff):
     other_patient = PatientFactory(clinic=staff.clinic, mrn="OTHER-1")
     low = dict(zip(CLASSES, [0.01, 0.01, 0.03, 0.05, 0.05, 0.8, 0.05]))
     made = {
-        "mel": succeeded(PredictionFactory(image=LesionImageFactory(lesion=staff.lesion),
-                                           queued_at=now - datetime.timedelta(days=3))),
-        "nv": succeeded(PredictionFactory(image=LesionImageFactory(lesion=LesionFactory(patient=other_patient)),
-                                          queued_at=now - datetime.timedelta(days=1)), probabilities=low),
+        "mel": succeeded(
+            PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), queued_at=now - datetime.timedelta(days=3))
+        ),
+        "nv": succeeded(
+            PredictionFactory(
+                image=LesionImageFactory(lesion=LesionFactory(patient=other_patient)),
+                queued_at=now - datetime.timedelta(days=1),
+            ),
+            probabilities=low,
+        ),
         "queued": PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), queued_at=now),
-        "failed": PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed", error="x",
-                                    finished_at=now, queued_at=now - datetime.timedelta(days=10)),
+        "failed": PredictionFactory(
+            image=LesionImageFactory(lesion=staff.lesion),
+            status="failed",
+            error="x",
+            finished_at=now,
+            queued_at=now - datetime.timedelta(days=10),
+        ),
     }
-    Review.objects.create(image=made["mel"].image, prediction=made["mel"], verdict="agree", diagnosis="mel",
-                          reviewer=staff.reviewer)
+    Review.objects.create(
+        image=made["mel"].image, prediction=made["mel"], verdict="agree", diagnosis="mel", reviewer=staff.reviewer
+    )
     return made
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("", ["queued", "nv", "mel", "failed"]),
-    ("?status=succeeded", ["nv", "mel"]),
-    ("?status=queued&status=failed", ["queued", "failed"]),
-    ("?top_class=mel", ["mel"]),
-    ("?risk_above=0.5", ["mel"]),
-    ("?risk_below=0.5", ["nv"]),
-    ("?reviewed=true", ["mel"]),
-    ("?reviewed=false", ["queued", "nv", "failed"]),
-    ("?mrn=OTHER-1", ["nv"]),
-    ("?queued_after={two_days_ago}", ["queued", "nv"]),
-    ("?queued_before={two_days_ago}", ["mel", "failed"]),
-    ("?ordering=-malignancy_risk&status=succeeded", ["mel", "nv"]),
-    ("?ordering=queued_at", ["failed", "mel", "nv", "queued"]),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("", ["queued", "nv", "mel", "failed"]),
+        ("?status=succeeded", ["nv", "mel"]),
+        ("?status=queued&status=failed", ["queued", "failed"]),
+        ("?top_class=mel", ["mel"]),
+        ("?risk_above=0.5", ["mel"]),
+        ("?risk_below=0.5", ["nv"]),
+        ("?reviewed=true", ["mel"]),
+        ("?reviewed=false", ["queued", "nv", "failed"]),
+        ("?mrn=OTHER-1", ["nv"]),
+        ("?queued_after={two_days_ago}", ["queued", "nv"]),
+        ("?queued_before={two_days_ago}", ["mel", "failed"]),
+        ("?ordering=-malignancy_risk&status=succeeded", ["mel", "nv"]),
+        ("?ordering=queued_at", ["failed", "mel", "nv", "queued"]),
+    ],
+)
 def test_predictions_filter_and_order(api, spread, query, expected):
     two_days_ago = (timezone.now() - datetime.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     response = api("clinician").get(PREDICTIONS + query.format(two_days_ago=two_days_ago))
@@ -152,7 +174,10 @@ def test_predictions_filter_by_patient_lesion_and_image(api, staff, spread):
     client = api("clinician")
     mel = spread["mel"]
     assert {p["id"] for p in client.get(f"{PREDICTIONS}?patient={staff.patient.pk}").json()["results"]} == {
-        mel.pk, spread["queued"].pk, spread["failed"].pk}
+        mel.pk,
+        spread["queued"].pk,
+        spread["failed"].pk,
+    }
     assert [p["id"] for p in client.get(f"{PREDICTIONS}?image={mel.image_id}").json()["results"]] == [mel.pk]
     assert client.get(f"{PREDICTIONS}?lesion={staff.lesion.pk}").json()["count"] == 3
 
@@ -183,10 +208,19 @@ def test_listing_predictions_costs_the_same_queries_for_one_or_fifty(api, staff,
 
 # --- Reviews -----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role,expected", [("reviewer", 201), ("admin", 201), ("clinician", 403)])
 def test_reviewers_and_admins_record_reviews(api, staff, prediction, role, expected):
-    response = api(role).post(REVIEWS, {"image": prediction.image_id, "prediction": prediction.pk, "verdict": "agree",
-                                        "histopathology_confirmed": True, "notes": "classic"})
+    response = api(role).post(
+        REVIEWS,
+        {
+            "image": prediction.image_id,
+            "prediction": prediction.pk,
+            "verdict": "agree",
+            "histopathology_confirmed": True,
+            "notes": "classic",
+        },
+    )
     assert response.status_code == expected, response.json()
     if expected == 201:
         body = response.json()
@@ -218,9 +252,11 @@ def test_the_services_rules_come_back_as_field_errors(api, staff, prediction):
 def test_agreeing_without_naming_a_prediction_agrees_with_the_images_newest_finished_one(api, staff, prediction):
     from mlcore import CLASSES
 
-    newer = succeeded(PredictionFactory(image=prediction.image, model_version="other:2.0.0"),
-                      probabilities=dict(zip(CLASSES, [0.05, 0.05, 0.05, 0.05, 0.1, 0.65, 0.05])),
-                      finished_at=prediction.finished_at + datetime.timedelta(minutes=5))
+    newer = succeeded(
+        PredictionFactory(image=prediction.image, model_version="other:2.0.0"),
+        probabilities=dict(zip(CLASSES, [0.05, 0.05, 0.05, 0.05, 0.1, 0.65, 0.05])),
+        finished_at=prediction.finished_at + datetime.timedelta(minutes=5),
+    )
     PredictionFactory(image=prediction.image, model_version="other:3.0.0")  # queued: nothing to agree with yet
     assert newer.top_class != prediction.top_class
     response = api("reviewer").post(REVIEWS, {"image": prediction.image_id, "verdict": "agree"})
@@ -237,8 +273,9 @@ def test_agreeing_with_an_image_that_has_no_finished_prediction_is_refused(api, 
 
 @pytest.mark.parametrize("role", ROLES + ["outsider"])
 def test_reviews_list_and_read_by_clinic(api, staff, prediction, role):
-    review = Review.objects.create(image=prediction.image, prediction=prediction, verdict="override", diagnosis="nv",
-                                   reviewer=staff.reviewer)
+    review = Review.objects.create(
+        image=prediction.image, prediction=prediction, verdict="override", diagnosis="nv", reviewer=staff.reviewer
+    )
     client = api(role)
     listed = [r["id"] for r in client.get(REVIEWS).json()["results"]]
     detail = client.get(f"{REVIEWS}/{review.pk}")
@@ -247,10 +284,15 @@ def test_reviews_list_and_read_by_clinic(api, staff, prediction, role):
 
 
 def test_reviews_filter(api, staff, prediction):
-    agree = Review.objects.create(image=prediction.image, prediction=prediction, verdict="agree", diagnosis="mel",
-                                  reviewer=staff.reviewer, histopathology_confirmed=True)
-    override = Review.objects.create(image=prediction.image, verdict="override", diagnosis="bkl",
-                                     reviewer=staff.admin)
+    agree = Review.objects.create(
+        image=prediction.image,
+        prediction=prediction,
+        verdict="agree",
+        diagnosis="mel",
+        reviewer=staff.reviewer,
+        histopathology_confirmed=True,
+    )
+    override = Review.objects.create(image=prediction.image, verdict="override", diagnosis="bkl", reviewer=staff.admin)
     client = api("clinician")
 
     def ids(query):
@@ -275,4 +317,5 @@ def test_a_prediction_says_whether_to_refer_by_its_models_operating_point(api, p
     prediction.save()
     body = api("clinician").get(f"{PREDICTIONS}/{prediction.pk}").json()
     assert body["recommendation"] == "cannot_assess" and body["assessment_reasons"] == [
-        {"code": "blur", "message": "Out of focus."}]
+        {"code": "blur", "message": "Out of focus."}
+    ]

@@ -1,5 +1,6 @@
 """Impossible values are refused at the door with a 400 naming the field, the same over the API, in the
 portal and in the services, instead of being stored and failing later."""
+
 import datetime
 
 import pytest
@@ -38,13 +39,25 @@ def test_an_impossible_date_of_birth_is_refused_on_create_and_on_edit(api, staff
 
 def test_the_portal_and_the_services_refuse_the_same_date_of_birth(client, staff):
     with pytest.raises(ValidationError) as refused:
-        patient_create(actor=staff.clinician, clinic=staff.clinic, mrn="DOB-2", full_name="A B",
-                       date_of_birth=datetime.date(1, 1, 1))
+        patient_create(
+            actor=staff.clinician,
+            clinic=staff.clinic,
+            mrn="DOB-2",
+            full_name="A B",
+            date_of_birth=datetime.date(1, 1, 1),
+        )
     message = refused.value.message_dict["date_of_birth"][0]
     client.force_login(staff.clinician)
-    response = client.post(reverse("portal:patient-create"), {
-        "clinic": staff.clinic.pk, "mrn": "DOB-2", "full_name": "A B", "date_of_birth": "0001-01-01",
-        "sex": "unknown"})
+    response = client.post(
+        reverse("portal:patient-create"),
+        {
+            "clinic": staff.clinic.pk,
+            "mrn": "DOB-2",
+            "full_name": "A B",
+            "date_of_birth": "0001-01-01",
+            "sex": "unknown",
+        },
+    )
     assert response.status_code == 200 and message in response.content.decode()
     assert not Patient.objects.filter(mrn="DOB-2").exists()
 
@@ -54,16 +67,23 @@ def test_the_oldest_plausible_date_of_birth_is_accepted_and_the_patients_uploads
     patient = api("clinician").post(PATIENTS, {"mrn": "DOB-3", "full_name": "A B", "date_of_birth": oldest})
     assert patient.status_code == 201
     lesion = api("clinician").post(f"{PATIENTS}/{patient.json()['id']}/lesions", {"site": "back"}).json()
-    upload = api("clinician").post(f"/api/v1/lesions/{lesion['id']}/images",
-                                   {"file": SimpleUploadedFile("a.jpg", jpeg_bytes())}, format="multipart")
+    upload = api("clinician").post(
+        f"/api/v1/lesions/{lesion['id']}/images",
+        {"file": SimpleUploadedFile("a.jpg", jpeg_bytes())},
+        format="multipart",
+    )
     assert upload.status_code == 202 and upload.json()["image"]["age"] in (128, 129)
 
 
-@pytest.mark.parametrize("captured_at,field", [(TOMORROW, "captured_at"), ("2999-12-31", "captured_at"),
-                                               ("0001-01-01", "captured_at")])
+@pytest.mark.parametrize(
+    "captured_at,field", [(TOMORROW, "captured_at"), ("2999-12-31", "captured_at"), ("0001-01-01", "captured_at")]
+)
 def test_an_impossible_capture_date_is_refused_with_400_naming_it(api, staff, captured_at, field):
-    response = api("clinician").post(f"/api/v1/lesions/{staff.lesion.pk}/images", {
-        "file": SimpleUploadedFile("a.jpg", jpeg_bytes()), "captured_at": captured_at}, format="multipart")
+    response = api("clinician").post(
+        f"/api/v1/lesions/{staff.lesion.pk}/images",
+        {"file": SimpleUploadedFile("a.jpg", jpeg_bytes()), "captured_at": captured_at},
+        format="multipart",
+    )
     assert field in field_errors(response)
     assert not LesionImage.objects.exists()
 
@@ -71,14 +91,20 @@ def test_an_impossible_capture_date_is_refused_with_400_naming_it(api, staff, ca
 def test_a_capture_date_before_the_patients_birth_is_refused(api, staff):
     staff.patient.date_of_birth = datetime.date(2000, 5, 1)
     staff.patient.save()
-    response = api("clinician").post(f"/api/v1/lesions/{staff.lesion.pk}/images", {
-        "file": SimpleUploadedFile("a.jpg", jpeg_bytes()), "captured_at": "1999-01-01"}, format="multipart")
+    response = api("clinician").post(
+        f"/api/v1/lesions/{staff.lesion.pk}/images",
+        {"file": SimpleUploadedFile("a.jpg", jpeg_bytes()), "captured_at": "1999-01-01"},
+        format="multipart",
+    )
     assert "date of birth" in field_errors(response)["captured_at"][0]
 
 
 def test_an_age_no_one_reaches_is_refused_with_400_not_a_database_error(api, staff):
-    response = api("clinician").post(f"/api/v1/lesions/{staff.lesion.pk}/images", {
-        "file": SimpleUploadedFile("a.jpg", jpeg_bytes()), "age": 400}, format="multipart")
+    response = api("clinician").post(
+        f"/api/v1/lesions/{staff.lesion.pk}/images",
+        {"file": SimpleUploadedFile("a.jpg", jpeg_bytes()), "age": 400},
+        format="multipart",
+    )
     assert "age" in field_errors(response)
 
 
@@ -88,8 +114,10 @@ def test_notes_longer_than_the_documented_limit_are_refused(api, staff, predicti
     assert "notes" in field_errors(lesion)
     edit = api("clinician").patch(f"/api/v1/lesions/{staff.lesion.pk}", {"notes": "y" * 1_000_000})
     assert "notes" in field_errors(edit)
-    review = api("reviewer").post("/api/v1/reviews", {"image": prediction.image_id, "prediction": prediction.pk,
-                                                      "verdict": "agree", "notes": too_long})
+    review = api("reviewer").post(
+        "/api/v1/reviews",
+        {"image": prediction.image_id, "prediction": prediction.pk, "verdict": "agree", "notes": too_long},
+    )
     assert "notes" in field_errors(review)
     at_limit = api("clinician").patch(f"/api/v1/lesions/{staff.lesion.pk}", {"notes": "z" * NOTES_MAX_LENGTH})
     assert at_limit.status_code == 200

@@ -1,4 +1,5 @@
 """The OpenAPI 3 document: valid, generated without warnings, covering every API endpoint; docs served offline."""
+
 import io
 import re
 
@@ -47,8 +48,9 @@ def test_the_schema_is_valid_openapi_3(schema):
 
 def test_the_schema_generates_without_a_single_warning(tmp_path):
     # --fail-on-warn turns anything drf-spectacular could not describe precisely into an error.
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"),
-                 stderr=io.StringIO())
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"), stderr=io.StringIO()
+    )
     document = yaml.safe_load((tmp_path / "schema.yml").read_text())
     assert document["info"]["title"] == "SkinClinic API"
 
@@ -74,8 +76,18 @@ def test_every_operation_documents_its_errors_and_the_token_scheme(schema):
 
 def test_filters_and_the_upload_are_described(schema):
     parameters = {p["name"] for p in schema["paths"]["/api/v1/predictions"]["get"]["parameters"]}
-    assert {"status", "top_class", "risk_above", "reviewed", "mrn", "queued_after", "queued_before", "ordering",
-            "page", "page_size"} <= parameters
+    assert {
+        "status",
+        "top_class",
+        "risk_above",
+        "reviewed",
+        "mrn",
+        "queued_after",
+        "queued_before",
+        "ordering",
+        "page",
+        "page_size",
+    } <= parameters
     upload = schema["paths"]["/api/v1/lesions/{id}/images"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
     assert {"202", "200", "413", "415"} <= set(upload["responses"])

@@ -1,5 +1,6 @@
 """Webhooks: endpoints (clinic admins only), events from finished predictions and reviews, and delivery
 to a real HTTP receiver: signed, retried with backoff on 5xx and timeouts, never on 4xx, every attempt logged."""
+
 import datetime
 import hashlib
 import hmac
@@ -47,8 +48,7 @@ def receiver():
 def scheduled(monkeypatch):
     """Retries the delivery task schedules, as (delivery id, countdown), instead of sending them to a broker."""
     calls = []
-    monkeypatch.setattr(webhook_deliver_task, "apply_async",
-                        lambda args, countdown: calls.append((args[0], countdown)))
+    monkeypatch.setattr(webhook_deliver_task, "apply_async", lambda args, countdown: calls.append((args[0], countdown)))
     return calls
 
 
@@ -72,8 +72,8 @@ def attempts(delivery):
 
 # --- Endpoints over the API --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("role,expected", [("admin", 201), ("clinician", 403), ("reviewer", 403),
-                                           ("anonymous", 401)])
+
+@pytest.mark.parametrize("role,expected", [("admin", 201), ("clinician", 403), ("reviewer", 403), ("anonymous", 401)])
 def test_clinic_admins_register_endpoints_and_see_the_secret_once(api, staff, role, expected):
     response = api(role).post(WEBHOOKS, {"target_url": "https://ehr.example.org/hooks", "events": ALL_EVENTS[:2]})
     assert response.status_code == expected, response.json()
@@ -183,8 +183,9 @@ def test_the_connection_goes_to_the_address_it_checked(receiver):
 
 def test_changing_an_endpoints_url_to_a_private_target_is_refused(api, staff, settings):
     settings.SKINCLINIC_WEBHOOK_ALLOW_INSECURE = False
-    endpoint = webhook_endpoint_create(actor=staff.admin, clinic=staff.clinic, url="https://93.184.215.14/hooks",
-                                       events=ALL_EVENTS)
+    endpoint = webhook_endpoint_create(
+        actor=staff.admin, clinic=staff.clinic, url="https://93.184.215.14/hooks", events=ALL_EVENTS
+    )
     response = api("admin").patch(f"{WEBHOOKS}/{endpoint.pk}", {"target_url": "https://169.254.169.254/"})
     assert response.status_code == 400 and response.json()["errors"] == {"url": [NOT_PUBLIC]}
     endpoint.refresh_from_db()
@@ -206,12 +207,16 @@ def test_private_targets_are_accepted_when_insecure_targets_are_allowed_but_cred
 
 # --- Events ------------------------------------------------------------------------------------------------
 
+
 def test_a_finished_prediction_is_delivered_signed_to_the_clinics_subscribed_endpoints(
-        staff, endpoint, receiver, scheduled, django_capture_on_commit_callbacks, monkeypatch):
-    elsewhere = webhook_endpoint_create(actor=staff.outsider, clinic=staff.other_clinic, url=receiver.url,
-                                        events=ALL_EVENTS)
-    reviews_only = webhook_endpoint_create(actor=staff.admin, clinic=staff.clinic, url=receiver.url,
-                                           events=["review.created"])
+    staff, endpoint, receiver, scheduled, django_capture_on_commit_callbacks, monkeypatch
+):
+    elsewhere = webhook_endpoint_create(
+        actor=staff.outsider, clinic=staff.other_clinic, url=receiver.url, events=ALL_EVENTS
+    )
+    reviews_only = webhook_endpoint_create(
+        actor=staff.admin, clinic=staff.clinic, url=receiver.url, events=["review.created"]
+    )
     sent = []
     monkeypatch.setattr(webhook_deliver_task, "delay", sent.append)
 
@@ -239,15 +244,17 @@ def test_a_finished_prediction_is_delivered_signed_to_the_clinics_subscribed_end
     assert scheduled == []
 
 
-def test_a_failed_prediction_and_a_new_review_are_events_too(api, staff, endpoint, prediction,
-                                                             django_capture_on_commit_callbacks, monkeypatch):
+def test_a_failed_prediction_and_a_new_review_are_events_too(
+    api, staff, endpoint, prediction, django_capture_on_commit_callbacks, monkeypatch
+):
     monkeypatch.setattr(webhook_deliver_task, "delay", lambda delivery_id: None)
     from predictions.services import prediction_fail
 
     failing = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="running", claimed_by="run-1")
     prediction_fail(prediction=failing, claimant="run-1", error="The stored image could not be read")
-    api("reviewer").post("/api/v1/reviews", {"image": prediction.image_id, "prediction": prediction.pk,
-                                             "verdict": "agree"})
+    api("reviewer").post(
+        "/api/v1/reviews", {"image": prediction.image_id, "prediction": prediction.pk, "verdict": "agree"}
+    )
     events = {d.event: json.loads(d.body)["data"] for d in WebhookDelivery.objects.all()}
     assert set(events) == {"prediction.failed", "review.created"}
     assert events["prediction.failed"]["prediction"]["error"] == "The stored image could not be read"
@@ -263,6 +270,7 @@ def test_no_deliveries_for_an_inactive_endpoint(staff, endpoint, django_capture_
 
 
 # --- Delivery, retries and giving up -----------------------------------------------------------------------
+
 
 @pytest.fixture
 def delivery(staff, endpoint, django_capture_on_commit_callbacks, monkeypatch):
@@ -361,8 +369,9 @@ def test_private_addresses_are_refused_unless_allowed(delivery, receiver, schedu
     assert delivery.attempt_log.get().error == DeliveryError.TARGET_REFUSED.label and receiver.received == []
 
 
-def test_the_sweep_resends_deliveries_whose_message_was_lost(delivery, django_capture_on_commit_callbacks,
-                                                            monkeypatch, settings):
+def test_the_sweep_resends_deliveries_whose_message_was_lost(
+    delivery, django_capture_on_commit_callbacks, monkeypatch, settings
+):
     sent = []
     monkeypatch.setattr(webhook_deliver_task, "delay", sent.append)
     assert webhook_deliveries_sweep() == []  # just created: its own message is on the way
@@ -379,17 +388,24 @@ def test_the_delivery_log_lists_attempts(api, delivery, receiver, scheduled):
     [listed] = api("admin").get(f"{WEBHOOKS}/{delivery.endpoint_id}/deliveries").json()["results"]
     assert listed["status"] == "delivered" and listed["payload"]["type"] == "prediction.succeeded"
     assert [(a["number"], a["response_status"], a["outcome"]) for a in listed["attempt_log"]] == [
-        (1, 500, "will_retry"), (2, 204, "delivered")]
+        (1, 500, "will_retry"),
+        (2, 204, "delivered"),
+    ]
 
 
 def test_the_worker_registers_the_webhook_tasks_and_beat_runs_the_sweep():
     from skinclinic.celery import app
 
     app.loader.import_default_modules()  # what a worker does at startup
-    assert {"predictions.webhook_tasks.webhook_deliver_task",
-            "predictions.webhook_tasks.webhook_deliveries_sweep_task"} <= set(app.tasks)
-    [entry] = [e for e in app.conf.beat_schedule.values()
-               if e["task"] == "predictions.webhook_tasks.webhook_deliveries_sweep_task"]
+    assert {
+        "predictions.webhook_tasks.webhook_deliver_task",
+        "predictions.webhook_tasks.webhook_deliveries_sweep_task",
+    } <= set(app.tasks)
+    [entry] = [
+        e
+        for e in app.conf.beat_schedule.values()
+        if e["task"] == "predictions.webhook_tasks.webhook_deliveries_sweep_task"
+    ]
     assert entry["schedule"] > 0
     task = app.tasks["predictions.webhook_tasks.webhook_deliver_task"]
     assert task.acks_late and task.reject_on_worker_lost

@@ -5,6 +5,7 @@ overrides) and skip, saying why, when it is missing. Screenshots of each main pa
 var/screenshots/ (a CI artifact). The end-to-end test also needs the integration services (PostgreSQL,
 Redis, a real Celery worker with the real model): it reuses the clinical app's integration fixtures.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -38,8 +39,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying Google's hosts on a closed network.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "a long browser test password"
 
 
@@ -53,8 +62,10 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="module")
 def browser():
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
-        reason = (f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium) "
-                  f"or set CHROMIUM_PATH; browser tests never download a browser")
+        reason = (
+            f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium) "
+            f"or set CHROMIUM_PATH; browser tests never download a browser"
+        )
         if os.environ.get("SKINCLINIC_REQUIRE_INTEGRATION") == "1":  # CI (.ci/run) installs it
             pytest.fail(reason)
         pytest.skip(reason)
@@ -85,8 +96,14 @@ def page(context):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # The app sends a Content-Security-Policy; anything it refuses (an inline script, a handler) is an error.
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" and "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     assert not errors, f"JavaScript errors on the page: {errors}"
 
@@ -112,10 +129,12 @@ def clinic_staff(transactional_db):
     User = get_user_model()
     with transaction.atomic():
         clinic = clinic_create(name="Browser Test Dermatology", slug="browser-test")
-        clinician = User.objects.create_user("dr.clinician", "clinician@example.org", PASSWORD,
-                                             first_name="Chris", last_name="Clinician")
-        reviewer = User.objects.create_user("dr.reviewer", "reviewer@example.org", PASSWORD,
-                                            first_name="Robin", last_name="Reviewer")
+        clinician = User.objects.create_user(
+            "dr.clinician", "clinician@example.org", PASSWORD, first_name="Chris", last_name="Clinician"
+        )
+        reviewer = User.objects.create_user(
+            "dr.reviewer", "reviewer@example.org", PASSWORD, first_name="Robin", last_name="Reviewer"
+        )
         membership_create(clinic=clinic, user=clinician, role=Role.CLINICIAN)
         membership_create(clinic=clinic, user=reviewer, role=Role.REVIEWER)
     return {"clinic": clinic, "clinician": clinician, "reviewer": reviewer}
@@ -156,38 +175,79 @@ def records(clinic_staff, test_model_version):
     """A patient with a long name, a lesion with two photographs: a result to refer (reviewed), one the model
     could not assess (queued for review), and a failed prediction on another lesion."""
     clinician, reviewer = clinic_staff["clinician"], clinic_staff["reviewer"]
-    patient = patient_create(actor=clinician, clinic=clinic_staff["clinic"], mrn="PHONE-000123456789",
-                             full_name="Maximiliana Wolfeschlegelsteinhausen-Bergerdorff",
-                             date_of_birth=datetime.date(1959, 3, 2), sex="female")
-    lesion = lesion_create(actor=clinician, patient=patient, site="upper extremity",
-                           label="Pigmented lesion, left forearm, dorsal aspect")
+    patient = patient_create(
+        actor=clinician,
+        clinic=clinic_staff["clinic"],
+        mrn="PHONE-000123456789",
+        full_name="Maximiliana Wolfeschlegelsteinhausen-Bergerdorff",
+        date_of_birth=datetime.date(1959, 3, 2),
+        sex="female",
+    )
+    lesion = lesion_create(
+        actor=clinician, patient=patient, site="upper extremity", label="Pigmented lesion, left forearm, dorsal aspect"
+    )
     images = []
     for seed, day in ((1, datetime.date(2024, 3, 1)), (2, datetime.date(2025, 2, 1))):
-        image, _ = image_upload(actor=clinician, lesion=lesion,
-                                file=ContentFile(jpeg_bytes(seed=seed, size=(800, 600)), name=f"{seed}.jpg"),
-                                captured_at=day)
+        image, _ = image_upload(
+            actor=clinician,
+            lesion=lesion,
+            file=ContentFile(jpeg_bytes(seed=seed, size=(800, 600)), name=f"{seed}.jpg"),
+            captured_at=day,
+        )
         images.append(image)
     refer = Prediction.objects.get(image=images[0])
     Prediction.objects.filter(pk=refer.pk).update(
-        status="succeeded", probabilities=PROBABILITIES, top_class="nv", malignancy_risk=0.30, refer=True,
-        referral_threshold=0.12, assessable=True, started_at=timezone.now(), finished_at=timezone.now())
+        status="succeeded",
+        probabilities=PROBABILITIES,
+        top_class="nv",
+        malignancy_risk=0.30,
+        refer=True,
+        referral_threshold=0.12,
+        assessable=True,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
     refer.refresh_from_db()
     refer.heatmap.save("heatmap.png", ContentFile(_heatmap_png()), save=True)
     refused = Prediction.objects.get(image=images[1])
     Prediction.objects.filter(pk=refused.pk).update(
-        status="succeeded", probabilities=PROBABILITIES, top_class="nv", malignancy_risk=0.30, refer=False,
-        referral_threshold=0.12, assessable=False, started_at=timezone.now(), finished_at=timezone.now(),
-        assessment_reasons=[{"code": "blur", "message": "The image is out of focus."}])
+        status="succeeded",
+        probabilities=PROBABILITIES,
+        top_class="nv",
+        malignancy_risk=0.30,
+        refer=False,
+        referral_threshold=0.12,
+        assessable=False,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        assessment_reasons=[{"code": "blur", "message": "The image is out of focus."}],
+    )
     refused.refresh_from_db()
     review_cases_triage(predictions=[refer, refused])
-    review_create(actor=reviewer, image=images[0], prediction=refer, verdict="override", diagnosis="mel",
-                  histopathology_confirmed=True, notes="Excised; superficial spreading melanoma, Breslow 0.4 mm.")
+    review_create(
+        actor=reviewer,
+        image=images[0],
+        prediction=refer,
+        verdict="override",
+        diagnosis="mel",
+        histopathology_confirmed=True,
+        notes="Excised; superficial spreading melanoma, Breslow 0.4 mm.",
+    )
     other = lesion_create(actor=clinician, patient=patient, site="back", label="Back")
-    failed_image, _ = image_upload(actor=clinician, lesion=other,
-                                   file=ContentFile(jpeg_bytes(seed=5, size=(640, 480)), name="5.jpg"))
+    failed_image, _ = image_upload(
+        actor=clinician, lesion=other, file=ContentFile(jpeg_bytes(seed=5, size=(640, 480)), name="5.jpg")
+    )
     Prediction.objects.filter(image=failed_image).update(
-        status="failed", finished_at=timezone.now(),
-        error="Gave up after 3 attempts; the last error: the stored image could not be read (OSError)")
+        status="failed",
+        finished_at=timezone.now(),
+        error="Gave up after 3 attempts; the last error: the stored image could not be read (OSError)",
+    )
     assert ReviewCase.objects.filter(image=images[1]).exists()
-    return {"patient": patient, "lesion": lesion, "images": images, "refer": refer, "refused": refused,
-            "clinic": clinic_staff["clinic"]}
+    return {
+        "patient": patient,
+        "lesion": lesion,
+        "images": images,
+        "refer": refer,
+        "refused": refused,
+        "clinic": clinic_staff["clinic"],
+    }

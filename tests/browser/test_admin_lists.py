@@ -1,6 +1,7 @@
 """The admin site's lists read cleanly (issue 16): the prediction list's columns fit the screen and say whose
 result it is and what the model advised, and the index names "Webhook deliveries" (not "Webhook deliverys").
 Screenshots: var/screenshots/admin-*.png, desktop and 390x844."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,14 @@ def operator(transactional_db):
             elif n == 1:
                 PredictionFactory(image=image)  # still queued
             else:
-                succeeded(image, PROBABILITIES_UNCERTAIN_MELANOMA, refer=True, referral_threshold=0.124,
-                          assessable=True, model_version="skinclinic-ham10000-cnn:2.0.0")
+                succeeded(
+                    image,
+                    PROBABILITIES_UNCERTAIN_MELANOMA,
+                    refer=True,
+                    referral_threshold=0.124,
+                    assessable=True,
+                    model_version="skinclinic-ham10000-cnn:2.0.0",
+                )
     return user
 
 
@@ -48,8 +55,9 @@ def _sign_in_to_admin(page) -> None:
 
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
-def test_prediction_list_fits_the_screen_and_the_index_spells_deliveries(browser, live_server, operator,
-                                                                         screenshot, viewport):
+def test_prediction_list_fits_the_screen_and_the_index_spells_deliveries(
+    browser, live_server, operator, screenshot, viewport
+):
     size = PHONE if viewport == "phone" else {"width": 1280, "height": 900}
     context = browser.new_context(base_url=live_server.url, viewport=size)
     try:

@@ -1,5 +1,6 @@
 """Issue 16: a clinic administrator makes an API token in the portal, copies its key (shown once), and revokes it,
 which stops the key at once. Desktop and 390x844; var/screenshots/api-tokens-*.png."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ def _api_status(base: str, key: str) -> int:
 @pytest.fixture
 def clinic_admin(clinic_staff):
     with transaction.atomic():
-        admin = get_user_model().objects.create_user("dr.admin", "admin@example.org", PASSWORD,
-                                                     first_name="Ada", last_name="Administrator")
+        admin = get_user_model().objects.create_user(
+            "dr.admin", "admin@example.org", PASSWORD, first_name="Ada", last_name="Administrator"
+        )
         membership_create(clinic=clinic_staff["clinic"], user=admin, role=Role.ADMIN)
     return admin
 

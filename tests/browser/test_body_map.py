@@ -1,4 +1,5 @@
 """The body map in a browser: a click on the outline places the lesion and fills in the patient's side."""
+
 from __future__ import annotations
 
 from predictions.models import Lesion

@@ -1,5 +1,6 @@
 """The Content-Security-Policy holds in a real browser (issue 13): a script injected into a page does not run,
 and the portal's own pages run without a single violation (the `page` fixture fails on any)."""
+
 from __future__ import annotations
 
 from .conftest import sign_in
@@ -21,8 +22,9 @@ def test_an_injected_inline_script_or_handler_does_not_run(browser, live_server,
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     refused: list[str] = []
-    page.on("console", lambda message: refused.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
     sign_in(page, "dr.clinician")
     assert page.evaluate(INJECT) == [False, False]
     assert len(refused) >= 2  # the browser says it refused them

@@ -1,5 +1,6 @@
 """A photograph already stored for another patient of the clinic: the upload page warns, names where it is, and
 stores it only once the clinician confirms (desktop and phone)."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,8 @@ from .test_phone_layout import PHONE
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, PHONE], ids=["desktop", "phone"])
 def test_uploading_a_photograph_stored_elsewhere_warns_and_stores_it_only_when_confirmed(
-        browser, live_server, records, screenshot, tmp_path, viewport):
+    browser, live_server, records, screenshot, tmp_path, viewport
+):
     photo = tmp_path / "mole.jpg"
     photo.write_bytes(jpeg_bytes(seed=77, size=(640, 480)))
     context = browser.new_context(base_url=live_server.url, viewport=viewport)

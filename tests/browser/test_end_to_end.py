@@ -2,6 +2,7 @@
 runs the configured model: sign in, register a patient, upload a photograph, watch the status reach done,
 read the chart and heatmap, and have a reviewer confirm it. Saves a screenshot of each main page.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -32,7 +33,8 @@ def configured_model() -> str:
 
 
 def test_a_clinician_uploads_a_photograph_and_a_reviewer_confirms_the_result(
-        page, live_server, clinic_staff, real_services, start_worker, configured_model, screenshot, tmp_path):
+    page, live_server, clinic_staff, real_services, start_worker, configured_model, screenshot, tmp_path
+):
     worker = start_worker()  # loads the model while the clinician signs in and registers the patient
     photograph = tmp_path / "lesion.jpg"
     photograph.write_bytes(sample_images(1)[0])
@@ -76,8 +78,10 @@ def test_a_clinician_uploads_a_photograph_and_a_reviewer_confirms_the_result(
     page.evaluate("window.__notReloaded = true")
     screenshot(page, "prediction-pending")
     try:
-        page.wait_for_selector('#prediction-result[data-status="succeeded"], #prediction-result[data-status="failed"]',
-                                timeout=WORKER_TIMEOUT_S * 1000)
+        page.wait_for_selector(
+            '#prediction-result[data-status="succeeded"], #prediction-result[data-status="failed"]',
+            timeout=WORKER_TIMEOUT_S * 1000,
+        )
     except Exception:
         pytest.fail(f"the result never came; the worker said:\n{worker.output[-6000:]}")
     assert page.evaluate("window.__notReloaded") is True
@@ -108,8 +112,7 @@ def test_a_clinician_uploads_a_photograph_and_a_reviewer_confirms_the_result(
     page.get_by_role("button", name="Save review").click()
     page.wait_for_selector("text=Your review is saved")
     review = Review.objects.get(prediction_id=prediction_id)
-    assert (review.verdict, review.diagnosis, review.histopathology_confirmed) == (
-        "agree", prediction.top_class, True)
+    assert (review.verdict, review.diagnosis, review.histopathology_confirmed) == ("agree", prediction.top_class, True)
     page.get_by_role("link", name="Lesion timeline").click()
     reviews = page.locator(".reviews").text_content()
     assert "Confirmed:" in reviews and "Histopathology confirmed" in reviews

@@ -1,5 +1,6 @@
 """Issue 16: on a fresh install the model registry page shows the model that answers (the shipped one), with its
 version, card figures and operating point. Desktop and 390x844; var/screenshots/model-registry-*.png."""
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ forms that keep what was typed, keyboard use, and layouts down to a tablet.
 The prediction rows are moved along by the test itself here, so these run anywhere Chromium is installed;
 test_end_to_end.py does the same journey with a real worker and model.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -34,16 +35,25 @@ def test_model_version(monkeypatch):
 
 @pytest.fixture
 def patient(clinic_staff):
-    return patient_create(actor=clinic_staff["clinician"], clinic=clinic_staff["clinic"], mrn="BT-0001",
-                          full_name="Beatrice Tester", date_of_birth=datetime.date(1968, 7, 14), sex="female")
+    return patient_create(
+        actor=clinic_staff["clinician"],
+        clinic=clinic_staff["clinic"],
+        mrn="BT-0001",
+        full_name="Beatrice Tester",
+        date_of_birth=datetime.date(1968, 7, 14),
+        sex="female",
+    )
 
 
 @pytest.fixture
 def queued_prediction(clinic_staff, patient):
     lesion = lesion_create(actor=clinic_staff["clinician"], patient=patient, site="back", label="Left scapula")
-    image, _ = image_upload(actor=clinic_staff["clinician"], lesion=lesion,
-                            file=ContentFile(jpeg_bytes(size=(600, 450)), name="lesion.jpg"),
-                            captured_at=datetime.date(2024, 4, 2))
+    image, _ = image_upload(
+        actor=clinic_staff["clinician"],
+        lesion=lesion,
+        file=ContentFile(jpeg_bytes(size=(600, 450)), name="lesion.jpg"),
+        captured_at=datetime.date(2024, 4, 2),
+    )
     return Prediction.objects.get(image=image)
 
 
@@ -54,7 +64,8 @@ def heatmap_png() -> bytes:
 
 
 def test_the_status_updates_live_from_queued_to_running_to_done_without_a_reload(
-        page, clinic_staff, queued_prediction, settings):
+    page, clinic_staff, queued_prediction, settings
+):
     settings.SKINCLINIC_STATUS_POLL_SECONDS = 0.5
     sign_in(page, "dr.reviewer")
     page.goto(f"/predictions/{queued_prediction.pk}/")
@@ -68,8 +79,12 @@ def test_the_status_updates_live_from_queued_to_running_to_done_without_a_reload
     assert page.locator(".steps li.is-current").inner_text() == "Running"
 
     Prediction.objects.filter(pk=queued_prediction.pk).update(
-        status="succeeded", probabilities=PROBABILITIES, top_class="mel", malignancy_risk=0.70,
-        finished_at=timezone.now())
+        status="succeeded",
+        probabilities=PROBABILITIES,
+        top_class="mel",
+        malignancy_risk=0.70,
+        finished_at=timezone.now(),
+    )
     page.wait_for_selector('#prediction-result[data-status="succeeded"]')
     assert page.evaluate("window.__notReloaded") is True  # htmx swapped the panel; the page never reloaded
 
@@ -92,8 +107,12 @@ def test_the_status_updates_live_from_queued_to_running_to_done_without_a_reload
 
     # The polling stopped with the final result and its heatmap: no more requests for either.
     requests = []
-    page.on("request", lambda request: requests.append(request.url)
-            if "/result/" in request.url or "/viewer/" in request.url else None)
+    page.on(
+        "request",
+        lambda request: (
+            requests.append(request.url) if "/result/" in request.url or "/viewer/" in request.url else None
+        ),
+    )
     page.wait_for_timeout(1500)
     assert requests == []
 
@@ -102,8 +121,13 @@ def test_the_heatmap_can_be_hidden_and_its_opacity_changed(page, clinic_staff, q
     prediction = queued_prediction
     prediction.heatmap.save("heatmap.png", ContentFile(heatmap_png()), save=False)
     Prediction.objects.filter(pk=prediction.pk).update(
-        status="succeeded", probabilities=PROBABILITIES, top_class="mel", malignancy_risk=0.70,
-        heatmap=prediction.heatmap.name, finished_at=timezone.now())
+        status="succeeded",
+        probabilities=PROBABILITIES,
+        top_class="mel",
+        malignancy_risk=0.70,
+        heatmap=prediction.heatmap.name,
+        finished_at=timezone.now(),
+    )
     sign_in(page, "dr.clinician")
     page.goto(f"/predictions/{prediction.pk}/")
     heatmap = page.locator("img[data-heatmap]")
@@ -129,7 +153,8 @@ def test_files_dropped_on_the_upload_page_are_listed_checked_and_sent(page, clin
     assert "55 years" in page.locator("[data-age-hint]").inner_text()  # born 14 Jul 1968
 
     good = jpeg_bytes(seed=7, size=(300, 200))
-    page.evaluate("""([good]) => {
+    page.evaluate(
+        """([good]) => {
         const transfer = new DataTransfer();
         transfer.items.add(new File([new Uint8Array(good)], "forearm.jpg", {type: "image/jpeg"}));
         transfer.items.add(new File(["just some text"], "notes.txt", {type: "text/plain"}));
@@ -137,7 +162,9 @@ def test_files_dropped_on_the_upload_page_are_listed_checked_and_sent(page, clin
         for (const type of ["dragenter", "dragover", "drop"]) {
             zone.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
         }
-    }""", [list(good)])
+    }""",
+        [list(good)],
+    )
     listed = page.locator("#chosen-files li")
     assert listed.count() == 2
     assert "not a JPEG, PNG, TIFF or WebP file" in listed.nth(1).inner_text()
@@ -202,10 +229,20 @@ def test_a_clinician_can_sign_in_and_reach_a_patient_with_the_keyboard_alone(pag
     assert outline  # focus stays visible (the :focus-visible ring)
 
 
-@pytest.mark.parametrize("path", ["/", "/patients/", "/patients/{patient}/", "/patients/{patient}/upload/",
-                                  "/lesions/{lesion}/", "/predictions/{prediction}/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/patients/",
+        "/patients/{patient}/",
+        "/patients/{patient}/upload/",
+        "/lesions/{lesion}/",
+        "/predictions/{prediction}/",
+    ],
+)
 def test_every_page_has_labelled_controls_described_images_and_fits_a_tablet(
-        browser, live_server, clinic_staff, queued_prediction, path):
+    browser, live_server, clinic_staff, queued_prediction, path
+):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 768, "height": 1024})
     page = context.new_page()
     try:
@@ -228,9 +265,12 @@ def test_every_page_has_labelled_controls_described_images_and_fits_a_tablet(
 
 def test_two_images_of_a_lesion_are_compared_side_by_side(page, clinic_staff, queued_prediction, screenshot):
     lesion = queued_prediction.image.lesion
-    later, _ = image_upload(actor=clinic_staff["clinician"], lesion=lesion,
-                            file=ContentFile(jpeg_bytes(seed=3, size=(600, 450)), name="later.jpg"),
-                            captured_at=datetime.date(2025, 1, 15))
+    later, _ = image_upload(
+        actor=clinic_staff["clinician"],
+        lesion=lesion,
+        file=ContentFile(jpeg_bytes(seed=3, size=(600, 450)), name="later.jpg"),
+        captured_at=datetime.date(2025, 1, 15),
+    )
     sign_in(page, "dr.clinician")
     page.goto(f"/lesions/{lesion.pk}/")
     page.get_by_label("Compare the image of 2 April 2024").check()
@@ -243,7 +283,8 @@ def test_two_images_of_a_lesion_are_compared_side_by_side(page, clinic_staff, qu
 
 
 def test_a_page_polling_after_the_session_ends_goes_to_sign_in_and_comes_back(
-        page, context, clinic_staff, queued_prediction, settings):
+    page, context, clinic_staff, queued_prediction, settings
+):
     settings.SKINCLINIC_STATUS_POLL_SECONDS = 0.5
     sign_in(page, "dr.clinician")
     page.goto(f"/predictions/{queued_prediction.pk}/")

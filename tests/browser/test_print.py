@@ -1,5 +1,6 @@
 """Printing a result page from the browser gives a clean record: the result, the image, the reviews and the
 disclaimer on at most two A4 pages, without the navigation, buttons or the empty review form."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,13 +1,15 @@
 """Risk first and the reviewed diagnosis, on a desktop screen: the result leads with the referral verdict (or
 the reviewer's diagnosis when there is one), the dashboard lists what needs review, and the lesion's report
 downloads as a PDF."""
+
 from __future__ import annotations
 
 from .conftest import sign_in
 
 
-def test_a_reviewed_result_leads_with_histopathology_then_the_models_referral_with_its_figure(page, records,
-                                                                                              screenshot):
+def test_a_reviewed_result_leads_with_histopathology_then_the_models_referral_with_its_figure(
+    page, records, screenshot
+):
     sign_in(page, "dr.clinician")
     page.goto(f"/predictions/{records['refer'].pk}/")
     reviewed = page.locator("[data-standing-review]")

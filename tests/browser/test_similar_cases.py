@@ -2,6 +2,7 @@
 classified by the real shipped model (through the worker's own service) shows six reference cases with their
 thumbnails, diagnosis, how it was confirmed and similarity; without an index the panel gives the command that
 builds one. Screenshots: var/screenshots/result-similar-cases*.png and phone-result-similar-cases.png."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,8 +41,9 @@ def classified(clinic_staff, shipped, reference_set, monkeypatch, settings, requ
     patient = patient_create(actor=clinician, clinic=clinic_staff["clinic"], mrn="SIM-0001", full_name="Sam Similar")
     lesion = lesion_create(actor=clinician, patient=patient, site="back", label="Pigmented lesion, upper back")
     _, photograph = training_image(reference_set, "mel")
-    image, _ = image_upload(actor=clinician, lesion=lesion, file=ContentFile(photograph, name="lesion.jpg"),
-                            age=60, sex="male", site="back")
+    image, _ = image_upload(
+        actor=clinician, lesion=lesion, file=ContentFile(photograph, name="lesion.jpg"), age=60, sex="male", site="back"
+    )
     prediction = Prediction.objects.get(image=image)
     with TestCase.captureOnCommitCallbacks(execute=True):
         prediction_run_task.apply(args=[prediction.pk], task_id="browser-similar-1")
@@ -78,8 +80,9 @@ def test_the_result_page_shows_six_similar_reference_cases_on_a_desktop(page, cl
 
 
 def test_the_similar_cases_fit_a_390_px_phone(browser, live_server, classified, screenshot):
-    context = browser.new_context(base_url=live_server.url, viewport=PHONE, device_scale_factor=1, is_mobile=True,
-                                  has_touch=True)
+    context = browser.new_context(
+        base_url=live_server.url, viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True
+    )
     try:
         page = context.new_page()
         sign_in(page, "dr.reviewer")

@@ -1,6 +1,7 @@
 """Issue 16: every page asked for a missing /favicon.ico. Pages load with no request answered 404, the icon they
 link is the app's SVG, and /favicon.ico (which pages without the link still ask for) leads to it. Desktop and
 390x844; var/screenshots/site-icon-*.png."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,8 +34,14 @@ def test_pages_load_their_icon_and_nothing_is_missing(browser, live_server, clin
             page.goto(path)
             page.wait_for_load_state("networkidle")
             icon = page.evaluate(ICON_CHECK)
-            assert icon == {"type": "image/svg+xml", "status": 200, "contentType": "image/svg+xml", "svg": True,
-                            "fallbackStatus": 200, "fallbackUrl": "/static/portal/favicon.svg"}
+            assert icon == {
+                "type": "image/svg+xml",
+                "status": 200,
+                "contentType": "image/svg+xml",
+                "svg": True,
+                "fallbackStatus": 200,
+                "fallbackUrl": "/static/portal/favicon.svg",
+            }
         screenshot(page, f"site-icon-patients-{viewport}")
         assert missing == [], f"requests answered 404: {missing}"
     finally:

@@ -1,6 +1,7 @@
 """Issue 16: after an upload the result page says "the model is looking at it now" only while it is; when the
 polled result arrives finished, the message goes without a reload. Desktop and 390x844, with screenshots
 (var/screenshots/upload-message-*.png)."""
+
 from __future__ import annotations
 
 import datetime
@@ -28,12 +29,19 @@ def test_model_version(monkeypatch):
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_the_upload_message_goes_when_the_polled_result_arrives(browser, live_server, clinic_staff, settings,
-                                                                screenshot, tmp_path, viewport):
+def test_the_upload_message_goes_when_the_polled_result_arrives(
+    browser, live_server, clinic_staff, settings, screenshot, tmp_path, viewport
+):
     settings.SKINCLINIC_STATUS_POLL_SECONDS = 0.5
     clinician = clinic_staff["clinician"]
-    patient = patient_create(actor=clinician, clinic=clinic_staff["clinic"], mrn="UM-1", full_name="Uma Message",
-                             date_of_birth=datetime.date(1971, 5, 6), sex="female")
+    patient = patient_create(
+        actor=clinician,
+        clinic=clinic_staff["clinic"],
+        mrn="UM-1",
+        full_name="Uma Message",
+        date_of_birth=datetime.date(1971, 5, 6),
+        sex="female",
+    )
     lesion = lesion_create(actor=clinician, patient=patient, site="back", label="Upper back")
     photo = tmp_path / "lesion.jpg"
     photo.write_bytes(jpeg_bytes(seed=3, size=(400, 300)))
@@ -53,8 +61,13 @@ def test_the_upload_message_goes_when_the_polled_result_arrives(browser, live_se
 
         prediction = Prediction.objects.get(image__lesion=lesion)
         Prediction.objects.filter(pk=prediction.pk).update(
-            status="succeeded", probabilities=PROBABILITIES, top_class="nv", malignancy_risk=0.08,
-            started_at=timezone.now(), finished_at=timezone.now())
+            status="succeeded",
+            probabilities=PROBABILITIES,
+            top_class="nv",
+            malignancy_risk=0.08,
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+        )
         page.wait_for_selector('#prediction-result[data-status="succeeded"]')
         page.wait_for_selector("[data-until-result]", state="detached")
         assert LOOKING not in page.locator("main").inner_text()

@@ -1,5 +1,6 @@
 """Examining images in a browser: the whole photograph zooms and pans with its heatmap over it (the heatmap's
 opacity still adjustable), and the two photographs of a comparison zoom and pan together."""
+
 from __future__ import annotations
 
 import pytest
@@ -73,8 +74,10 @@ def test_the_viewer_switches_the_heatmap_to_the_class_of_concern(page, records, 
     sign_in(page, "dr.clinician")
     page.goto(f"/predictions/{refer.pk}/")
     switch = page.get_by_label("Evidence for", exact=True)
-    assert switch.locator("option").all_inner_texts() == ["Melanocytic nevus (top class)",
-                                                          "Melanoma (class of concern)"]
+    assert switch.locator("option").all_inner_texts() == [
+        "Melanocytic nevus (top class)",
+        "Melanoma (class of concern)",
+    ]
     switch.select_option(label="Melanoma (class of concern)")
     heatmap = page.locator("img[data-heatmap]")
     assert heatmap.get_attribute("src") == f"/predictions/{refer.pk}/heatmap/mel"

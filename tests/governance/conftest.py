@@ -1,5 +1,6 @@
 """Fixtures of the governance tests: a clinic with a member of each role (and a user of another clinic),
 an operator, and classifiers that return chosen results so triage can be driven exactly."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,9 +37,14 @@ def result(probabilities: dict[str, float], version: str = "test-colour:1.0") ->
     left = max(0.0, 1.0 - sum(probabilities.values()))
     full = {c: probabilities.get(c, left / len(rest) if rest else 0.0) for c in CLASSES}
     top = max(full, key=full.get)
-    return PredictionResult(probabilities=full, top_class=top, top_probability=full[top],
-                            malignancy_risk=sum(full[c] for c in MALIGNANT_CLASSES), entropy=0.0,
-                            model_version=version)
+    return PredictionResult(
+        probabilities=full,
+        top_class=top,
+        top_probability=full[top],
+        malignancy_risk=sum(full[c] for c in MALIGNANT_CLASSES),
+        entropy=0.0,
+        model_version=version,
+    )
 
 
 class ScriptedClassifier:
@@ -59,8 +65,21 @@ def _train_tiny(root: Path, *, seed: int, version: str) -> Path:
     if not data.exists():
         write_dataset(data)
     out = root / f"model-{version}"
-    train(TrainOptions(data=data, out=out, epochs=1, batch_size=16, image_size=32, architecture=TINY_ARCH,
-                       mixed_precision=False, show_progress=False, seed=seed, version=version), log=lambda _: None)
+    train(
+        TrainOptions(
+            data=data,
+            out=out,
+            epochs=1,
+            batch_size=16,
+            image_size=32,
+            architecture=TINY_ARCH,
+            mixed_precision=False,
+            show_progress=False,
+            seed=seed,
+            version=version,
+        ),
+        log=lambda _: None,
+    )
     return out
 
 
@@ -100,8 +119,13 @@ def reviewed(staff):
     # Left out: an unreviewed result, a failed prediction of a reviewed image, and another clinic's images.
     stored_prediction(image=LesionImageFactory(lesion=staff.lesion), version=V1, probabilities={"mel": 0.9})
     failed_image = LesionImageFactory(lesion=staff.lesion)
-    Prediction.objects.create(image=failed_image, model_version=V1, status=PredictionStatus.FAILED,
-                              queued_at=failed_image.uploaded_at, error="unreadable")
+    Prediction.objects.create(
+        image=failed_image,
+        model_version=V1,
+        status=PredictionStatus.FAILED,
+        queued_at=failed_image.uploaded_at,
+        error="unreadable",
+    )
     review(failed_image, "mel", staff.reviewer)
     other = LesionImageFactory(lesion=LesionFactory(patient__clinic=staff.other_clinic))
     stored_prediction(image=other, version=V1, probabilities={"nv": 0.9})

@@ -1,4 +1,5 @@
 """Running predictions to a chosen result through the real services (claim, run, store, triage)."""
+
 from __future__ import annotations
 
 from django.utils import timezone
@@ -15,8 +16,9 @@ def finished_prediction(*, lesion=None, image=None, probabilities=None, version=
     if image is None:
         image = LesionImageFactory(lesion=lesion) if lesion is not None else LesionImageFactory()
     prediction = PredictionFactory(image=image, model_version=version)
-    [held] = services.prediction_claim(prediction_id=prediction.pk, claimant=f"run-{prediction.pk}",
-                                       model_version=version, limit=1)
+    [held] = services.prediction_claim(
+        prediction_id=prediction.pk, claimant=f"run-{prediction.pk}", model_version=version, limit=1
+    )
     if fail:
         services.prediction_fail(prediction=held, claimant=f"run-{prediction.pk}", error=fail)
     else:
@@ -30,10 +32,16 @@ def finished_prediction(*, lesion=None, image=None, probabilities=None, version=
 def stored_prediction(*, image, version, probabilities) -> Prediction:
     """A succeeded prediction written directly (for figures that need no worker run)."""
     r = result(probabilities, version)
-    return Prediction.objects.create(image=image, model_version=version, status=PredictionStatus.SUCCEEDED,
-                                     probabilities=r.probabilities, top_class=r.top_class,
-                                     malignancy_risk=r.malignancy_risk, queued_at=timezone.now(),
-                                     finished_at=timezone.now())
+    return Prediction.objects.create(
+        image=image,
+        model_version=version,
+        status=PredictionStatus.SUCCEEDED,
+        probabilities=r.probabilities,
+        top_class=r.top_class,
+        malignancy_risk=r.malignancy_risk,
+        queued_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
 
 
 # The performance tests' reviewed cases (the `reviewed` fixture in conftest.py stores them).
@@ -51,5 +59,6 @@ CASES = [
 
 
 def review(image, diagnosis, reviewer, histopathology=False):
-    return Review.objects.create(image=image, verdict="override", diagnosis=diagnosis, reviewer=reviewer,
-                                 histopathology_confirmed=histopathology)
+    return Review.objects.create(
+        image=image, verdict="override", diagnosis=diagnosis, reviewer=reviewer, histopathology_confirmed=histopathology
+    )

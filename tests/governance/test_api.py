@@ -1,4 +1,5 @@
 """The performance endpoint of the REST API: the same figures as the page, for reviewers and admins only."""
+
 import pytest
 
 from predictions.models import AuditEvent
@@ -13,8 +14,9 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize("role", ["reviewer", "admin"])
 def test_reviewers_and_admins_get_the_figures_and_the_export_is_audited(staff, reviewed, role):
     user = staff.role(role)
-    response = token_client(user).get(f"/api/v1/clinics/{staff.clinic.pk}/performance", {"version": V1},
-                                      REMOTE_ADDR="198.51.100.20")
+    response = token_client(user).get(
+        f"/api/v1/clinics/{staff.clinic.pk}/performance", {"version": V1}, REMOTE_ADDR="198.51.100.20"
+    )
     assert response.status_code == 200
     expected = performance_report(user=user, clinic=staff.clinic, model_version=V1).as_dict()
     body = response.json()

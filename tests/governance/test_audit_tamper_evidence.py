@@ -1,6 +1,7 @@
 """Tampering by someone who can write to the database is detected by default (issue 13): records are keyed
 with a secret outside the database, checkpoints of the head are kept outside it, audit_verify checks against
 the latest, and the database itself refuses UPDATE and DELETE of audit rows."""
+
 import io
 import json
 
@@ -19,8 +20,10 @@ pytestmark = pytest.mark.django_db
 
 
 def records(staff, count: int = 3) -> list[AuditEvent]:
-    return [audit_record(actor=staff.admin, clinic=staff.clinic, action=f"test.{n}", target=staff.clinic,
-                         data={"n": n}) for n in range(count)]
+    return [
+        audit_record(actor=staff.admin, clinic=staff.clinic, action=f"test.{n}", target=staff.clinic, data={"n": n})
+        for n in range(count)
+    ]
 
 
 def chain() -> list[AuditEvent]:
@@ -38,8 +41,10 @@ def rehash_from(first_id: int, *, hasher, keyed: bool | None = None) -> None:
             event.keyed = keyed
         event.prev_hash = previous or GENESIS_HASH
         event.hash = hasher(event)
-        raw("UPDATE predictions_auditevent SET prev_hash = %s, hash = %s, keyed = %s WHERE id = %s",
-            [event.prev_hash, event.hash, event.keyed, event.pk])
+        raw(
+            "UPDATE predictions_auditevent SET prev_hash = %s, hash = %s, keyed = %s WHERE id = %s",
+            [event.prev_hash, event.hash, event.keyed, event.pk],
+        )
         previous = event.hash
 
 
@@ -56,8 +61,9 @@ def test_new_records_carry_an_hmac_under_a_key_outside_the_database_not_a_plain_
     assert event.hash != chain_hash(event)
 
 
-@pytest.mark.parametrize("hasher", [chain_hash, lambda event: chain_hmac(event, b"a guessed key")],
-                         ids=["plain-sha256", "wrong-key"])
+@pytest.mark.parametrize(
+    "hasher", [chain_hash, lambda event: chain_hmac(event, b"a guessed key")], ids=["plain-sha256", "wrong-key"]
+)
 def test_a_forger_without_the_key_who_rehashes_the_whole_tail_is_caught(staff, hasher):
     first, middle, last = records(staff)
     raw("UPDATE predictions_auditevent SET data = %s WHERE id = %s", ['{"n": 99}', middle.pk])
@@ -173,8 +179,14 @@ def test_the_default_key_is_derived_from_secret_key_and_not_secret_key_itself(st
     assert audit_chain_verify().intact
 
 
-@pytest.mark.parametrize("sql", ["UPDATE predictions_auditevent SET action = 'x' WHERE id = %s",
-                                 "DELETE FROM predictions_auditevent WHERE id = %s"], ids=["update", "delete"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE predictions_auditevent SET action = 'x' WHERE id = %s",
+        "DELETE FROM predictions_auditevent WHERE id = %s",
+    ],
+    ids=["update", "delete"],
+)
 def test_the_database_refuses_to_change_or_delete_a_record(staff, sql):
     [event] = records(staff, 1)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
@@ -191,8 +203,15 @@ def test_the_sqlite_triggers_come_back_after_a_migration_rebuilt_the_table(staff
 
     with connection.cursor() as cursor:
         cursor.execute("DROP TRIGGER predictions_auditevent_no_update")
-    post_migrate.send(sender=apps.get_app_config("predictions"), app_config=apps.get_app_config("predictions"),
-                      verbosity=0, interactive=False, using=connection.alias, apps=apps, plan=[])
+    post_migrate.send(
+        sender=apps.get_app_config("predictions"),
+        app_config=apps.get_app_config("predictions"),
+        verbosity=0,
+        interactive=False,
+        using=connection.alias,
+        apps=apps,
+        plan=[],
+    )
     [event] = records(staff, 1)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         with connection.cursor() as cursor:
@@ -212,8 +231,9 @@ def test_beat_writes_a_checkpoint_every_few_minutes(staff, checkpoint_path):
 
     app.loader.import_default_modules()
     assert "predictions.audit_tasks.audit_checkpoint_task" in app.tasks
-    [entry] = [e for e in app.conf.beat_schedule.values()
-               if e["task"] == "predictions.audit_tasks.audit_checkpoint_task"]
+    [entry] = [
+        e for e in app.conf.beat_schedule.values() if e["task"] == "predictions.audit_tasks.audit_checkpoint_task"
+    ]
     assert 0 < entry["schedule"] <= 600
     records(staff, 2)
     assert audit_checkpoint_task.apply().get() == 2

@@ -1,5 +1,6 @@
 """The audit trail: a chained, append-only record of each action (who, what, when, from where), with a
 verification that finds any record changed, removed or inserted behind the app's back."""
+
 import io
 
 import pytest
@@ -40,8 +41,14 @@ def test_each_action_writes_one_record_linked_to_the_one_before(staff):
 
     events = chain()
     actions = [e.action for e in events]
-    for expected in ["patient.create", "lesion.create", "prediction.succeeded", "review_case.open", "review.create",
-                     "review_case.close"]:
+    for expected in [
+        "patient.create",
+        "lesion.create",
+        "prediction.succeeded",
+        "review_case.open",
+        "review.create",
+        "review_case.close",
+    ]:
         assert expected in actions
     assert events[0].prev_hash == GENESIS_HASH
     for before, after in zip(events, events[1:]):
@@ -49,7 +56,10 @@ def test_each_action_writes_one_record_linked_to_the_one_before(staff):
     assert all(e.hash == e.compute_hash() for e in events)
     patient_event = next(e for e in events if e.action == "patient.create")
     assert (patient_event.actor, patient_event.clinic, patient_event.target_id) == (
-        staff.clinician, staff.clinic, str(patient.pk))
+        staff.clinician,
+        staff.clinic,
+        str(patient.pk),
+    )
     assert audit_chain_verify().intact and audit_chain_verify().checked == len(events)
 
 
@@ -74,8 +84,10 @@ def test_the_database_refuses_updates_and_deletes_of_records_in_sql(staff):
     from django.db import DatabaseError
 
     event = audit_record(actor=staff.admin, clinic=staff.clinic, action="test.action", target=staff.clinic)
-    for sql in ("UPDATE predictions_auditevent SET action = 'x' WHERE id = %s",
-                "DELETE FROM predictions_auditevent WHERE id = %s"):
+    for sql in (
+        "UPDATE predictions_auditevent SET action = 'x' WHERE id = %s",
+        "DELETE FROM predictions_auditevent WHERE id = %s",
+    ):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(sql, [event.pk])
@@ -83,14 +95,23 @@ def test_the_database_refuses_updates_and_deletes_of_records_in_sql(staff):
 
 
 def _three_records(staff):
-    return [audit_record(actor=staff.admin, clinic=staff.clinic, action=f"test.{n}", target=staff.clinic,
-                         data={"n": n, "risk": 0.5, "whole": 2.0}) for n in range(3)]
+    return [
+        audit_record(
+            actor=staff.admin,
+            clinic=staff.clinic,
+            action=f"test.{n}",
+            target=staff.clinic,
+            data={"n": n, "risk": 0.5, "whole": 2.0},
+        )
+        for n in range(3)
+    ]
 
 
 def test_verification_finds_a_record_whose_fields_were_changed(staff):
     first, middle, last = _three_records(staff)
-    raw("UPDATE predictions_auditevent SET data = %s WHERE id = %s",
-        ['{"n": 99, "risk": 0.5, "whole": 2.0}', middle.pk])
+    raw(
+        "UPDATE predictions_auditevent SET data = %s WHERE id = %s", ['{"n": 99, "risk": 0.5, "whole": 2.0}', middle.pk]
+    )
 
     report = audit_chain_verify()
     assert not report.intact
@@ -131,8 +152,11 @@ def test_the_verify_command_passes_an_intact_chain_and_checks_its_head(staff):
 def test_records_written_during_a_request_say_where_it_came_from(staff, client):
     prediction = finished_prediction(lesion=staff.lesion, probabilities={"nv": 0.95})
     client.force_login(staff.clinician)
-    response = client.get(reverse("predictions:lesion-image-file", args=[prediction.image_id]),
-                          REMOTE_ADDR="203.0.113.7", HTTP_USER_AGENT="TestBrowser/1.0")
+    response = client.get(
+        reverse("predictions:lesion-image-file", args=[prediction.image_id]),
+        REMOTE_ADDR="203.0.113.7",
+        HTTP_USER_AGENT="TestBrowser/1.0",
+    )
     assert response.status_code == 200
     event = AuditEvent.objects.get(action="image.download")
     assert (event.actor, event.clinic, event.target_id) == (staff.clinician, staff.clinic, str(prediction.image_id))

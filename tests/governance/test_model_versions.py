@@ -5,6 +5,7 @@ reporting the differences, with the changed cases queued for review.
 The two versions are the model shipped in mlcore (when present) and a tiny model trained here; without
 the shipped model, two tiny models trained with different seeds.
 """
+
 from __future__ import annotations
 
 import csv
@@ -47,18 +48,37 @@ def _real_images(count: int) -> list[dict]:
             by_class.setdefault(row["dx"], []).append(row)
         picked = [by_class[dx][i] for i in range(count) for dx in sorted(by_class) if i < len(by_class[dx])][:count]
         if len(picked) == count:
-            return [{"name": f"{row['image_id']}.jpg",
-                     "data": (SHARED / "images" / f"{row['image_id']}.jpg").read_bytes(),
-                     "age": int(float(row["age"])) if row["age"] else None, "sex": row["sex"],
-                     "site": row["localization"]} for row in picked]
-    return [{"name": f"drawn-{n}.jpg", "data": jpeg_bytes(seed=n, size=(600, 450)), "age": 40 + n, "sex": "female",
-             "site": "back"} for n in range(count)]
+            return [
+                {
+                    "name": f"{row['image_id']}.jpg",
+                    "data": (SHARED / "images" / f"{row['image_id']}.jpg").read_bytes(),
+                    "age": int(float(row["age"])) if row["age"] else None,
+                    "sex": row["sex"],
+                    "site": row["localization"],
+                }
+                for row in picked
+            ]
+    return [
+        {
+            "name": f"drawn-{n}.jpg",
+            "data": jpeg_bytes(seed=n, size=(600, 450)),
+            "age": 40 + n,
+            "sex": "female",
+            "site": "back",
+        }
+        for n in range(count)
+    ]
 
 
 def _upload(staff, image: dict):
-    stored, created = image_upload(actor=staff.clinician, lesion=staff.lesion,
-                                   file=SimpleUploadedFile(image["name"], image["data"], content_type="image/jpeg"),
-                                   age=image["age"], sex=image["sex"], site=image["site"])
+    stored, created = image_upload(
+        actor=staff.clinician,
+        lesion=staff.lesion,
+        file=SimpleUploadedFile(image["name"], image["data"], content_type="image/jpeg"),
+        age=image["age"],
+        sex=image["sex"],
+        site=image["site"],
+    )
     assert created
     return stored
 
@@ -73,9 +93,16 @@ def _expected(model_dir: Path, image) -> dict:
 
     with image.file.open("rb") as fh:
         data = fh.read()
-    [out] = Classifier.load(model_dir).predict([LesionInput(image=data, age=float(image.age) if image.age else None,
-                                                            sex=image.sex if image.sex != "unknown" else None,
-                                                            site=image.site if image.site != "unknown" else None)])
+    [out] = Classifier.load(model_dir).predict(
+        [
+            LesionInput(
+                image=data,
+                age=float(image.age) if image.age else None,
+                sex=image.sex if image.sex != "unknown" else None,
+                site=image.site if image.site != "unknown" else None,
+            )
+        ]
+    )
     return out.probabilities
 
 
@@ -118,8 +145,9 @@ def test_activation_and_rerun_keep_both_results_and_queue_the_changed_cases(staf
     assert (event.actor, event.data["previous"], event.data["requeued_predictions"]) == (operator, first.identifier, 1)
     assert Prediction.objects.get(image=late).model_version == second.identifier
     assert inference.model_version() == second.identifier
-    first_results = {p.image_id: (p.top_class, p.malignancy_risk) for p in Prediction.objects.filter(
-        model_version=first.identifier)}
+    first_results = {
+        p.image_id: (p.top_class, p.malignancy_risk) for p in Prediction.objects.filter(model_version=first.identifier)
+    }
 
     # Re-run: every stored image gets a result of the new version beside the old one.
     out = io.StringIO()
@@ -130,10 +158,12 @@ def test_activation_and_rerun_keep_both_results_and_queue_the_changed_cases(staf
     for image in stored:
         versions = dict(Prediction.objects.filter(image=image).values_list("model_version", "status"))
         assert versions == {first.identifier: "succeeded", second.identifier: "succeeded"}
-    assert {p.image_id: (p.top_class, p.malignancy_risk) for p in Prediction.objects.filter(
-        model_version=first.identifier)} == first_results  # the old results are untouched
+    assert {
+        p.image_id: (p.top_class, p.malignancy_risk) for p in Prediction.objects.filter(model_version=first.identifier)
+    } == first_results  # the old results are untouched
     assert Prediction.objects.get(image=stored[1], model_version=second.identifier).probabilities == pytest.approx(
-        _expected(second_dir, stored[1]), abs=1e-5)
+        _expected(second_dir, stored[1]), abs=1e-5
+    )
 
     # The reported differences are the stored ones, counted by hand.
     from predictions.interpretation import risk_band
@@ -153,8 +183,9 @@ def test_activation_and_rerun_keep_both_results_and_queue_the_changed_cases(staf
     assert {row["image_id"] for row in report["changed"]} == changed_class | changed_band
 
     # Exactly the changed images are queued for review because the versions disagree.
-    disagreeing = set(ReviewCase.objects.filter(reasons__code=ReviewReason.VERSION_DISAGREEMENT)
-                      .values_list("image_id", flat=True))
+    disagreeing = set(
+        ReviewCase.objects.filter(reasons__code=ReviewReason.VERSION_DISAGREEMENT).values_list("image_id", flat=True)
+    )
     assert disagreeing == changed_class | changed_band
     assert summary["cases_queued"] == len(disagreeing)
     for case in ReviewCase.objects.filter(reasons__code=ReviewReason.VERSION_DISAGREEMENT):
@@ -234,13 +265,21 @@ def test_the_sweep_moves_work_left_queued_for_a_version_no_longer_active(staff, 
     from predictions.tasks import predictions_sweep_task
     from tests.predictions.factories import PredictionFactory
 
-    ModelVersion.objects.create(name="new", version="2", checksum="c" * 64, is_active=True,
-                                activated_at="2026-01-01T00:00:00Z")
+    ModelVersion.objects.create(
+        name="new", version="2", checksum="c" * 64, is_active=True, activated_at="2026-01-01T00:00:00Z"
+    )
     stranded = PredictionFactory(image__lesion=staff.lesion, model_version="old:1")  # e.g. released after activation
     already = PredictionFactory(image__lesion=staff.lesion, model_version="old:1")
-    PredictionFactory(image=already.image, model_version="new:2", status=PredictionStatus.SUCCEEDED,
-                      probabilities={"nv": 1.0}, top_class="nv", malignancy_risk=0.0, finished_at=already.queued_at,
-                      heatmap_status="unavailable")  # no heatmap for the sweep to send as well
+    PredictionFactory(
+        image=already.image,
+        model_version="new:2",
+        status=PredictionStatus.SUCCEEDED,
+        probabilities={"nv": 1.0},
+        top_class="nv",
+        malignancy_risk=0.0,
+        finished_at=already.queued_at,
+        heatmap_status="unavailable",
+    )  # no heatmap for the sweep to send as well
     with django_capture_on_commit_callbacks() as callbacks:
         predictions_sweep_task.apply()
     stranded.refresh_from_db(), already.refresh_from_db()

@@ -1,4 +1,5 @@
 """Real-world performance: predictions against reviewed diagnoses, checked against counts made by hand."""
+
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from predictions.selectors import performance_report
 from .helpers import V1, V2
 
 pytestmark = pytest.mark.django_db
+
 
 def figures(report, version):
     return report.figures[version]
@@ -31,10 +33,20 @@ def test_agreement_confusion_matrix_and_recall_match_hand_counts(staff, reviewed
 
     labels = v1["confusion_matrix"]["labels"]
     assert labels == ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
-    cells = {(labels[i], labels[j]): count for i, row in enumerate(v1["confusion_matrix"]["matrix"])
-             for j, count in enumerate(row) if count}
-    assert cells == {("mel", "mel"): 1, ("mel", "nv"): 1, ("mel", "bkl"): 1, ("nv", "mel"): 1, ("nv", "nv"): 1,
-                     ("bcc", "bcc"): 1}
+    cells = {
+        (labels[i], labels[j]): count
+        for i, row in enumerate(v1["confusion_matrix"]["matrix"])
+        for j, count in enumerate(row)
+        if count
+    }
+    assert cells == {
+        ("mel", "mel"): 1,
+        ("mel", "nv"): 1,
+        ("mel", "bkl"): 1,
+        ("nv", "mel"): 1,
+        ("nv", "nv"): 1,
+        ("bcc", "bcc"): 1,
+    }
 
     v2 = figures(report, V2)
     assert (v2["n"], v2["agreement_rate"], v2["melanoma_sensitivity"], v2["melanomas"]) == (3, 1.0, 1.0, 2)
@@ -44,13 +56,20 @@ def test_subgroups_by_sex_age_band_and_site_match_hand_counts(staff, reviewed):
     groups = figures(performance_report(user=staff.admin, clinic=staff.clinic), V1)["subgroups"]
 
     def table(kind):
-        return {row["group"]: (row["n"], row["agreed"], row["melanomas"], row["melanomas_detected"])
-                for row in groups[kind]}
+        return {
+            row["group"]: (row["n"], row["agreed"], row["melanomas"], row["melanomas_detected"]) for row in groups[kind]
+        }
 
     assert table("sex") == {"female": (3, 1, 3, 1), "male": (3, 2, 0, 0)}
     assert [row["group"] for row in groups["age_band"]] == ["0-29", "30-44", "45-59", "60-74", "75+", "unknown"]
-    assert table("age_band") == {"0-29": (1, 1, 1, 1), "30-44": (1, 0, 1, 0), "45-59": (1, 0, 1, 0),
-                                 "60-74": (1, 0, 0, 0), "75+": (1, 1, 0, 0), "unknown": (1, 1, 0, 0)}
+    assert table("age_band") == {
+        "0-29": (1, 1, 1, 1),
+        "30-44": (1, 0, 1, 0),
+        "45-59": (1, 0, 1, 0),
+        "60-74": (1, 0, 0, 0),
+        "75+": (1, 1, 0, 0),
+        "unknown": (1, 1, 0, 0),
+    }
     assert table("site") == {"back": (3, 2, 1, 1), "face": (2, 0, 2, 0), "trunk": (1, 1, 0, 0)}
     male = next(row for row in groups["sex"] if row["group"] == "male")
     assert male["melanoma_sensitivity"] is None  # no reviewed melanoma: no figure, not 0

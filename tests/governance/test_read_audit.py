@@ -1,6 +1,7 @@
 """Reads of patient data are on the audit trail: each portal page of a record, each API read, each download
 and each FHIR export writes one record (who, what, which action, from where); another clinic's user gets
 404 and leaves none; the result page's polling writes none. Lists write one record per clinic on the page."""
+
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
@@ -25,10 +26,17 @@ def records(staff) -> dict:
     first, second = LesionImageFactory(lesion=staff.lesion), LesionImageFactory(lesion=staff.lesion)
     prediction = succeeded(PredictionFactory(image=first))
     prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG heat"), save=True)
-    review = Review.objects.create(image=first, prediction=prediction, verdict="agree", diagnosis="mel",
-                                   reviewer=staff.reviewer)
-    return {"patient": staff.patient, "lesion": staff.lesion, "image": first, "second": second,
-            "prediction": prediction, "review": review}
+    review = Review.objects.create(
+        image=first, prediction=prediction, verdict="agree", diagnosis="mel", reviewer=staff.reviewer
+    )
+    return {
+        "patient": staff.patient,
+        "lesion": staff.lesion,
+        "image": first,
+        "second": second,
+        "prediction": prediction,
+        "review": review,
+    }
 
 
 def reads() -> list[AuditEvent]:
@@ -40,12 +48,17 @@ def reads() -> list[AuditEvent]:
 PORTAL_READS = [
     (lambda r: reverse("portal:patient-detail", args=[r["patient"].pk]), "patient.view", "patient"),
     (lambda r: reverse("portal:lesion-timeline", args=[r["lesion"].pk]), "lesion.view", "lesion"),
-    (lambda r: reverse("portal:lesion-timeline", args=[r["lesion"].pk])
-     + f"?compare={r['image'].pk}&compare={r['second'].pk}", "image.compare", "lesion"),
+    (
+        lambda r: (
+            reverse("portal:lesion-timeline", args=[r["lesion"].pk])
+            + f"?compare={r['image'].pk}&compare={r['second'].pk}"
+        ),
+        "image.compare",
+        "lesion",
+    ),
     (lambda r: reverse("portal:prediction-detail", args=[r["prediction"].pk]), "prediction.view", "prediction"),
     (lambda r: reverse("predictions:lesion-image-file", args=[r["image"].pk]), "image.download", "image"),
-    (lambda r: reverse("predictions:prediction-heatmap", args=[r["prediction"].pk]), "heatmap.download",
-     "prediction"),
+    (lambda r: reverse("predictions:prediction-heatmap", args=[r["prediction"].pk]), "heatmap.download", "prediction"),
 ]
 API_READS = [
     (lambda r: f"/api/v1/patients/{r['patient'].pk}", "patient.view", "patient"),
@@ -67,8 +80,9 @@ def _ids(reads):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("url, action, target", PORTAL_READS, ids=_ids(PORTAL_READS))
-def test_each_portal_read_writes_one_record_of_who_what_and_from_where(client, staff, records, role, url, action,
-                                                                       target):
+def test_each_portal_read_writes_one_record_of_who_what_and_from_where(
+    client, staff, records, role, url, action, target
+):
     user = staff.role(role)
     client.force_login(user)
     response = client.get(url(records), REMOTE_ADDR="203.0.113.5", HTTP_USER_AGENT="TestBrowser/2.0")
@@ -94,8 +108,7 @@ def test_each_api_read_writes_one_record_of_who_what_and_from_where(staff, recor
 
 
 @pytest.mark.parametrize("url, action, target", PORTAL_READS, ids=_ids(PORTAL_READS))
-def test_another_clinics_user_gets_404_in_the_portal_and_leaves_no_record(client, staff, records, url, action,
-                                                                          target):
+def test_another_clinics_user_gets_404_in_the_portal_and_leaves_no_record(client, staff, records, url, action, target):
     client.force_login(staff.outsider)
     assert client.get(url(records)).status_code == 404
     assert reads() == []
@@ -165,14 +178,34 @@ def test_the_reads_keep_the_chain_intact(client, staff, records):
 
 # (url, action, target type, what the page shows of the records) of each list of patient data.
 LIST_READS = [
-    ("portal", lambda: reverse("portal:patient-list"), "patient.list", "predictions.patient",
-     lambda r: {"patient": [r["patient"].pk]}),
-    ("portal", lambda: reverse("portal:dashboard"), "dashboard.view", "dashboard",
-     lambda r: {"lesionimage": sorted([r["image"].pk, r["second"].pk])}),
-    ("api", lambda: "/api/v1/patients", "patient.list", "predictions.patient",
-     lambda r: {"patient": [r["patient"].pk]}),
-    ("api", lambda: "/api/v1/predictions", "prediction.list", "predictions.prediction",
-     lambda r: {"prediction": [r["prediction"].pk]}),
+    (
+        "portal",
+        lambda: reverse("portal:patient-list"),
+        "patient.list",
+        "predictions.patient",
+        lambda r: {"patient": [r["patient"].pk]},
+    ),
+    (
+        "portal",
+        lambda: reverse("portal:dashboard"),
+        "dashboard.view",
+        "dashboard",
+        lambda r: {"lesionimage": sorted([r["image"].pk, r["second"].pk])},
+    ),
+    (
+        "api",
+        lambda: "/api/v1/patients",
+        "patient.list",
+        "predictions.patient",
+        lambda r: {"patient": [r["patient"].pk]},
+    ),
+    (
+        "api",
+        lambda: "/api/v1/predictions",
+        "prediction.list",
+        "predictions.prediction",
+        lambda r: {"prediction": [r["prediction"].pk]},
+    ),
     ("api", lambda: "/api/v1/reviews", "review.list", "predictions.review", lambda r: {"review": [r["review"].pk]}),
 ]
 
@@ -192,12 +225,17 @@ def _sorted_rows(shown: dict) -> dict:
 
 
 @pytest.mark.parametrize("via, url, action, target_type, expected", LIST_READS, ids=LIST_IDS)
-def test_a_list_of_patient_data_writes_one_record_naming_the_rows_it_showed(client, staff, records, via, url, action,
-                                                                            target_type, expected):
+def test_a_list_of_patient_data_writes_one_record_naming_the_rows_it_showed(
+    client, staff, records, via, url, action, target_type, expected
+):
     assert _get(client, via, url(), staff.reviewer).status_code == 200
     [event] = [e for e in reads() if e.action == action]
-    assert (event.actor, event.clinic, event.target_type, event.target_id) == (staff.reviewer, staff.clinic,
-                                                                              target_type, "")
+    assert (event.actor, event.clinic, event.target_type, event.target_id) == (
+        staff.reviewer,
+        staff.clinic,
+        target_type,
+        "",
+    )
     assert (event.ip_address, event.data["via"]) == ("198.51.100.7", via)
     assert _sorted_rows(event.data["shown"]) == expected(records)
 
@@ -216,8 +254,10 @@ def test_a_list_across_two_clinics_writes_each_clinic_a_record_of_its_own_rows(c
     url = reverse("portal:patient-list") if via == "portal" else "/api/v1/patients"
     assert _get(client, via, url, staff.clinician).status_code == 200
     events = [e for e in reads() if e.action == "patient.list"]
-    assert {(e.clinic, e.action) for e in events} == {(staff.clinic, "patient.list"),
-                                                      (staff.other_clinic, "patient.list")}
+    assert {(e.clinic, e.action) for e in events} == {
+        (staff.clinic, "patient.list"),
+        (staff.other_clinic, "patient.list"),
+    }
     shown = {e.clinic: e.data["shown"] for e in events}
     assert shown == {staff.clinic: {"patient": [staff.patient.pk]}, staff.other_clinic: {"patient": [other.pk]}}
 
@@ -251,8 +291,9 @@ def test_the_upload_page_record_names_the_lesions_it_listed(client, staff, recor
 
 
 @pytest.mark.parametrize("url, page", FORM_READS, ids=FORM_IDS)
-def test_the_edit_and_upload_pages_refused_to_a_reviewer_or_an_outsider_leave_no_record(client, staff, records,
-                                                                                       url, page):
+def test_the_edit_and_upload_pages_refused_to_a_reviewer_or_an_outsider_leave_no_record(
+    client, staff, records, url, page
+):
     client.force_login(staff.reviewer)
     assert client.get(url(records)).status_code == 403
     client.force_login(staff.outsider)

@@ -1,5 +1,6 @@
 """The review queue: which results open a case, in what order cases come, and how a case moves
 new -> in review -> done; each step audited, each clinic's cases out of the others' reach."""
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -66,7 +67,12 @@ def test_cases_come_most_urgent_first_then_oldest_first(staff):
 
     queue = list(selectors.review_case_list(user=staff.reviewer, clinic=staff.clinic))
     assert [case.image_id for case in queue] == [
-        riskier.image_id, risky.image_id, uncertain.image_id, second_uncertain.image_id, failed.image_id]
+        riskier.image_id,
+        risky.image_id,
+        uncertain.image_id,
+        second_uncertain.image_id,
+        failed.image_id,
+    ]
     priorities = [case.priority for case in queue]
     assert priorities == sorted(priorities, reverse=True)
 
@@ -104,10 +110,16 @@ def test_assigning_moves_a_case_to_in_review_and_unassigning_back_to_new(staff):
     review_case_assign(actor=staff.reviewer, case=case, assignee=None)
     case.refresh_from_db()
     assert (case.state, case.assignee) == (ReviewCaseState.NEW, None)
-    actions = list(AuditEvent.objects.filter(target_id=str(case.pk), target_type="predictions.reviewcase")
-                   .order_by("id").values_list("action", "actor"))
-    assert actions == [("review_case.open", None), ("review_case.assign", staff.admin.pk),
-                       ("review_case.unassign", staff.reviewer.pk)]
+    actions = list(
+        AuditEvent.objects.filter(target_id=str(case.pk), target_type="predictions.reviewcase")
+        .order_by("id")
+        .values_list("action", "actor")
+    )
+    assert actions == [
+        ("review_case.open", None),
+        ("review_case.assign", staff.admin.pk),
+        ("review_case.unassign", staff.reviewer.pk),
+    ]
 
 
 def test_recording_a_review_of_the_image_closes_its_case(staff):
@@ -209,8 +221,9 @@ def _finished_with(staff, *, probabilities, **gate):
     from .conftest import ScriptedClassifier, result
 
     prediction = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), model_version="test-colour:1.0")
-    [held] = services.prediction_claim(prediction_id=prediction.pk, claimant="run", model_version="test-colour:1.0",
-                                       limit=1)
+    [held] = services.prediction_claim(
+        prediction_id=prediction.pk, claimant="run", model_version="test-colour:1.0", limit=1
+    )
     scripted = result(probabilities)
     for name, value in gate.items():
         setattr(scripted, name, value)
@@ -220,8 +233,13 @@ def _finished_with(staff, *, probabilities, **gate):
 
 
 def test_a_result_at_the_models_referral_threshold_is_queued_for_review_even_when_its_risk_is_modest(staff):
-    prediction = _finished_with(staff, probabilities={"nv": 0.78, "mel": 0.14, "bkl": 0.02}, refer=True,
-                                referral_threshold=0.12, assessable=True)
+    prediction = _finished_with(
+        staff,
+        probabilities={"nv": 0.78, "mel": 0.14, "bkl": 0.02},
+        refer=True,
+        referral_threshold=0.12,
+        assessable=True,
+    )
     assert prediction.refer is True and prediction.malignancy_risk < 0.40  # "intermediate" by the clinic's bands
     case = ReviewCase.objects.get(image=prediction.image)
     assert reasons(case) == [ReviewReason.HIGH_RISK]
@@ -229,14 +247,21 @@ def test_a_result_at_the_models_referral_threshold_is_queued_for_review_even_whe
 
 
 def test_a_result_below_the_models_threshold_opens_no_case_even_when_the_clinics_band_is_high(staff):
-    prediction = _finished_with(staff, probabilities={"nv": 0.5, "mel": 0.45}, refer=False, referral_threshold=0.6,
-                                assessable=True)
+    prediction = _finished_with(
+        staff, probabilities={"nv": 0.5, "mel": 0.45}, refer=False, referral_threshold=0.6, assessable=True
+    )
     assert not ReviewCase.objects.filter(image=prediction.image).exists()
 
 
 def test_an_image_the_model_refused_is_queued_with_the_models_reasons(staff):
-    prediction = _finished_with(staff, probabilities={"nv": 0.9}, refer=False, referral_threshold=0.12,
-                                assessable=False, reasons=[{"code": "blur", "message": "The image is out of focus."}])
+    prediction = _finished_with(
+        staff,
+        probabilities={"nv": 0.9},
+        refer=False,
+        referral_threshold=0.12,
+        assessable=False,
+        reasons=[{"code": "blur", "message": "The image is out of focus."}],
+    )
     case = ReviewCase.objects.get(image=prediction.image)
     assert reasons(case) == [ReviewReason.UNCERTAIN]
     assert case.reasons.get().detail["why"] == ["The image is out of focus."]

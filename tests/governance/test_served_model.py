@@ -1,5 +1,6 @@
 """The model registry page says which model answers now (issue 16: on a fresh install it was empty although the
 shipped model answered): its version, its card's val figures and its referral operating point."""
+
 import json
 
 import pytest
@@ -12,8 +13,10 @@ from predictions.portal.templatetags import percent
 
 
 def _shipped() -> tuple[dict, dict]:
-    return (json.loads((SHIPPED_MODEL_DIR / "config.json").read_text()),
-            json.loads((SHIPPED_MODEL_DIR / "metrics.json").read_text()))
+    return (
+        json.loads((SHIPPED_MODEL_DIR / "config.json").read_text()),
+        json.loads((SHIPPED_MODEL_DIR / "metrics.json").read_text()),
+    )
 
 
 @pytest.mark.parametrize("role", ["reviewer", "admin"])
@@ -38,11 +41,20 @@ def test_a_fresh_install_shows_the_shipped_model_the_workers_load(client, staff,
 
 def test_with_a_registry_the_active_version_is_the_one_shown(client, staff, operator):
     ModelVersion.objects.create(
-        name="clinic-model", version="3.1.0", checksum="ab" * 32, model_dir="/models/3.1.0",
+        name="clinic-model",
+        version="3.1.0",
+        checksum="ab" * 32,
+        model_dir="/models/3.1.0",
         metrics={"balanced_accuracy": 0.812, "melanoma_auc": 0.931, "n_images": 1074},
-        config={"name": "clinic-model", "version": "3.1.0",
-                "operating_point": {"threshold": 0.2, "malignant_sensitivity": 0.96}},
-        is_active=True, activated_at=timezone.now(), activated_by=operator)
+        config={
+            "name": "clinic-model",
+            "version": "3.1.0",
+            "operating_point": {"threshold": 0.2, "malignant_sensitivity": 0.96},
+        },
+        is_active=True,
+        activated_at=timezone.now(),
+        activated_by=operator,
+    )
     client.force_login(staff.reviewer)
     body = client.get(reverse("governance:models")).content.decode()
     assert "data-served-identifier>clinic-model:3.1.0</span>" in body

@@ -1,5 +1,6 @@
 """The governance pages: the review queue (assign, close), the audit trail and the model versions,
 for reviewers and administrators of the clinic only; every page view is itself audited."""
+
 import pytest
 from django.urls import reverse
 
@@ -31,8 +32,9 @@ def test_the_queue_lists_the_clinics_cases_with_their_reasons(staff, client, cas
 def test_a_reviewer_assigns_a_case_and_closes_another_from_the_queue(staff, client, case):
     failed = ReviewCase.objects.get(image=finished_prediction(lesion=staff.lesion, fail="unreadable").image)
     client.force_login(staff.reviewer)
-    response = client.post(reverse("governance:case-assign", args=[case.pk]), {"assignee": staff.reviewer.pk},
-                           REMOTE_ADDR="198.51.100.3")
+    response = client.post(
+        reverse("governance:case-assign", args=[case.pk]), {"assignee": staff.reviewer.pk}, REMOTE_ADDR="198.51.100.3"
+    )
     assert response.status_code == 302
     case.refresh_from_db()
     assert (case.state, case.assignee) == (ReviewCaseState.IN_REVIEW, staff.reviewer)
@@ -48,8 +50,9 @@ def test_a_reviewer_assigns_a_case_and_closes_another_from_the_queue(staff, clie
 
 def test_assigning_to_a_clinician_is_refused_with_a_message(staff, client, case):
     client.force_login(staff.admin)
-    response = client.post(reverse("governance:case-assign", args=[case.pk]), {"assignee": staff.clinician.pk},
-                           follow=True)
+    response = client.post(
+        reverse("governance:case-assign", args=[case.pk]), {"assignee": staff.clinician.pk}, follow=True
+    )
     assert "not a reviewer or administrator" in response.content.decode()
     case.refresh_from_db()
     assert case.state == ReviewCaseState.NEW
@@ -60,8 +63,10 @@ def test_clinicians_are_refused_and_other_clinics_find_nothing(staff, client, ca
     client.force_login(staff.role(role))
     assert client.get(reverse("governance:queue", args=[staff.clinic.pk])).status_code == status
     assert client.get(reverse("governance:audit", args=[staff.clinic.pk])).status_code == status
-    assert client.post(reverse("governance:case-assign", args=[case.pk]),
-                       {"assignee": staff.role(role).pk}).status_code == status
+    assert (
+        client.post(reverse("governance:case-assign", args=[case.pk]), {"assignee": staff.role(role).pk}).status_code
+        == status
+    )
     assert client.post(reverse("governance:case-close", args=[case.pk]), {"resolution": "x"}).status_code == status
     case.refresh_from_db()
     assert case.state == ReviewCaseState.NEW
@@ -69,9 +74,13 @@ def test_clinicians_are_refused_and_other_clinics_find_nothing(staff, client, ca
 
 def test_the_audit_trail_page_filters_and_shows_who_from_where(staff, client):
     client.force_login(staff.clinician)
-    client.get(reverse("predictions:lesion-image-file",
-                       args=[finished_prediction(lesion=staff.lesion, probabilities=HIGH).image_id]),
-               REMOTE_ADDR="203.0.113.50")
+    client.get(
+        reverse(
+            "predictions:lesion-image-file",
+            args=[finished_prediction(lesion=staff.lesion, probabilities=HIGH).image_id],
+        ),
+        REMOTE_ADDR="203.0.113.50",
+    )
     client.force_login(staff.reviewer)
     response = client.get(reverse("governance:audit", args=[staff.clinic.pk]), {"action": "image.download"})
     body = response.content.decode()
@@ -83,8 +92,14 @@ def test_the_audit_trail_page_filters_and_shows_who_from_where(staff, client):
 
 
 def test_the_model_versions_page_lists_the_registry(staff, client):
-    ModelVersion.objects.create(name="m", version="1", checksum="a" * 64, is_active=True,
-                                activated_at="2026-01-01T00:00:00Z", metrics={"balanced_accuracy": 0.6123})
+    ModelVersion.objects.create(
+        name="m",
+        version="1",
+        checksum="a" * 64,
+        is_active=True,
+        activated_at="2026-01-01T00:00:00Z",
+        metrics={"balanced_accuracy": 0.6123},
+    )
     client.force_login(staff.reviewer)
     body = client.get(reverse("governance:models")).content.decode()
     assert "m:1" in body and "0.612" in body and "Active" in body

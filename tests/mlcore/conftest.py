@@ -1,4 +1,5 @@
 """Datasets and a tiny model made by the tests themselves (no HAM10000 needed)."""
+
 import csv
 import io
 from pathlib import Path
@@ -20,7 +21,7 @@ def lesion_image(class_index: int, seed: int, size=(200, 150), mode="RGB") -> Im
     width, height = size
     yy, xx = np.mgrid[0:height, 0:width]
     radius = min(width, height) * rng.uniform(0.2, 0.35)
-    inside = (xx - width / 2) ** 2 + (yy - height / 2) ** 2 < radius ** 2
+    inside = (xx - width / 2) ** 2 + (yy - height / 2) ** 2 < radius**2
     pixels = np.full((height, width, 3), (225, 180, 160), dtype=np.float64)
     pixels[inside] = _COLOURS[class_index]
     pixels += rng.normal(0, 12, pixels.shape)
@@ -48,9 +49,18 @@ def write_dataset(root: Path, per_class: int = 8, with_split: bool = True) -> Pa
                 image.save(root / "images" / f"{image_id}.png")
             else:
                 (root / "images" / f"{image_id}.jpg").write_bytes(jpeg_bytes(image))
-            rows.append({"lesion_id": lesion, "image_id": image_id, "dx": dx, "dx_type": "histo",
-                         "age": str(30 + i * 5) if i != 2 else "", "sex": ["male", "female"][i % 2],
-                         "localization": ["back", "face", "trunk", "unknown"][i % 4], "split": split})
+            rows.append(
+                {
+                    "lesion_id": lesion,
+                    "image_id": image_id,
+                    "dx": dx,
+                    "dx_type": "histo",
+                    "age": str(30 + i * 5) if i != 2 else "",
+                    "sex": ["male", "female"][i % 2],
+                    "localization": ["back", "face", "trunk", "unknown"][i % 4],
+                    "split": split,
+                }
+            )
     fields = list(rows[0]) if with_split else [f for f in rows[0] if f != "split"]
     with (root / "metadata.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
@@ -72,6 +82,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     data = write_dataset(root / "data")
     out = root / "model"
-    train(TrainOptions(data=data, out=out, epochs=1, batch_size=16, image_size=32, architecture=TINY_ARCH,
-                       mixed_precision=False, show_progress=False, version="0.0.1-test"), log=lambda _: None)
+    train(
+        TrainOptions(
+            data=data,
+            out=out,
+            epochs=1,
+            batch_size=16,
+            image_size=32,
+            architecture=TINY_ARCH,
+            mixed_precision=False,
+            show_progress=False,
+            version="0.0.1-test",
+        ),
+        log=lambda _: None,
+    )
     return out

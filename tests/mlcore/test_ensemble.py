@@ -16,16 +16,29 @@ from .conftest import TINY_ARCH
 def second_tiny_model(tmp_path_factory, tiny_model_dir):
     out = tmp_path_factory.mktemp("tiny2") / "model"
     data = tiny_model_dir.parent / "data"
-    train(TrainOptions(data=data, out=out, epochs=1, batch_size=16, image_size=32, architecture=TINY_ARCH, seed=1,
-                       mixed_precision=False, show_progress=False), log=lambda _: None)
+    train(
+        TrainOptions(
+            data=data,
+            out=out,
+            epochs=1,
+            batch_size=16,
+            image_size=32,
+            architecture=TINY_ARCH,
+            seed=1,
+            mixed_precision=False,
+            show_progress=False,
+        ),
+        log=lambda _: None,
+    )
     return out
 
 
 def test_ensemble_averages_member_logits_under_one_temperature(tiny_model_dir, second_tiny_model, tmp_path):
     data = tiny_model_dir.parent / "data"
     out = tmp_path / "ensemble"
-    metrics = build_ensemble([tiny_model_dir, second_tiny_model], data, out, name="ens", version="2",
-                             show_progress=False, log=lambda _: None)
+    metrics = build_ensemble(
+        [tiny_model_dir, second_tiny_model], data, out, name="ens", version="2", show_progress=False, log=lambda _: None
+    )
     assert metrics["n_images"] == 14 and (out / "MODEL_CARD.md").is_file()
     assert "ensemble of 2 networks" in (out / "MODEL_CARD.md").read_text()
 
@@ -53,10 +66,26 @@ def test_ensemble_command_has_help(capsys):
 
 
 def test_ensemble_command_keeps_test_time_views_within_max_views_and_records_what_it_tried(
-        tiny_model_dir, second_tiny_model, tmp_path, capsys):
+    tiny_model_dir, second_tiny_model, tmp_path, capsys
+):
     out = tmp_path / "ensemble"
-    assert main(["ensemble", str(tiny_model_dir), str(second_tiny_model), "--data", str(tiny_model_dir.parent / "data"),
-                 "--out", str(out), "--max-views", "2", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "ensemble",
+                str(tiny_model_dir),
+                str(second_tiny_model),
+                "--data",
+                str(tiny_model_dir.parent / "data"),
+                "--out",
+                str(out),
+                "--max-views",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     ensemble = Classifier.load(out)
     assert ensemble.tta_views in (1, 2)
     assert set(ensemble.config["tta_choices"]) == {"1", "2"}

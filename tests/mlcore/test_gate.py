@@ -1,4 +1,5 @@
 """The gate refuses images the model must not judge, says why, and lets dermoscopic lesions through."""
+
 import json
 
 import numpy as np
@@ -20,20 +21,25 @@ def test_a_lesion_photo_passes_the_quality_checks():
     assert _codes(lesion_image(4, seed=1, size=(600, 450))) == []
 
 
-@pytest.mark.parametrize("make, code", [
-    (lambda img: Image.eval(img, lambda v: v // 20), "too_dark"),
-    (lambda img: Image.eval(img, lambda v: min(255, v * 3 + 100)), "overexposed"),
-    (lambda img: Image.new("RGB", img.size, (200, 150, 130)), "no_detail"),
-    (lambda img: img.filter(ImageFilter.GaussianBlur(20)), "out_of_focus"),
-    (lambda img: img.resize((40, 30)), "too_small"),
-])
+@pytest.mark.parametrize(
+    "make, code",
+    [
+        (lambda img: Image.eval(img, lambda v: v // 20), "too_dark"),
+        (lambda img: Image.eval(img, lambda v: min(255, v * 3 + 100)), "overexposed"),
+        (lambda img: Image.new("RGB", img.size, (200, 150, 130)), "no_detail"),
+        (lambda img: img.filter(ImageFilter.GaussianBlur(20)), "out_of_focus"),
+        (lambda img: img.resize((40, 30)), "too_small"),
+    ],
+)
 def test_unusable_photos_are_refused_with_their_reason(make, code):
     assert code in _codes(make(lesion_image(4, seed=1, size=(600, 450))))
 
 
 def test_each_reason_has_a_message_a_clinician_can_read():
-    [reason] = quality_reasons(preprocess_image(Image.new("RGB", (40, 30), (200, 150, 130)).filter(
-        ImageFilter.GaussianBlur(1)), (96, 128)), (40, 30))[:1]
+    [reason] = quality_reasons(
+        preprocess_image(Image.new("RGB", (40, 30), (200, 150, 130)).filter(ImageFilter.GaussianBlur(1)), (96, 128)),
+        (40, 30),
+    )[:1]
     assert reason["code"] == "too_small" and "40x30" in reason["message"]
 
 
@@ -60,8 +66,9 @@ def test_a_trained_model_ships_its_gate_and_threshold_and_reports_them(tiny_mode
     assert 0 <= metrics["assessable_rate"] <= 1
     assert {"not_skin", "unusable"} <= set(metrics["gate"])
     classifier = Classifier.load(tiny_model_dir)
-    [blank, lesion] = classifier.predict([LesionInput(image=Image.new("RGB", (600, 450), (0, 0, 255))),
-                                          LesionInput(image=lesion_image(4, seed=2))])
+    [blank, lesion] = classifier.predict(
+        [LesionInput(image=Image.new("RGB", (600, 450), (0, 0, 255))), LesionInput(image=lesion_image(4, seed=2))]
+    )
     assert blank.assessable is False and blank.refer is None and blank.reasons
     assert sum(blank.probabilities.values()) == pytest.approx(1.0)  # still computed, never hidden
     assert lesion.referral_threshold == config["operating_point"]["threshold"]

@@ -1,4 +1,5 @@
 """The referral threshold is the highest at which the model still finds the target share of malignant lesions."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """The similar-cases index, built with the shipped model over a small HAM10000-layout directory."""
+
 import csv
 import json
 
@@ -60,9 +61,16 @@ def test_the_embedding_of_a_prediction_finds_its_own_image_first(reference, ship
     data, rows, path = reference
     index = ReferenceIndex.load(path, model_version=shipped.version)
     row = next(r for r in rows if r["split"] == "train" and r["dx"] == "mel")
-    [result] = shipped.predict([LesionInput(image=next((data / "images").glob(row["image_id"] + ".*")),
-                                            age=float(row["age"]) if row["age"] else None, sex=row["sex"],
-                                            site=row["localization"])])
+    [result] = shipped.predict(
+        [
+            LesionInput(
+                image=next((data / "images").glob(row["image_id"] + ".*")),
+                age=float(row["age"]) if row["age"] else None,
+                sex=row["sex"],
+                site=row["localization"],
+            )
+        ]
+    )
     [neighbours] = index.query(result.embedding, k=6)
     assert neighbours[0].case.image_id == row["image_id"]
     assert neighbours[0].similarity > 0.999
@@ -95,7 +103,8 @@ def test_thumbnail_path_answers_only_for_cases_of_the_index(reference):
 
 
 def test_cli_builds_the_index_of_a_split_skipping_an_unreadable_image_and_replaces_the_old_one(
-        shipped, tmp_path, capsys):
+    shipped, tmp_path, capsys
+):
     data = write_dataset(tmp_path / "data")
     out = tmp_path / "reference"
     assert main(["reference", "--data", str(data), "--out", str(out), "--split", "val", "--quiet"]) == 0

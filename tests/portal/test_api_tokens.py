@@ -2,6 +2,7 @@
 prefix; a revoked key refused at once; both audited in the clinic's trail; other roles refused (403), another
 clinic's administrator sees nothing of this clinic's (404), and no token reaches a clinic its maker does not
 administer."""
+
 import pytest
 from django.contrib.sessions.models import Session
 from django.urls import reverse

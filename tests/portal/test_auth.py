@@ -1,4 +1,5 @@
 """Signing in and out, and resetting a forgotten password by email."""
+
 import re
 
 from django.core import mail
@@ -11,15 +12,18 @@ def test_the_sign_in_page_is_the_portals_own(client):
 
 
 def test_signing_in_opens_the_dashboard(client, staff):
-    response = client.post(reverse("login"), {"username": staff.clinician.username,
-                                              "password": "correct horse battery"})
+    response = client.post(
+        reverse("login"), {"username": staff.clinician.username, "password": "correct horse battery"}
+    )
     assert response.status_code == 302 and response["Location"] == reverse("portal:dashboard")
 
 
 def test_signing_in_returns_to_the_page_asked_for(client, staff):
     target = reverse("portal:patient-detail", args=[staff.patient.pk])
-    response = client.post(reverse("login") + f"?next={target}", {
-        "username": staff.clinician.username, "password": "correct horse battery", "next": target})
+    response = client.post(
+        reverse("login") + f"?next={target}",
+        {"username": staff.clinician.username, "password": "correct horse battery", "next": target},
+    )
     assert response["Location"] == target
 
 
@@ -46,8 +50,10 @@ def test_a_password_is_reset_through_the_emailed_link(client, staff):
     link = re.search(r"https?://[^/]+(/accounts/reset/\S+)", mail.outbox[0].body).group(1)
     form_page = client.get(link, follow=True)
     assert "Choose a new password" in form_page.content.decode()
-    response = client.post(form_page.redirect_chain[-1][0], {"new_password1": "a much longer new secret 42",
-                                                             "new_password2": "a much longer new secret 42"})
+    response = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a much longer new secret 42", "new_password2": "a much longer new secret 42"},
+    )
     assert response.status_code == 302
     assert client.login(username=staff.clinician.username, password="a much longer new secret 42")
 
@@ -62,8 +68,17 @@ def test_the_embedded_default_prints_reset_emails_to_the_console():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']="
-                          "'skinclinic.settings'; django.setup(); from django.conf import settings; "
-                          "print(settings.EMAIL_BACKEND)"],
-                         env={"DEBUG": "1", "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']="
+            "'skinclinic.settings'; django.setup(); from django.conf import settings; "
+            "print(settings.EMAIL_BACKEND)",
+        ],
+        env={"DEBUG": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "django.core.mail.backends.console.EmailBackend"

@@ -1,5 +1,6 @@
 """Every page is sent with a Content-Security-Policy that forbids inline script (issue 13), and no page needs
 one: no <script> without src, no on*= handler, no javascript: URL. The browser tests run with the policy on."""
+
 from html.parser import HTMLParser
 
 import pytest
@@ -27,7 +28,8 @@ class InlineScriptFinder(HTMLParser):
             if name.startswith("on"):
                 self.found.append(f"{name}= on <{tag}> on line {self.getpos()[0]}")
             if name in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith(
-                    "javascript:"):
+                "javascript:"
+            ):
                 self.found.append(f"javascript: URL on <{tag}> on line {self.getpos()[0]}")
 
 
@@ -41,7 +43,9 @@ def inline_scripts(html: str) -> list[str]:
 def pages(staff, image) -> list[str]:
     prediction = succeeded(image)
     return [
-        reverse("portal:dashboard"), reverse("portal:patient-list"), reverse("portal:patient-create"),
+        reverse("portal:dashboard"),
+        reverse("portal:patient-list"),
+        reverse("portal:patient-create"),
         reverse("portal:patient-detail", args=[staff.patient.pk]),
         reverse("portal:patient-edit", args=[staff.patient.pk]),
         reverse("portal:image-upload", args=[staff.patient.pk]),
@@ -49,7 +53,8 @@ def pages(staff, image) -> list[str]:
         reverse("portal:prediction-detail", args=[prediction.pk]),
         reverse("governance:queue", args=[staff.clinic.pk]),
         reverse("governance:audit", args=[staff.clinic.pk]),
-        reverse("governance:performance", args=[staff.clinic.pk]), reverse("governance:models"),
+        reverse("governance:performance", args=[staff.clinic.pk]),
+        reverse("governance:models"),
     ]
 
 
@@ -88,8 +93,11 @@ def test_the_api_docs_start_up_code_is_a_script_file_of_this_server(client, db):
 def test_the_admin_site_forbids_inline_script_and_uses_none(client, db):
     operator = get_user_model().objects.create_superuser("operator", "op@example.org", "correct horse battery")
     client.force_login(operator)
-    for url in (reverse("admin:index"), reverse("admin:predictions_patient_changelist"),
-                reverse("admin:predictions_clinic_add")):
+    for url in (
+        reverse("admin:index"),
+        reverse("admin:predictions_patient_changelist"),
+        reverse("admin:predictions_clinic_add"),
+    ):
         response = client.get(url, secure=True)
         assert response.status_code == 200, url
         assert_strict_script_policy(response)

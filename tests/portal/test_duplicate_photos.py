@@ -1,5 +1,6 @@
 """The same photograph uploaded into another lesion or patient of the clinic: a warning naming where it already
 is, nothing stored until the clinician confirms."""
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -20,8 +21,10 @@ def test_a_photograph_already_stored_for_another_patient_is_held_back_with_a_war
     elsewhere = LesionFactory(patient=other_patient, label="Right calf")
     content = jpeg_bytes(seed=41)
     client.force_login(staff.clinician)
-    client.post(reverse("portal:image-upload", args=[other_patient.pk]),
-                form(elsewhere.pk, [SimpleUploadedFile("first.jpg", content, content_type="image/jpeg")]))
+    client.post(
+        reverse("portal:image-upload", args=[other_patient.pk]),
+        form(elsewhere.pk, [SimpleUploadedFile("first.jpg", content, content_type="image/jpeg")]),
+    )
     assert LesionImage.objects.filter(lesion=elsewhere).count() == 1
 
     response = upload(client, staff, staff.lesion, content)

@@ -1,5 +1,6 @@
 """Lesions in the portal: create and edit with a side and a point on the body map, archive and restore, merge two
 records of one lesion, and the patient's body map coloured by each lesion's status."""
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -10,8 +11,15 @@ from tests.predictions.factories import LesionFactory, LesionImageFactory, Patie
 
 from .conftest import PROBABILITIES_NEVUS_20_PERCENT_RISK, PROBABILITIES_UNCERTAIN_MELANOMA, succeeded
 
-PLACED = {"label": "Below the left scapula", "site": "back", "laterality": "left", "body_view": "back",
-          "body_x": "0.32", "body_y": "0.28", "notes": "Irregular border."}
+PLACED = {
+    "label": "Below the left scapula",
+    "site": "back",
+    "laterality": "left",
+    "body_view": "back",
+    "body_x": "0.32",
+    "body_y": "0.28",
+    "notes": "Irregular border.",
+}
 
 
 def test_a_clinician_starts_following_a_lesion_with_its_side_and_a_point_on_the_body_map(client, staff):
@@ -26,16 +34,19 @@ def test_a_clinician_starts_following_a_lesion_with_its_side_and_a_point_on_the_
 
 def test_half_a_point_is_refused_with_a_message_and_nothing_is_stored(client, staff):
     client.force_login(staff.clinician)
-    response = client.post(reverse("portal:lesion-create", args=[staff.patient.pk]),
-                           {**PLACED, "body_x": "", "label": "Half placed"})
+    response = client.post(
+        reverse("portal:lesion-create", args=[staff.patient.pk]), {**PLACED, "body_x": "", "label": "Half placed"}
+    )
     assert response.status_code == 200 and not Lesion.objects.filter(label="Half placed").exists()
     assert "Place the lesion on the body map" in response.content.decode()
 
 
 def test_editing_a_lesion_moves_its_point_and_the_audit_names_what_changed(client, staff):
     client.force_login(staff.clinician)
-    client.post(reverse("portal:lesion-edit", args=[staff.lesion.pk]),
-                {**PLACED, "label": staff.lesion.label, "site": staff.lesion.site, "notes": staff.lesion.notes})
+    client.post(
+        reverse("portal:lesion-edit", args=[staff.lesion.pk]),
+        {**PLACED, "label": staff.lesion.label, "site": staff.lesion.site, "notes": staff.lesion.notes},
+    )
     staff.lesion.refresh_from_db()
     assert (staff.lesion.body_view, staff.lesion.body_x) == ("back", 0.32)
     event = AuditEvent.objects.get(action="lesion.update", target_id=str(staff.lesion.pk))
@@ -54,7 +65,8 @@ def test_only_clinicians_and_admins_manage_lesions_and_another_clinic_finds_noth
 
 
 def test_an_archived_lesion_leaves_the_map_the_open_risk_and_the_upload_choices_and_can_be_followed_again(
-        client, staff):
+    client, staff
+):
     succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_UNCERTAIN_MELANOMA)
     client.force_login(staff.clinician)
     client.post(reverse("portal:lesion-archive", args=[staff.lesion.pk]))
@@ -62,8 +74,9 @@ def test_an_archived_lesion_leaves_the_map_the_open_risk_and_the_upload_choices_
     assert staff.lesion.archived_at is not None and staff.lesion.archived_by == staff.clinician
     detail = client.get(reverse("portal:patient-detail", args=[staff.patient.pk]))
     assert list(detail.context["lesions"]) == [] and list(detail.context["archived_lesions"]) == [staff.lesion]
-    row = next(p for p in client.get(reverse("portal:patient-list")).context["page"].object_list
-               if p.pk == staff.patient.pk)
+    row = next(
+        p for p in client.get(reverse("portal:patient-list")).context["page"].object_list if p.pk == staff.patient.pk
+    )
     assert row.open_risk is None and row.lesion_count == 0
     upload = client.get(reverse("portal:image-upload", args=[staff.patient.pk])).content.decode()
     assert f'value="{staff.lesion.pk}"' not in upload
@@ -71,9 +84,12 @@ def test_an_archived_lesion_leaves_the_map_the_open_risk_and_the_upload_choices_
     client.post(reverse("portal:lesion-restore", args=[staff.lesion.pk]))
     staff.lesion.refresh_from_db()
     assert staff.lesion.archived_at is None
-    assert [e.action for e in AuditEvent.objects.filter(target_id=str(staff.lesion.pk),
-                                                        action__in=["lesion.archive", "lesion.restore"])
-            .order_by("id")] == ["lesion.archive", "lesion.restore"]
+    assert [
+        e.action
+        for e in AuditEvent.objects.filter(
+            target_id=str(staff.lesion.pk), action__in=["lesion.archive", "lesion.restore"]
+        ).order_by("id")
+    ] == ["lesion.archive", "lesion.restore"]
 
 
 def test_merging_moves_the_images_with_their_results_and_reviews_and_archives_the_merged_record(client, staff):
@@ -106,12 +122,23 @@ def test_a_merge_is_refused_across_patients_and_when_one_photograph_is_in_both(s
 
 def test_the_patients_body_map_has_a_dot_per_placed_lesion_coloured_by_its_status(client, staff):
     referred = LesionFactory(patient=staff.patient, label="Referred", body_view="front", body_x=0.4, body_y=0.3)
-    succeeded(LesionImageFactory(lesion=referred), PROBABILITIES_NEVUS_20_PERCENT_RISK, refer=True,
-              referral_threshold=0.12, assessable=True)
+    succeeded(
+        LesionImageFactory(lesion=referred),
+        PROBABILITIES_NEVUS_20_PERCENT_RISK,
+        refer=True,
+        referral_threshold=0.12,
+        assessable=True,
+    )
     reviewed = LesionFactory(patient=staff.patient, label="Excised", body_view="back", body_x=0.6, body_y=0.5)
     image = LesionImageFactory(lesion=reviewed)
-    Review.objects.create(image=image, prediction=succeeded(image), verdict="override", diagnosis="mel",
-                          histopathology_confirmed=True, reviewer=staff.reviewer)
+    Review.objects.create(
+        image=image,
+        prediction=succeeded(image),
+        verdict="override",
+        diagnosis="mel",
+        histopathology_confirmed=True,
+        reviewer=staff.reviewer,
+    )
     LesionFactory(patient=staff.patient, label="Not placed")
     client.force_login(staff.clinician)
     body = client.get(reverse("portal:patient-detail", args=[staff.patient.pk])).content.decode()

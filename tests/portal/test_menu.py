@@ -1,6 +1,7 @@
 """The header menu's role-dependent entries (case review, API tokens) follow predictions.permissions, the one
 place that says what a role may do: an administrator sees both, a reviewer case review only, a clinician
 neither; a right moved to another role in permissions moves its menu entry with it."""
+
 import dataclasses
 
 import pytest
@@ -20,8 +21,9 @@ def _menu(client, user) -> tuple[bool, bool]:
     return (f'href="{reverse("governance:index")}"' in page, f'href="{reverse("portal:api-tokens")}"' in page)
 
 
-@pytest.mark.parametrize("role, expected", [("admin", (True, True)), ("reviewer", (True, False)),
-                                            ("clinician", (False, False))])
+@pytest.mark.parametrize(
+    "role, expected", [("admin", (True, True)), ("reviewer", (True, False)), ("clinician", (False, False))]
+)
 def test_each_role_sees_the_entries_it_may_use(client, staff, role, expected):
     assert _menu(client, staff.role(role)) == expected
 
@@ -34,7 +36,8 @@ def test_an_administrator_of_any_of_their_clinics_sees_the_tokens_entry(client, 
 def test_the_menu_asks_permissions_not_the_role_names(client, staff, monkeypatch):
     # Give reviewers the administrator's right: the entry follows the rule, wherever it is granted.
     rule = permissions.RULES["clinic.administer"]
-    monkeypatch.setitem(permissions.RULES, "clinic.administer",
-                        dataclasses.replace(rule, roles=(*rule.roles, Role.REVIEWER)))
+    monkeypatch.setitem(
+        permissions.RULES, "clinic.administer", dataclasses.replace(rule, roles=(*rule.roles, Role.REVIEWER))
+    )
     assert _menu(client, staff.reviewer) == (True, True)
     assert client.get(reverse("portal:api-tokens")).status_code == 302  # and the page behind it agrees

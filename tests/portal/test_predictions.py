@@ -1,4 +1,5 @@
 """The prediction page: live status, the result in words and bars, the heatmap, retry, and reviews."""
+
 import datetime
 import re
 
@@ -41,8 +42,16 @@ def test_the_status_moves_from_queued_to_running_to_done_in_the_polled_panel(cli
     prediction = PredictionFactory(image=image)
     client.force_login(staff.clinician)
     seen = []
-    for update in ({"status": "running"}, {"status": "succeeded", "probabilities": PROBABILITIES_CONFIDENT_NEVUS,
-                                            "top_class": "nv", "malignancy_risk": 0.06, "finished_at": timezone.now()}):
+    for update in (
+        {"status": "running"},
+        {
+            "status": "succeeded",
+            "probabilities": PROBABILITIES_CONFIDENT_NEVUS,
+            "top_class": "nv",
+            "malignancy_risk": 0.06,
+            "finished_at": timezone.now(),
+        },
+    ):
         seen.append(re.search(r'data-status="(\w+)"', page(client, prediction, "portal:prediction-result")).group(1))
         Prediction.objects.filter(pk=prediction.pk).update(**update)
     final = page(client, prediction, "portal:prediction-result")
@@ -70,7 +79,8 @@ def test_a_result_waits_for_its_heatmap_by_polling_only_the_image_section(client
 def test_a_heatmap_whose_attempts_ran_out_stops_the_polling_and_says_it_is_unavailable(client, staff, image):
     prediction = succeeded(image)
     Prediction.objects.filter(pk=prediction.pk).update(
-        heatmap_status="unavailable", heatmap_error="The heatmap could not be drawn: every attempt failed.")
+        heatmap_status="unavailable", heatmap_error="The heatmap could not be drawn: every attempt failed."
+    )
     client.force_login(staff.clinician)
     body = page(client, prediction, "portal:prediction-viewer")
     assert 'data-heatmap-state="none"' in body and "hx-trigger" not in body
@@ -119,8 +129,13 @@ def test_the_heatmap_is_shown_over_the_image_only_through_the_clinic_checking_vi
 
 
 def test_a_failed_prediction_shows_its_reason_and_a_retry_button_for_clinicians(client, staff, image):
-    prediction = PredictionFactory(image=image, status="failed", error="The stored image could not be read.",
-                                   finished_at=timezone.now(), attempts=3)
+    prediction = PredictionFactory(
+        image=image,
+        status="failed",
+        error="The stored image could not be read.",
+        finished_at=timezone.now(),
+        attempts=3,
+    )
     client.force_login(staff.clinician)
     body = page(client, prediction)
     assert "The stored image could not be read." in body and "Retry the prediction" in body
@@ -132,8 +147,9 @@ def test_retry_queues_a_failed_prediction_again_and_audits_it(client, staff, ima
     prediction = PredictionFactory(image=image, status="failed", error="boom", finished_at=timezone.now(), attempts=3)
     client.force_login(staff.clinician)
     with django_capture_on_commit_callbacks() as callbacks:
-        response = client.post(reverse("portal:prediction-retry", args=[prediction.pk]),
-                               {"next": reverse("portal:dashboard")})
+        response = client.post(
+            reverse("portal:prediction-retry", args=[prediction.pk]), {"next": reverse("portal:dashboard")}
+        )
     assert response.status_code == 302 and response["Location"] == reverse("portal:dashboard")
     prediction.refresh_from_db()
     assert (prediction.status, prediction.error, prediction.attempts) == ("queued", "", 0)
@@ -175,12 +191,18 @@ def test_the_review_form_is_offered_to_reviewers_and_admins(client, staff, image
 def test_a_reviewer_confirms_the_class_and_the_review_shows_on_the_timeline(client, staff, image):
     prediction = succeeded(image)
     client.force_login(staff.reviewer)
-    response = client.post(reverse("portal:prediction-review", args=[prediction.pk]), {
-        "verdict": "agree", "histopathology_confirmed": "on", "notes": "Classic naevus pattern."})
+    response = client.post(
+        reverse("portal:prediction-review", args=[prediction.pk]),
+        {"verdict": "agree", "histopathology_confirmed": "on", "notes": "Classic naevus pattern."},
+    )
     assert response.status_code == 302
     review = Review.objects.get(image=image)
     assert (review.verdict, review.diagnosis, review.histopathology_confirmed, review.reviewer) == (
-        "agree", "nv", True, staff.reviewer)
+        "agree",
+        "nv",
+        True,
+        staff.reviewer,
+    )
     body = client.get(reverse("portal:lesion-timeline", args=[staff.lesion.pk])).content.decode()
     assert "Confirmed: Melanocytic nevus" in body and "Histopathology confirmed" in body
     assert "Classic naevus pattern." in body
@@ -198,8 +220,9 @@ def test_a_reviewer_overrides_with_another_class(client, staff, image):
 def test_an_override_without_a_diagnosis_is_explained_and_keeps_the_notes(client, staff, image):
     prediction = succeeded(image)
     client.force_login(staff.reviewer)
-    response = client.post(reverse("portal:prediction-review", args=[prediction.pk]),
-                           {"verdict": "override", "notes": "keep me"})
+    response = client.post(
+        reverse("portal:prediction-review", args=[prediction.pk]), {"verdict": "override", "notes": "keep me"}
+    )
     assert response.status_code == 200
     assert "Choose the diagnosis you are overriding with." in response.content.decode()
     assert "keep me" in response.content.decode()
@@ -228,18 +251,35 @@ def test_the_badge_polls_until_final_then_shows_the_class_and_risk(client, staff
     client.force_login(staff.reviewer)
     assert "hx-trigger" in page(client, prediction, "portal:prediction-badge")
     Prediction.objects.filter(pk=prediction.pk).update(
-        status="succeeded", probabilities=PROBABILITIES_UNCERTAIN_MELANOMA, top_class="mel", malignancy_risk=0.48,
-        finished_at=timezone.now())
+        status="succeeded",
+        probabilities=PROBABILITIES_UNCERTAIN_MELANOMA,
+        top_class="mel",
+        malignancy_risk=0.48,
+        finished_at=timezone.now(),
+    )
     body = page(client, prediction, "portal:prediction-badge")
     assert "hx-trigger" not in body and "model: Melanoma" in body and "High risk" in body and "Uncertain" in body
 
 
 def test_the_result_leads_with_refer_and_the_models_validation_figures_then_the_classes(client, staff, image):
-    ModelVersion.objects.create(name="skin", version="2.0.0", checksum="1" * 64, config={
-        "name": "skin", "version": "2.0.0", "operating_point": {
-            "threshold": 0.12, "malignant_sensitivity": 0.95, "malignant_specificity": 0.6}})
-    prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK, model_version="skin:2.0.0", refer=True,
-                           referral_threshold=0.12, assessable=True)
+    ModelVersion.objects.create(
+        name="skin",
+        version="2.0.0",
+        checksum="1" * 64,
+        config={
+            "name": "skin",
+            "version": "2.0.0",
+            "operating_point": {"threshold": 0.12, "malignant_sensitivity": 0.95, "malignant_specificity": 0.6},
+        },
+    )
+    prediction = succeeded(
+        image,
+        PROBABILITIES_NEVUS_20_PERCENT_RISK,
+        model_version="skin:2.0.0",
+        refer=True,
+        referral_threshold=0.12,
+        assessable=True,
+    )
     client.force_login(staff.clinician)
     body = page(client, prediction)
     assert 'data-recommendation="refer"' in body
@@ -250,8 +290,9 @@ def test_the_result_leads_with_refer_and_the_models_validation_figures_then_the_
 
 
 def test_a_result_below_the_threshold_reads_routine_follow_up(client, staff, image):
-    prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK, refer=False, referral_threshold=0.3,
-                           assessable=True)
+    prediction = succeeded(
+        image, PROBABILITIES_NEVUS_20_PERCENT_RISK, refer=False, referral_threshold=0.3, assessable=True
+    )
     client.force_login(staff.clinician)
     body = page(client, prediction)
     assert 'data-recommendation="routine"' in body and "Routine follow-up" in body
@@ -259,9 +300,14 @@ def test_a_result_below_the_threshold_reads_routine_follow_up(client, staff, ima
 
 
 def test_an_image_the_model_refused_reads_cannot_assess_with_the_reasons(client, staff, image):
-    prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK, assessable=False, refer=False,
-                           referral_threshold=0.12,
-                           assessment_reasons=[{"code": "not_skin", "message": "This does not look like skin."}])
+    prediction = succeeded(
+        image,
+        PROBABILITIES_NEVUS_20_PERCENT_RISK,
+        assessable=False,
+        refer=False,
+        referral_threshold=0.12,
+        assessment_reasons=[{"code": "not_skin", "message": "This does not look like skin."}],
+    )
     client.force_login(staff.clinician)
     body = page(client, prediction)
     assert 'data-recommendation="cannot_assess"' in body and "Cannot assess this image" in body

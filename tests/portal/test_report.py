@@ -1,4 +1,5 @@
 """The consultation report: a PDF per lesion rendered on the server, read back as text with pdftotext."""
+
 import io
 import os
 import shutil
@@ -43,34 +44,62 @@ def png(colour) -> bytes:
 def reviewed_lesion(staff):
     staff.lesion.label = "Left forearm, dorsal"
     staff.lesion.save()
-    ModelVersion.objects.create(name="skin", version="2.0.0", checksum="2" * 64, config={
-        "name": "skin", "version": "2.0.0",
-        "operating_point": {"threshold": 0.12, "malignant_sensitivity": 0.95, "malignant_specificity": 0.6}})
+    ModelVersion.objects.create(
+        name="skin",
+        version="2.0.0",
+        checksum="2" * 64,
+        config={
+            "name": "skin",
+            "version": "2.0.0",
+            "operating_point": {"threshold": 0.12, "malignant_sensitivity": 0.95, "malignant_specificity": 0.6},
+        },
+    )
     image = LesionImageFactory(lesion=staff.lesion)
-    prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK, model_version="skin:2.0.0", refer=True,
-                           referral_threshold=0.12, assessable=True)
+    prediction = succeeded(
+        image,
+        PROBABILITIES_NEVUS_20_PERCENT_RISK,
+        model_version="skin:2.0.0",
+        refer=True,
+        referral_threshold=0.12,
+        assessable=True,
+    )
     prediction.heatmap.save("heatmap.png", ContentFile(png((200, 30, 30))), save=True)
-    Review.objects.create(image=image, prediction=prediction, verdict="override", diagnosis="mel",
-                          histopathology_confirmed=True, reviewer=staff.reviewer,
-                          notes="Excised; superficial spreading melanoma.")
+    Review.objects.create(
+        image=image,
+        prediction=prediction,
+        verdict="override",
+        diagnosis="mel",
+        histopathology_confirmed=True,
+        reviewer=staff.reviewer,
+        notes="Excised; superficial spreading melanoma.",
+    )
     return staff.lesion
 
 
 def test_the_report_is_a_pdf_with_clinic_patient_lesion_result_operating_point_reviews_and_disclaimer(
-        client, staff, reviewed_lesion):
+    client, staff, reviewed_lesion
+):
     client.force_login(staff.clinician)
     response = client.get(reverse("portal:lesion-report", args=[reviewed_lesion.pk]))
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF-")
     assert staff.patient.mrn not in response["Content-Disposition"]  # no identifier in the file name
     text = pdf_text(response.content)
-    for expected in (staff.clinic.name, staff.patient.full_name, staff.patient.mrn, "Left forearm, dorsal",
-                     "Histopathology: Melanoma", "Refer: suspicious for a malignant lesion",
-                     "Malignancy risk 20.0% · referral threshold 12.0%",
-                     "At this threshold the model found 95 in 100 malignant lesions in validation",
-                     "Most likely class: Melanocytic nevus", "Model skin:2.0.0",
-                     "Excised; superficial spreading melanoma.",
-                     "Decision support only — not a diagnosis", "Heatmap"):
+    for expected in (
+        staff.clinic.name,
+        staff.patient.full_name,
+        staff.patient.mrn,
+        "Left forearm, dorsal",
+        "Histopathology: Melanoma",
+        "Refer: suspicious for a malignant lesion",
+        "Malignancy risk 20.0% · referral threshold 12.0%",
+        "At this threshold the model found 95 in 100 malignant lesions in validation",
+        "Most likely class: Melanocytic nevus",
+        "Model skin:2.0.0",
+        "Excised; superficial spreading melanoma.",
+        "Decision support only — not a diagnosis",
+        "Heatmap",
+    ):
         assert expected in text, expected
     assert text.index("Histopathology: Melanoma") < text.index("Refer: suspicious")  # the reviewed diagnosis first
 

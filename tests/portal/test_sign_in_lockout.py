@@ -1,6 +1,7 @@
 """Sign-in resists guessing (issue 13): after LOGIN_FAILURE_LIMIT failures an account, or an address, is locked
 out (the right password included) until its cool-off ends or an operator unlocks it; every failure is on
 the audit trail."""
+
 import io
 
 import pytest
@@ -69,8 +70,9 @@ def test_the_admin_sites_sign_in_is_locked_out_too(client, db):
     get_user_model().objects.create_superuser("root", "root@example.org", PASSWORD)
     for _ in range(LIMIT):
         client.post(reverse("admin:login"), {"username": "root", "password": "wrong"}, REMOTE_ADDR="198.51.100.9")
-    response = client.post(reverse("admin:login"), {"username": "root", "password": PASSWORD},
-                           REMOTE_ADDR="198.51.100.9")
+    response = client.post(
+        reverse("admin:login"), {"username": "root", "password": PASSWORD}, REMOTE_ADDR="198.51.100.9"
+    )
     assert response.status_code == 429
 
 
@@ -79,9 +81,15 @@ def test_every_failure_is_on_the_audit_trail_with_account_and_address(client, st
     sign_in(client, "nobody-by-this-name", "wrong", address="198.51.100.31")
     known, unknown = failures()
     assert (known.actor, known.clinic, known.target_type, known.target_id) == (
-        None, None, "auth.user", str(staff.clinician.pk))
-    assert (known.ip_address, known.data) == ("198.51.100.30", {"username": staff.clinician.username,
-                                                                "locked_out": False})
+        None,
+        None,
+        "auth.user",
+        str(staff.clinician.pk),
+    )
+    assert (known.ip_address, known.data) == (
+        "198.51.100.30",
+        {"username": staff.clinician.username, "locked_out": False},
+    )
     assert (unknown.target_id, unknown.ip_address, unknown.data["username"]) == ("", "198.51.100.31", None)
     assert PASSWORD not in str(known.data) and "wrong" not in str(known.data)
     assert audit_chain_verify().intact
@@ -111,8 +119,9 @@ def test_an_operator_unlocks_an_account_with_the_command_and_the_unlock_is_audit
         sign_in(client, staff.clinician.username, "wrong")
     operator = get_user_model().objects.create_superuser("operator", "op@example.org", PASSWORD)
     out = io.StringIO()
-    call_command("sign_in_unlock", username=staff.clinician.username, ip_address="198.51.100.20", by="operator",
-                 stdout=out)
+    call_command(
+        "sign_in_unlock", username=staff.clinician.username, ip_address="198.51.100.20", by="operator", stdout=out
+    )
     assert "Unlocked" in out.getvalue()
     assert sign_in(client, staff.clinician.username, PASSWORD).status_code == 302
     [unlock] = AuditEvent.objects.filter(action="login.unlock")

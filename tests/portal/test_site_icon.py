@@ -1,4 +1,5 @@
 """Every page names an icon that the server has (issue 16: each page asked for a missing /favicon.ico)."""
+
 import re
 
 import pytest

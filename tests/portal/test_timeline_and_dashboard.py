@@ -1,4 +1,5 @@
 """The lesion timeline (every image in date order, all model versions, reviews, comparison) and the dashboard."""
+
 import datetime
 
 from django.urls import reverse
@@ -39,8 +40,9 @@ def test_the_timeline_costs_a_fixed_number_of_queries(client, staff, django_asse
     for _ in range(8):
         image = LesionImageFactory(lesion=staff.lesion)
         prediction = succeeded(image)
-        Review.objects.create(image=image, prediction=prediction, verdict="agree", diagnosis="nv",
-                              reviewer=staff.reviewer)
+        Review.objects.create(
+            image=image, prediction=prediction, verdict="agree", diagnosis="nv", reviewer=staff.reviewer
+        )
     client.force_login(staff.reviewer)
     with django_assert_max_num_queries(8 + audit_write_queries()):  # the page view is audited
         timeline(client, staff.lesion)
@@ -70,23 +72,35 @@ def test_a_comparison_needs_exactly_two_images_of_this_lesion(client, staff):
 
 def test_the_dashboard_lists_uploads_running_failed_and_unreviewed_high_risk_cases(client, staff):
     running = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="running")
-    failed = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed",
-                               error="Gave up after 3 attempts; the last error: OSError", finished_at=timezone.now())
+    failed = PredictionFactory(
+        image=LesionImageFactory(lesion=staff.lesion),
+        status="failed",
+        error="Gave up after 3 attempts; the last error: OSError",
+        finished_at=timezone.now(),
+    )
     high = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_UNCERTAIN_MELANOMA)
     high_but_reviewed = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_UNCERTAIN_MELANOMA)
-    Review.objects.create(image=high_but_reviewed.image, prediction=high_but_reviewed, verdict="agree",
-                          diagnosis="mel", reviewer=staff.reviewer)
+    Review.objects.create(
+        image=high_but_reviewed.image,
+        prediction=high_but_reviewed,
+        verdict="agree",
+        diagnosis="mel",
+        reviewer=staff.reviewer,
+    )
     low = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_CONFIDENT_NEVUS)
-    theirs = succeeded(LesionImageFactory(lesion=LesionFactory(patient=PatientFactory(clinic=staff.other_clinic))),
-                       PROBABILITIES_UNCERTAIN_MELANOMA)
+    theirs = succeeded(
+        LesionImageFactory(lesion=LesionFactory(patient=PatientFactory(clinic=staff.other_clinic))),
+        PROBABILITIES_UNCERTAIN_MELANOMA,
+    )
     client.force_login(staff.clinician)
     response = client.get(reverse("portal:dashboard"))
     board = response.context["board"]
     assert board.in_progress == [running]
     assert board.failed == [failed]
     assert board.high_risk_unreviewed == [high]
-    assert {image.pk for image in board.recent_images} == {p.image_id for p in (running, failed, high,
-                                                                                high_but_reviewed, low)}
+    assert {image.pk for image in board.recent_images} == {
+        p.image_id for p in (running, failed, high, high_but_reviewed, low)
+    }
     assert theirs.image_id not in {image.pk for image in board.recent_images}
     body = response.content.decode()
     assert "Gave up after 3 attempts; the last error: OSError" in body
@@ -94,8 +108,9 @@ def test_the_dashboard_lists_uploads_running_failed_and_unreviewed_high_risk_cas
 
 
 def test_reviewers_see_failures_without_a_retry_button(client, staff):
-    failed = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed", error="boom",
-                               finished_at=timezone.now())
+    failed = PredictionFactory(
+        image=LesionImageFactory(lesion=staff.lesion), status="failed", error="boom", finished_at=timezone.now()
+    )
     client.force_login(staff.reviewer)
     body = client.get(reverse("portal:dashboard")).content.decode()
     assert "boom" in body and reverse("portal:prediction-retry", args=[failed.pk]) not in body
@@ -104,8 +119,9 @@ def test_reviewers_see_failures_without_a_retry_button(client, staff):
 def test_the_dashboard_costs_a_fixed_number_of_queries(client, staff, django_assert_max_num_queries):
     for _ in range(10):
         succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_UNCERTAIN_MELANOMA)
-        PredictionFactory(image=LesionImageFactory(lesion=staff.lesion), status="failed", error="x",
-                          finished_at=timezone.now())
+        PredictionFactory(
+            image=LesionImageFactory(lesion=staff.lesion), status="failed", error="x", finished_at=timezone.now()
+        )
     client.force_login(staff.clinician)
     with django_assert_max_num_queries(13 + audit_write_queries()):  # the page's clinic and audit record
         client.get(reverse("portal:dashboard"))
@@ -113,15 +129,34 @@ def test_the_dashboard_costs_a_fixed_number_of_queries(client, staff, django_ass
 
 def test_every_unreviewed_result_the_model_refers_counts_on_the_dashboard_even_at_a_modest_risk(client, staff):
     # 20% risk with a top class of naevus: under the clinic's bands "intermediate", but above the model's threshold.
-    referred = [succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK,
-                          refer=True, referral_threshold=0.12, assessable=True) for _ in range(12)]
-    by_threshold_alone = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK,
-                                   referral_threshold=0.12)
-    routine = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK,
-                        refer=False, referral_threshold=0.3, assessable=True)
-    refused = succeeded(LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK,
-                        refer=True, referral_threshold=0.12, assessable=False,
-                        assessment_reasons=[{"code": "blur", "message": "The image is out of focus."}])
+    referred = [
+        succeeded(
+            LesionImageFactory(lesion=staff.lesion),
+            PROBABILITIES_NEVUS_20_PERCENT_RISK,
+            refer=True,
+            referral_threshold=0.12,
+            assessable=True,
+        )
+        for _ in range(12)
+    ]
+    by_threshold_alone = succeeded(
+        LesionImageFactory(lesion=staff.lesion), PROBABILITIES_NEVUS_20_PERCENT_RISK, referral_threshold=0.12
+    )
+    routine = succeeded(
+        LesionImageFactory(lesion=staff.lesion),
+        PROBABILITIES_NEVUS_20_PERCENT_RISK,
+        refer=False,
+        referral_threshold=0.3,
+        assessable=True,
+    )
+    refused = succeeded(
+        LesionImageFactory(lesion=staff.lesion),
+        PROBABILITIES_NEVUS_20_PERCENT_RISK,
+        refer=True,
+        referral_threshold=0.12,
+        assessable=False,
+        assessment_reasons=[{"code": "blur", "message": "The image is out of focus."}],
+    )
     client.force_login(staff.clinician)
     response = client.get(reverse("portal:dashboard"))
     board = response.context["board"]
@@ -130,18 +165,26 @@ def test_every_unreviewed_result_the_model_refers_counts_on_the_dashboard_even_a
     assert set(board.high_risk_unreviewed) <= set(referred) | {by_threshold_alone}
     assert board.cannot_assess == [refused]
     body = response.content.decode()
-    assert 'data-needs-review-count>13<' in body and "Refer" in body
+    assert "data-needs-review-count>13<" in body and "Refer" in body
     assert "The model could not assess these images" in body
 
 
 def test_a_histopathology_confirmed_review_wins_wherever_the_lesion_is_shown_with_the_models_figure_beside_it(
-        client, staff):
+    client, staff
+):
     image = LesionImageFactory(lesion=staff.lesion)
     prediction = succeeded(image, PROBABILITIES_NEVUS_20_PERCENT_RISK)  # the model: naevus, 20% risk
-    Review.objects.create(image=image, prediction=prediction, verdict="override", diagnosis="mel",
-                          histopathology_confirmed=True, reviewer=staff.reviewer)
-    Review.objects.create(image=image, prediction=prediction, verdict="agree", diagnosis="nv",
-                          reviewer=staff.reviewer)  # a later clinical opinion does not overturn histopathology
+    Review.objects.create(
+        image=image,
+        prediction=prediction,
+        verdict="override",
+        diagnosis="mel",
+        histopathology_confirmed=True,
+        reviewer=staff.reviewer,
+    )
+    Review.objects.create(
+        image=image, prediction=prediction, verdict="agree", diagnosis="nv", reviewer=staff.reviewer
+    )  # a later clinical opinion does not overturn histopathology
     client.force_login(staff.clinician)
     reviewed = 'data-reviewed-diagnosis="mel"'
     pages = {

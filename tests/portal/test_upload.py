@@ -1,4 +1,5 @@
 """Uploading photographs: one or several, to a chosen or a new lesion, with clear errors that keep the form."""
+
 import datetime
 
 import pytest
@@ -20,8 +21,16 @@ def url(staff):
 
 
 def form(lesion, files, **extra):
-    return {"lesion": str(lesion), "files": files, "captured_at": "2024-03-02", "age": "", "site": "",
-            "new_lesion_site": "unknown", "new_lesion_label": "", **extra}
+    return {
+        "lesion": str(lesion),
+        "files": files,
+        "captured_at": "2024-03-02",
+        "age": "",
+        "site": "",
+        "new_lesion_site": "unknown",
+        "new_lesion_label": "",
+        **extra,
+    }
 
 
 def test_the_page_offers_the_patients_lesions_and_a_new_one_and_preselects_from_the_query(client, staff):
@@ -30,7 +39,7 @@ def test_the_page_offers_the_patients_lesions_and_a_new_one_and_preselects_from_
     body = response.content.decode()
     assert staff.lesion.label in body and "Start following a new lesion" in body
     assert response.context["form"]["lesion"].value() == str(staff.lesion.pk)
-    assert 'multiple' in body and 'enctype="multipart/form-data"' in body and "data-dropzone" in body
+    assert "multiple" in body and 'enctype="multipart/form-data"' in body and "data-dropzone" in body
 
 
 def test_one_good_file_is_stored_queued_and_opens_its_live_result(client, staff):
@@ -41,7 +50,11 @@ def test_one_good_file_is_stored_queued_and_opens_its_live_result(client, staff)
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:prediction-detail", args=[prediction.pk])
     assert (image.captured_at, image.age, image.site, image.uploaded_by) == (
-        datetime.date(2024, 3, 2), 47, "scalp", staff.clinician)
+        datetime.date(2024, 3, 2),
+        47,
+        "scalp",
+        staff.clinician,
+    )
     assert prediction.status == "queued"
 
 
@@ -70,10 +83,15 @@ def test_a_new_lesion_is_started_with_its_site_and_label(client, staff):
 
 def test_a_bad_file_is_refused_by_name_while_the_good_ones_are_stored_and_the_form_is_kept(client, staff, media_root):
     client.force_login(staff.clinician)
-    files = [jpeg("good.jpg", 1), SimpleUploadedFile("notes.txt", b"not an image at all", content_type="text/plain"),
-             SimpleUploadedFile("broken.jpg", truncated_jpeg(), content_type="image/jpeg")]
-    response = client.post(url(staff), form("new", files, new_lesion_site="neck", new_lesion_label="Nape",
-                                            age="61", captured_at="2023-11-30"))
+    files = [
+        jpeg("good.jpg", 1),
+        SimpleUploadedFile("notes.txt", b"not an image at all", content_type="text/plain"),
+        SimpleUploadedFile("broken.jpg", truncated_jpeg(), content_type="image/jpeg"),
+    ]
+    response = client.post(
+        url(staff),
+        form("new", files, new_lesion_site="neck", new_lesion_label="Nape", age="61", captured_at="2023-11-30"),
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert "2 files could not be stored" in body
@@ -92,8 +110,9 @@ def test_a_bad_file_is_refused_by_name_while_the_good_ones_are_stored_and_the_fo
 
 def test_a_batch_of_only_bad_files_stores_nothing_and_starts_no_lesion(client, staff, media_root):
     client.force_login(staff.clinician)
-    response = client.post(url(staff), form("new", [SimpleUploadedFile("x.gif", b"GIF89a....")],
-                                            new_lesion_label="Should not exist"))
+    response = client.post(
+        url(staff), form("new", [SimpleUploadedFile("x.gif", b"GIF89a....")], new_lesion_label="Should not exist")
+    )
     assert response.status_code == 200 and "1 file could not be stored" in response.content.decode()
     assert not Lesion.objects.filter(label="Should not exist").exists()
     assert stored_files(media_root) == []
@@ -115,14 +134,17 @@ def test_the_same_file_twice_is_one_image(client, staff):
     assert "already stored for this lesion" in response.content.decode()
 
 
-@pytest.mark.parametrize("changes, field, message", [
-    ({"files": []}, "files", "Choose at least one image file."),
-    ({"captured_at": "2999-01-01"}, "captured_at", "The capture date cannot be in the future."),
-    ({"captured_at": ""}, "captured_at", "Enter the date the photographs were taken."),
-    ({"lesion": ""}, "lesion", "Choose the lesion, or start following a new one."),
-    ({"age": "140"}, "age", "Ensure this value is less than or equal to 130."),
-    ({"lesion": "999999"}, "lesion", "Select a valid choice."),
-])
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"files": []}, "files", "Choose at least one image file."),
+        ({"captured_at": "2999-01-01"}, "captured_at", "The capture date cannot be in the future."),
+        ({"captured_at": ""}, "captured_at", "Enter the date the photographs were taken."),
+        ({"lesion": ""}, "lesion", "Choose the lesion, or start following a new one."),
+        ({"age": "140"}, "age", "Ensure this value is less than or equal to 130."),
+        ({"lesion": "999999"}, "lesion", "Select a valid choice."),
+    ],
+)
 def test_invalid_input_is_explained_and_nothing_is_stored(client, staff, changes, field, message):
     client.force_login(staff.clinician)
     data = {**form(staff.lesion.pk, [jpeg()]), **changes}

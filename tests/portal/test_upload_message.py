@@ -1,5 +1,6 @@
 """After an upload, "the model is looking at it now" shows above a result still to come, and never above a finished
 one (issue 16). The browser test (tests/browser/test_upload_message.py) covers the result arriving by htmx poll."""
+
 from django.urls import reverse
 from django.utils import timezone
 
@@ -12,8 +13,13 @@ LOOKING = "the model is looking at it now"
 
 def _finish(prediction):
     Prediction.objects.filter(pk=prediction.pk).update(
-        status="succeeded", probabilities=PROBABILITIES_CONFIDENT_NEVUS, top_class="nv", malignancy_risk=0.06,
-        started_at=timezone.now(), finished_at=timezone.now())
+        status="succeeded",
+        probabilities=PROBABILITIES_CONFIDENT_NEVUS,
+        top_class="nv",
+        malignancy_risk=0.06,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
 
 
 def test_the_message_stands_above_a_result_still_queued_and_marks_itself_for_removal(client, staff):
@@ -22,7 +28,7 @@ def test_the_message_stands_above_a_result_still_queued_and_marks_itself_for_rem
     body = response.content.decode()
     assert response.context["prediction"].status == "queued"
     assert LOOKING in body
-    assert 'data-until-result>1 image uploaded; the model is looking at it now.</li>' in body
+    assert "data-until-result>1 image uploaded; the model is looking at it now.</li>" in body
 
 
 def test_the_message_is_left_out_when_the_result_finished_before_the_page_opened(client, staff):

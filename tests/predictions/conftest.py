@@ -1,5 +1,6 @@
 """The clinical app's unit tests run with the fake classifier behind the model seam (shared fixtures:
 tests/conftest.py)."""
+
 from pathlib import Path
 
 import pytest

@@ -3,6 +3,7 @@
 It honours mlcore's Classifier interface: `version`, and `predict(items, heatmap, heatmap_classes)` returning
 mlcore.PredictionResult objects, raising mlcore.ImageError for an unreadable image.
 """
+
 import io
 
 import numpy as np
@@ -20,8 +21,9 @@ class ColourClassifier:
         self.batches: list[int] = []  # sizes of the batches classified
         self.heatmap_batches: list[int] = []  # sizes of the batches explained
 
-    def predict(self, items: list[LesionInput], heatmap: bool = False,
-                heatmap_classes: list[str | None] | None = None) -> list[PredictionResult]:
+    def predict(
+        self, items: list[LesionInput], heatmap: bool = False, heatmap_classes: list[str | None] | None = None
+    ) -> list[PredictionResult]:
         (self.heatmap_batches if heatmap else self.batches).append(len(items))
         images = [np.asarray(load_image(item.image).resize((16, 16)), dtype=np.float64) for item in items]
         results = []
@@ -33,9 +35,11 @@ class ColourClassifier:
             top = int(probabilities.argmax())
             result = PredictionResult(
                 probabilities={c: float(p) for c, p in zip(CLASSES, probabilities)},
-                top_class=CLASSES[top], top_probability=float(probabilities[top]),
+                top_class=CLASSES[top],
+                top_probability=float(probabilities[top]),
                 malignancy_risk=float(sum(probabilities[CLASSES.index(c)] for c in MALIGNANT_CLASSES)),
-                entropy=float(-(probabilities * np.log(probabilities)).sum()), model_version=self.version,
+                entropy=float(-(probabilities * np.log(probabilities)).sum()),
+                model_version=self.version,
             )
             if heatmap:
                 result.heatmap = np.full((16, 16), 0.5, dtype=np.float32)

@@ -3,6 +3,7 @@
 The disks are small tmpfs mounts where the test may mount one (root in CI and the dev container); where it
 may not, the same OSError the kernel gives (ENOSPC, EROFS) comes from a storage that refuses every write.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -64,8 +65,7 @@ def _disk(settings, tmp_path: Path, refusing: type[RefusingStorage], fill: bool,
 
 
 def _refuse_writes(settings, refusing: type[RefusingStorage]) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": f"{refusing.__module__}.{refusing.__qualname__}"}}
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": f"{refusing.__module__}.{refusing.__qualname__}"}}
 
 
 @contextlib.contextmanager
@@ -86,6 +86,7 @@ def _small_disk(settings, tmp_path: Path):
 def disk_to_fill(settings, tmp_path):
     """MEDIA_ROOT on a small disk, and a function that fills it when the test chooses (returns its root)."""
     with _small_disk(settings, tmp_path) as (root, mounted):
+
         def fill() -> Path:
             if mounted:
                 _fill(root)

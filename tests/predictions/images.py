@@ -1,4 +1,5 @@
 """Image files made by the tests: good ones, damaged ones and hostile ones."""
+
 import io
 import struct
 import zlib
@@ -44,6 +45,7 @@ def truncated_jpeg() -> bytes:
 
 def png_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
     """A small PNG whose header declares a huge image (400 megapixels of zeros compress to little)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 

@@ -3,6 +3,7 @@
 Real photographs, because the shipped model's gate refuses drawn lesions as not dermoscopic (and a refused
 image gets no similar cases). Copied from ../shared/ham10000 into a temporary folder; never committed.
 """
+
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,5 @@
 """A patient's age in whole years, as the upload records it and the portal shows it (models.records.age_on)."""
+
 import datetime
 
 import pytest
@@ -10,11 +11,14 @@ from predictions.portal.templatetags import age
 BORN = datetime.date(1980, 6, 15)
 
 
-@pytest.mark.parametrize("on, years", [
-    (datetime.date(2020, 6, 14), 39),  # the day before the birthday
-    (datetime.date(2020, 6, 15), 40),  # the birthday
-    (datetime.date(2020, 12, 31), 40),
-])
+@pytest.mark.parametrize(
+    "on, years",
+    [
+        (datetime.date(2020, 6, 14), 39),  # the day before the birthday
+        (datetime.date(2020, 6, 15), 40),  # the birthday
+        (datetime.date(2020, 12, 31), 40),
+    ],
+)
 def test_age_counts_whole_years_turning_on_the_birthday(on, years):
     assert age_on(BORN, on) == years
 

@@ -1,5 +1,6 @@
 """The audit trail's vocabulary is one enum (models.audit.AuditAction), and webhook events are emitted by the
 services that record their actions, in the same transaction, not derived from whatever writes an audit record."""
+
 import re
 
 from predictions.models import AuditAction, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -20,9 +21,13 @@ def test_each_webhook_event_stands_for_an_audit_action():
 
 
 def _endpoint(staff) -> WebhookEndpoint:
-    return WebhookEndpoint.objects.create(clinic=staff.clinic, url="https://hooks.example.org/skinclinic",
-                                          events=[WebhookEvent.REVIEW_CREATED], secret="s" * 40,
-                                          created_by=staff.admin)
+    return WebhookEndpoint.objects.create(
+        clinic=staff.clinic,
+        url="https://hooks.example.org/skinclinic",
+        events=[WebhookEvent.REVIEW_CREATED],
+        secret="s" * 40,
+        created_by=staff.admin,
+    )
 
 
 def test_a_review_recorded_by_the_service_queues_its_webhook_event(staff, django_capture_on_commit_callbacks):

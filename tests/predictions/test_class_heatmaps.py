@@ -1,5 +1,6 @@
 """The heatmap per class: the worker draws the top class's and the class of concern's, any other on request
 (queued through the worker, never drawn in the web request); members of the clinic read them, others get 404."""
+
 import io
 
 import pytest
@@ -62,8 +63,8 @@ def api_client(user) -> APIClient:
 
 # --- The worker ---------------------------------------------------------------------------------------------
 
-def test_the_worker_stores_the_top_class_heatmap_and_the_class_of_concern_one(prediction, media_root,
-                                                                              fake_classifier):
+
+def test_the_worker_stores_the_top_class_heatmap_and_the_class_of_concern_one(prediction, media_root, fake_classifier):
     assert prediction.heatmap_status == HeatmapStatus.STORED
     assert prediction.concern_class and prediction.concern_class != prediction.top_class
     [concern] = PredictionHeatmap.objects.filter(prediction=prediction)
@@ -81,8 +82,10 @@ def test_a_top_class_that_is_the_likeliest_malignant_class_has_no_class_of_conce
 
 # --- Requested in the portal --------------------------------------------------------------------------------
 
+
 def test_requesting_another_class_queues_it_after_commit_and_the_worker_stores_it(
-        client, staff, prediction, media_root, heatmaps_in_process):
+    client, staff, prediction, media_root, heatmaps_in_process
+):
     wanted = another_class(prediction)
     client.force_login(staff.reviewer)
     url = reverse("portal:prediction-heatmap-request", args=[prediction.pk])
@@ -104,8 +107,10 @@ def test_requesting_another_class_queues_it_after_commit_and_the_worker_stores_i
     requested.refresh_from_db()
     assert requested.status == HeatmapStatus.STORED
     assert (media_root / requested.file.name).read_bytes()[:4] == b"\x89PNG"
-    assert AuditEvent.objects.filter(action="heatmap.request", target_id=str(prediction.pk),
-                                     data__class=wanted).count() == 1
+    assert (
+        AuditEvent.objects.filter(action="heatmap.request", target_id=str(prediction.pk), data__class=wanted).count()
+        == 1
+    )
 
     viewer = client.get(reverse("portal:prediction-viewer", args=[prediction.pk])).content.decode()
     assert "hx-trigger" not in viewer and "being computed" not in viewer
@@ -130,14 +135,20 @@ def test_the_portal_switch_names_the_top_class_and_the_class_of_concern(client, 
     assert f'value="{prediction.top_class}"' not in requestable
 
 
-def test_another_clinics_user_can_neither_request_nor_read_a_class_heatmap(client, staff, prediction,
-                                                                           heatmaps_in_process):
+def test_another_clinics_user_can_neither_request_nor_read_a_class_heatmap(
+    client, staff, prediction, heatmaps_in_process
+):
     client.force_login(staff.outsider)
-    response = client.post(reverse("portal:prediction-heatmap-request", args=[prediction.pk]),
-                           {"class_code": another_class(prediction)})
+    response = client.post(
+        reverse("portal:prediction-heatmap-request", args=[prediction.pk]), {"class_code": another_class(prediction)}
+    )
     assert response.status_code == 404
-    assert client.get(reverse("predictions:prediction-class-heatmap",
-                              args=[prediction.pk, prediction.concern_class])).status_code == 404
+    assert (
+        client.get(
+            reverse("predictions:prediction-class-heatmap", args=[prediction.pk, prediction.concern_class])
+        ).status_code
+        == 404
+    )
     assert PredictionHeatmap.objects.filter(prediction=prediction).count() == 1  # only the class of concern
     assert heatmaps_in_process == []
     assert not AuditEvent.objects.filter(action__in=["heatmap.request", "heatmap.download"]).exists()
@@ -146,8 +157,9 @@ def test_another_clinics_user_can_neither_request_nor_read_a_class_heatmap(clien
 @pytest.mark.parametrize("role", MEMBERS)
 def test_each_member_reads_the_class_of_concern_heatmap(client, staff, prediction, role):
     client.force_login(staff.role(role))
-    response = client.get(reverse("predictions:prediction-class-heatmap",
-                                  args=[prediction.pk, prediction.concern_class]))
+    response = client.get(
+        reverse("predictions:prediction-class-heatmap", args=[prediction.pk, prediction.concern_class])
+    )
     assert response.status_code == 200 and response["Cache-Control"] == "private, no-store"
 
 
@@ -161,23 +173,25 @@ def test_an_unknown_class_is_refused_and_queues_nothing(client, staff, predictio
 
 # --- Over the API -------------------------------------------------------------------------------------------
 
+
 def test_the_api_lists_the_heatmaps_per_class_and_queues_one_on_request(staff, prediction, heatmaps_in_process):
     client = api_client(staff.clinician)
     base = f"http://testserver/api/v1/predictions/{prediction.pk}"
     body = client.get(f"/api/v1/predictions/{prediction.pk}").json()
     assert body["heatmaps_url"] == f"{base}/heatmaps"
-    assert [(h["class_code"], h["status"], h["url"], h["top_class"], h["class_of_concern"])
-            for h in body["heatmaps"]] == [
+    assert [
+        (h["class_code"], h["status"], h["url"], h["top_class"], h["class_of_concern"]) for h in body["heatmaps"]
+    ] == [
         (prediction.top_class, "stored", f"{base}/heatmap", True, False),
-        (prediction.concern_class, "stored", f"{base}/heatmaps/{prediction.concern_class}", False, True)]
+        (prediction.concern_class, "stored", f"{base}/heatmaps/{prediction.concern_class}", False, True),
+    ]
 
     concern = client.get(f"/api/v1/predictions/{prediction.pk}/heatmaps/{prediction.concern_class}")
     assert concern.status_code == 200 and png_of(concern)[:4] == b"\x89PNG"
 
     wanted = another_class(prediction)
     with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
-        response = client.post(f"/api/v1/predictions/{prediction.pk}/heatmaps", {"class_code": wanted},
-                               format="json")
+        response = client.post(f"/api/v1/predictions/{prediction.pk}/heatmaps", {"class_code": wanted}, format="json")
     assert response.status_code == 202
     assert {h["class_code"]: (h["status"], h["url"]) for h in response.json()}[wanted] == ("pending", None)
     assert heatmaps_in_process == []
@@ -185,8 +199,10 @@ def test_the_api_lists_the_heatmaps_per_class_and_queues_one_on_request(staff, p
         callback()
     listed = {h["class_code"]: h for h in client.get(f"/api/v1/predictions/{prediction.pk}/heatmaps").json()}
     assert listed[wanted]["status"] == "stored" and listed[wanted]["url"] == f"{base}/heatmaps/{wanted}"
-    assert client.post(f"/api/v1/predictions/{prediction.pk}/heatmaps", {"class_code": wanted},
-                       format="json").status_code == 200  # stored already: nothing queued again
+    assert (
+        client.post(f"/api/v1/predictions/{prediction.pk}/heatmaps", {"class_code": wanted}, format="json").status_code
+        == 200
+    )  # stored already: nothing queued again
     assert heatmaps_in_process == [[prediction.pk]]
 
 
@@ -194,15 +210,19 @@ def test_the_api_answers_404_to_another_clinics_user(staff, prediction, heatmaps
     client = api_client(staff.outsider)
     assert client.get(f"/api/v1/predictions/{prediction.pk}/heatmaps").status_code == 404
     assert client.get(f"/api/v1/predictions/{prediction.pk}/heatmaps/{prediction.concern_class}").status_code == 404
-    assert client.post(f"/api/v1/predictions/{prediction.pk}/heatmaps", {"class_code": another_class(prediction)},
-                       format="json").status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/predictions/{prediction.pk}/heatmaps", {"class_code": another_class(prediction)}, format="json"
+        ).status_code
+        == 404
+    )
     assert PredictionHeatmap.objects.filter(prediction=prediction).count() == 1 and heatmaps_in_process == []
 
 
 # --- The sweep and storage_check ----------------------------------------------------------------------------
 
-def test_storage_check_knows_class_heatmaps_and_has_a_lost_one_drawn_again(prediction, media_root,
-                                                                           heatmaps_in_process):
+
+def test_storage_check_knows_class_heatmaps_and_has_a_lost_one_drawn_again(prediction, media_root, heatmaps_in_process):
     out = io.StringIO()
     call_command("storage_check", stdout=out)
     assert "0 orphan file(s)" in out.getvalue()

@@ -1,4 +1,5 @@
 """Predictions committed together are sent as one task message per batch a worker run claims."""
+
 import pytest
 from django.db import transaction
 from django.test import TestCase

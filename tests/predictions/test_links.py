@@ -1,4 +1,5 @@
 """Links to API resources come from one builder (predictions.links) for API responses and webhook bodies."""
+
 from django.urls import reverse
 
 from predictions.links import api_path, api_public_url

@@ -1,4 +1,5 @@
 """Invariants the database itself enforces, whatever code writes to it."""
+
 import contextlib
 
 import pytest
@@ -74,8 +75,13 @@ def test_an_image_has_one_prediction_per_model_version():
 def test_a_succeeded_prediction_must_carry_its_result():
     with refused():
         PredictionFactory(status=PredictionStatus.SUCCEEDED)
-    PredictionFactory(status=PredictionStatus.SUCCEEDED, probabilities={"nv": 1.0}, top_class="nv",
-                      malignancy_risk=0.0, finished_at=timezone.now())
+    PredictionFactory(
+        status=PredictionStatus.SUCCEEDED,
+        probabilities={"nv": 1.0},
+        top_class="nv",
+        malignancy_risk=0.0,
+        finished_at=timezone.now(),
+    )
 
 
 def test_malignancy_risk_is_a_probability():

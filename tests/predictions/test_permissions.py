@@ -1,5 +1,6 @@
 """The one table of rights (predictions.permissions): each role holds what the clinic's rules give it, in its own
 clinic only; operators hold the system-wide rights; a misspelled right is an error, never a silent answer."""
+
 import pytest
 from django.core.exceptions import PermissionDenied
 

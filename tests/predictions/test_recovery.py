@@ -1,5 +1,6 @@
 """What a fault interrupts is finished later: heatmaps tracked in the database and sent again by the sweep,
 and predictions stranded by a dead worker taken back as soon as its heartbeat stops."""
+
 import datetime
 from unittest import mock
 
@@ -59,8 +60,7 @@ def test_a_succeeded_prediction_starts_with_its_heatmap_pending_and_the_task_sto
 
 
 @pytest.mark.django_db
-def test_the_sweep_sends_again_a_heatmap_whose_task_was_lost(fake_classifier, media_root, settings,
-                                                             tasks_in_process):
+def test_the_sweep_sends_again_a_heatmap_whose_task_was_lost(fake_classifier, media_root, settings, tasks_in_process):
     prediction = classified(heatmap_queued_at=timezone.now() - LONG_AGO)  # its task never ran
     recent = classified()
     sweep()
@@ -73,7 +73,8 @@ def test_the_sweep_sends_again_a_heatmap_whose_task_was_lost(fake_classifier, me
 
 @pytest.mark.django_db
 def test_a_heatmap_that_fails_on_every_attempt_ends_unavailable_with_a_reason_and_no_file(
-        fake_classifier, settings, disk_to_fill):
+    fake_classifier, settings, disk_to_fill
+):
     settings.SKINCLINIC_HEATMAP_MAX_ATTEMPTS = 3
     prediction = classified()
     full_disk = disk_to_fill()
@@ -92,8 +93,7 @@ def test_a_heatmap_that_fails_on_every_attempt_ends_unavailable_with_a_reason_an
 
 
 @pytest.mark.django_db
-def test_a_retried_heatmap_replaces_the_file_an_earlier_attempt_left_instead_of_adding_one(
-        fake_classifier, media_root):
+def test_a_retried_heatmap_replaces_the_file_an_earlier_attempt_left_instead_of_adding_one(fake_classifier, media_root):
     prediction = classified()
     leftover = media_root / heatmap_name(prediction)
     leftover.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,8 @@ def test_a_retried_heatmap_replaces_the_file_an_earlier_attempt_left_instead_of_
 
 @pytest.mark.django_db(transaction=True)
 def test_a_heatmap_task_that_meets_a_database_outage_is_finished_by_the_sweep_once_it_is_back(
-        fake_classifier, media_root):
+    fake_classifier, media_root
+):
     prediction = classified()
     with database_unreachable():
         assert prediction_heatmap_task.apply(args=[[prediction.pk]]).failed()  # retried, then left to the sweep
@@ -120,9 +121,13 @@ def test_a_heatmap_task_that_meets_a_database_outage_is_finished_by_the_sweep_on
 
 
 def running(worker: str, started_seconds_ago: float) -> Prediction:
-    return PredictionFactory(status=PredictionStatus.RUNNING, claimed_by=f"task-of-{worker or 'nobody'}",
-                             claimed_worker=worker, attempts=1,
-                             started_at=timezone.now() - datetime.timedelta(seconds=started_seconds_ago))
+    return PredictionFactory(
+        status=PredictionStatus.RUNNING,
+        claimed_by=f"task-of-{worker or 'nobody'}",
+        claimed_worker=worker,
+        attempts=1,
+        started_at=timezone.now() - datetime.timedelta(seconds=started_seconds_ago),
+    )
 
 
 def heartbeat(worker: str, seconds_ago: float) -> None:
@@ -144,10 +149,16 @@ def test_the_sweep_takes_back_a_running_prediction_as_soon_as_its_worker_stops_b
 
     sweep()
 
-    states = {p.pk: Prediction.objects.get(pk=p.pk).status for p in
-              (stranded, never_seen, long_task, just_claimed, unnamed)}
-    assert states == {stranded.pk: "queued", never_seen.pk: "queued", long_task.pk: "running",
-                      just_claimed.pk: "running", unnamed.pk: "running"}
+    states = {
+        p.pk: Prediction.objects.get(pk=p.pk).status for p in (stranded, never_seen, long_task, just_claimed, unnamed)
+    }
+    assert states == {
+        stranded.pk: "queued",
+        never_seen.pk: "queued",
+        long_task.pk: "running",
+        just_claimed.pk: "running",
+        unnamed.pk: "running",
+    }
     # Both go back in one message (a run claims its batch of queued predictions, oldest first).
     runs = [pk for kind, pk in tasks_in_process if kind == "run"]
     assert len(runs) == 1 and runs[0] in (stranded.pk, never_seen.pk)

@@ -1,4 +1,5 @@
 """Clinic scoping: members of a clinic reach its records, whatever their role; nobody else does."""
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
@@ -17,8 +18,9 @@ MEMBERS = ["clinician", "reviewer", "admin"]
 def records(staff):
     """One image with a prediction in the staff's clinic, and the same in the other clinic."""
     mine = PredictionFactory(image=LesionImageFactory(lesion=staff.lesion))
-    theirs = PredictionFactory(image=LesionImageFactory(lesion=LesionFactory(
-        patient=PatientFactory(clinic=staff.other_clinic))))
+    theirs = PredictionFactory(
+        image=LesionImageFactory(lesion=LesionFactory(patient=PatientFactory(clinic=staff.other_clinic)))
+    )
     return mine, theirs
 
 
@@ -37,8 +39,12 @@ def test_nobody_reaches_another_clinics_records(staff, records, role):
     mine, theirs = records
     user = staff.role(role)
     other = theirs if role != "outsider" else mine
-    for model, pk in [(Patient, other.image.lesion.patient.pk), (Lesion, other.image.lesion.pk),
-                      (LesionImage, other.image.pk), (Prediction, other.pk)]:
+    for model, pk in [
+        (Patient, other.image.lesion.patient.pk),
+        (Lesion, other.image.lesion.pk),
+        (LesionImage, other.image.pk),
+        (Prediction, other.pk),
+    ]:
         with pytest.raises(Http404):
             selectors.object_get_for_user(model, user=user, pk=pk)
 

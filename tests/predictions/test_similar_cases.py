@@ -2,6 +2,7 @@
 forward pass) and stores them; a refused image gets none; a missing or mismatched index leaves the result
 finished without them; the result page and the API show them, or say why there are none and how to build
 the index; their thumbnails reach only members of the prediction's clinic."""
+
 import io
 import json
 import shutil
@@ -65,8 +66,10 @@ def _jpeg(image: Image.Image) -> bytes:
 
 
 def _classify(staff, shipped, contents: list[bytes]):
-    predictions = [PredictionFactory(image=LesionImageFactory(lesion=staff.lesion, content=content),
-                                     model_version=shipped.version) for content in contents]
+    predictions = [
+        PredictionFactory(image=LesionImageFactory(lesion=staff.lesion, content=content), model_version=shipped.version)
+        for content in contents
+    ]
     with TestCase.captureOnCommitCallbacks(execute=True):
         prediction_run_task.apply(args=[predictions[0].pk], task_id="run-1")
     for prediction in predictions:
@@ -75,7 +78,8 @@ def _classify(staff, shipped, contents: list[bytes]):
 
 
 def test_the_worker_stores_six_similar_cases_with_each_result_from_the_same_forward_pass(
-        staff, shipped, real_model, reference_dir, reference_set):
+    staff, shipped, real_model, reference_dir, reference_set
+):
     mel_id, mel = training_image(reference_set, "mel")
     bcc_id, bcc = training_image(reference_set, "bcc")
     first, second = _classify(staff, shipped, [mel, bcc])
@@ -96,7 +100,8 @@ def test_the_worker_stores_six_similar_cases_with_each_result_from_the_same_forw
 
 
 def test_an_image_the_model_refuses_gets_no_similar_cases_and_the_panel_says_why(
-        staff, shipped, real_model, reference_dir, reference_set, client):
+    staff, shipped, real_model, reference_dir, reference_set, client
+):
     _, mel = training_image(reference_set, "mel")
     blank, lesion = _classify(staff, shipped, [_jpeg(Image.new("RGB", (600, 450), (200, 150, 130))), mel])
     assert blank.status == PredictionStatus.SUCCEEDED and blank.assessable is False
@@ -108,7 +113,8 @@ def test_an_image_the_model_refuses_gets_no_similar_cases_and_the_panel_says_why
 
 
 def test_without_an_index_the_result_finishes_and_the_panel_gives_the_command_that_builds_it(
-        staff, shipped, real_model, settings, tmp_path, reference_set, client):
+    staff, shipped, real_model, settings, tmp_path, reference_set, client
+):
     settings.SKINCLINIC_REFERENCE_DIR = str(tmp_path / "no-index-here")
     _, mel = training_image(reference_set, "mel")
     [prediction] = _classify(staff, shipped, [mel])
@@ -118,12 +124,12 @@ def test_without_an_index_the_result_finishes_and_the_panel_gives_the_command_th
     page = client.get(reverse("portal:prediction-detail", args=[prediction.pk])).content.decode()
     assert 'data-similar-cases="no_index"' in page
     assert f"No reference index has been built for model {shipped.version}." in page
-    assert (f"python -m mlcore reference --data /path/to/HAM10000 --out {tmp_path / 'no-index-here'}"
-            in page)
+    assert f"python -m mlcore reference --data /path/to/HAM10000 --out {tmp_path / 'no-index-here'}" in page
 
 
 def test_an_index_built_with_another_model_is_refused_and_the_result_finishes_without_cases(
-        staff, shipped, real_model, settings, tmp_path, reference_set):
+    staff, shipped, real_model, settings, tmp_path, reference_set
+):
     root = tmp_path / "reference"
     target = root / index_dirname(shipped.version)
     shutil.copytree(reference_set[2] / index_dirname(shipped.version), target)
@@ -221,26 +227,50 @@ def test_cases_the_table_cannot_hold_are_dropped_and_the_results_transaction_goe
     fine = ReferenceCase(image_id="ISIC_0000001", dx="mel", dx_type="histo")
     with transaction.atomic():
         # A similarity out of range (no index gives one) breaks a constraint: the savepoint takes it back.
-        assert similar_cases_store(predictions=[prediction], neighbours={prediction.id: [
-            Neighbour(case=fine, similarity=0.9, rank=1), Neighbour(case=fine, similarity=2.0, rank=2)]}) == 0
-        assert similar_cases_store(predictions=[prediction], neighbours={prediction.id: [
-            Neighbour(case=ReferenceCase(image_id="X" * 65, dx="nv", dx_type="histo"), similarity=0.8, rank=1),
-            Neighbour(case=ReferenceCase(image_id="ISIC_2", dx="nv", dx_type="dermoscopy"), similarity=0.7, rank=2),
-        ]}) == 1
+        assert (
+            similar_cases_store(
+                predictions=[prediction],
+                neighbours={
+                    prediction.id: [
+                        Neighbour(case=fine, similarity=0.9, rank=1),
+                        Neighbour(case=fine, similarity=2.0, rank=2),
+                    ]
+                },
+            )
+            == 0
+        )
+        assert (
+            similar_cases_store(
+                predictions=[prediction],
+                neighbours={
+                    prediction.id: [
+                        Neighbour(
+                            case=ReferenceCase(image_id="X" * 65, dx="nv", dx_type="histo"), similarity=0.8, rank=1
+                        ),
+                        Neighbour(
+                            case=ReferenceCase(image_id="ISIC_2", dx="nv", dx_type="dermoscopy"), similarity=0.7, rank=2
+                        ),
+                    ]
+                },
+            )
+            == 1
+        )
     [case] = prediction.similar_cases.all()
     assert (case.reference_id, case.dx_type, case.confirmed_by) == ("ISIC_2", "", "not stated")
 
 
-def test_the_build_command_names_the_model_directory_of_a_registered_model_and_the_reference_dir(settings,
-                                                                                               tmp_path):
+def test_the_build_command_names_the_model_directory_of_a_registered_model_and_the_reference_dir(settings, tmp_path):
     from predictions.models import ModelVersion
     from predictions.references import reference_build_command
 
     settings.SKINCLINIC_REFERENCE_DIR = str(tmp_path / "ref erence")
-    ModelVersion.objects.create(name="skinclinic-ham10000-cnn", version="9.0.0", checksum="a" * 64,
-                                model_dir="/srv/models/9.0.0")
+    ModelVersion.objects.create(
+        name="skinclinic-ham10000-cnn", version="9.0.0", checksum="a" * 64, model_dir="/srv/models/9.0.0"
+    )
     assert reference_build_command("skinclinic-ham10000-cnn:9.0.0") == (
         f"python -m mlcore reference --data /path/to/HAM10000 --out '{tmp_path / 'ref erence'}' "
-        f"--model /srv/models/9.0.0")
+        f"--model /srv/models/9.0.0"
+    )
     assert reference_build_command("skinclinic-ham10000-cnn:2.0.0") == (
-        f"python -m mlcore reference --data /path/to/HAM10000 --out '{tmp_path / 'ref erence'}'")
+        f"python -m mlcore reference --data /path/to/HAM10000 --out '{tmp_path / 'ref erence'}'"
+    )

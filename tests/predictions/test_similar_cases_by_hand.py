@@ -2,6 +2,7 @@
 thumbnail file in a temporary reference folder, so that these checks run everywhere (test_similar_cases.py
 covers the real model's cases where the data is present): the thumbnails reach only members of the
 prediction's clinic, in the portal and the API, and reading the cases through the API is on the audit trail."""
+
 import io
 
 import pytest
@@ -28,8 +29,17 @@ def case(staff, settings, tmp_path) -> SimilarCase:
     thumbs = tmp_path / index_dirname(prediction.model_version) / THUMBS_DIR
     thumbs.mkdir(parents=True)
     Image.new("RGB", (64, 48), (180, 120, 100)).save(thumbs / f"{REFERENCE_ID}.jpg", "JPEG")
-    return SimilarCase.objects.create(prediction=prediction, rank=1, reference_id=REFERENCE_ID, dx="mel",
-                                      dx_type="histo", age=55.0, sex="male", site="back", similarity=0.93)
+    return SimilarCase.objects.create(
+        prediction=prediction,
+        rank=1,
+        reference_id=REFERENCE_ID,
+        dx="mel",
+        dx_type="histo",
+        age=55.0,
+        sex="male",
+        site="back",
+        similarity=0.93,
+    )
 
 
 def reads() -> list[AuditEvent]:
@@ -45,8 +55,11 @@ def _thumbnail_url(case: SimilarCase, rank: int | None = None) -> str:
 def test_reading_the_similar_cases_through_the_api_is_recorded(staff, case, role):
     user = staff.role(role)
     client = token_client(user)
-    body = client.get(f"/api/v1/predictions/{case.prediction_id}/similar-cases",
-                      REMOTE_ADDR="198.51.100.7", HTTP_USER_AGENT="client/1.0").json()
+    body = client.get(
+        f"/api/v1/predictions/{case.prediction_id}/similar-cases",
+        REMOTE_ADDR="198.51.100.7",
+        HTTP_USER_AGENT="client/1.0",
+    ).json()
     assert body["status"] == "shown" and [c["reference_id"] for c in body["cases"]] == [REFERENCE_ID]
     thumb = client.get(body["cases"][0]["thumbnail"])
     assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"

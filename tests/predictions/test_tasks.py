@@ -1,4 +1,5 @@
 """The prediction task run in-process (Celery's apply) with the small test classifier behind the seam."""
+
 import datetime
 
 import pytest
@@ -25,8 +26,9 @@ def run(prediction, task_id="task-1"):
 @pytest.fixture(autouse=True)
 def heatmaps_in_process(monkeypatch):
     """The heatmap task a run sends after its commit runs here and now."""
-    monkeypatch.setattr(prediction_heatmap_task, "apply_async",
-                        lambda args, **options: prediction_heatmap_task.apply(args=args))
+    monkeypatch.setattr(
+        prediction_heatmap_task, "apply_async", lambda args, **options: prediction_heatmap_task.apply(args=args)
+    )
 
 
 def successes(prediction):
@@ -52,7 +54,8 @@ def test_a_queued_prediction_is_classified_and_its_result_stored(fake_classifier
 
 
 def test_the_heatmaps_of_the_top_class_and_the_class_of_concern_follow_the_result_in_one_pass(
-        fake_classifier, media_root):
+    fake_classifier, media_root
+):
     prediction = PredictionFactory()
     run(prediction)
     prediction.refresh_from_db()
@@ -94,8 +97,9 @@ def test_a_redelivered_task_for_a_finished_prediction_does_nothing(fake_classifi
 
 def test_a_prediction_held_by_another_running_task_is_left_alone(fake_classifier):
     started = timezone.now()
-    prediction = PredictionFactory(status=PredictionStatus.RUNNING, claimed_by="task-elsewhere", attempts=1,
-                                   started_at=started)
+    prediction = PredictionFactory(
+        status=PredictionStatus.RUNNING, claimed_by="task-elsewhere", attempts=1, started_at=started
+    )
     run(prediction, task_id="task-2")
     prediction.refresh_from_db()
     assert (prediction.status, prediction.claimed_by, prediction.started_at) == ("running", "task-elsewhere", started)
@@ -104,8 +108,9 @@ def test_a_prediction_held_by_another_running_task_is_left_alone(fake_classifier
 
 def test_a_message_redelivered_after_its_worker_died_takes_its_prediction_back_and_finishes_it(fake_classifier):
     # The worker that ran task-1 was killed mid-task: the row is still RUNNING under task-1's claim.
-    prediction = PredictionFactory(status=PredictionStatus.RUNNING, claimed_by="task-1", attempts=1,
-                                   started_at=timezone.now())
+    prediction = PredictionFactory(
+        status=PredictionStatus.RUNNING, claimed_by="task-1", attempts=1, started_at=timezone.now()
+    )
     run(prediction, task_id="task-1")
     prediction.refresh_from_db()
     assert prediction.status == PredictionStatus.SUCCEEDED
@@ -115,8 +120,9 @@ def test_a_message_redelivered_after_its_worker_died_takes_its_prediction_back_a
 
 def test_a_prediction_whose_worker_died_on_every_attempt_is_failed(settings, fake_classifier):
     settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS = 3
-    prediction = PredictionFactory(status=PredictionStatus.RUNNING, claimed_by="task-1", attempts=3,
-                                   started_at=timezone.now())
+    prediction = PredictionFactory(
+        status=PredictionStatus.RUNNING, claimed_by="task-1", attempts=3, started_at=timezone.now()
+    )
     run(prediction, task_id="task-1")
     prediction.refresh_from_db()
     assert prediction.status == PredictionStatus.FAILED
@@ -202,8 +208,9 @@ def test_a_transient_error_is_retried_with_backoff_and_then_succeeds(fake_classi
     assert AuditEvent.objects.filter(action="prediction.released", target_id=str(prediction.pk)).count() == 1
 
 
-def test_a_prediction_that_keeps_failing_transiently_fails_after_the_attempt_cap(fake_classifier, monkeypatch,
-                                                                                  settings):
+def test_a_prediction_that_keeps_failing_transiently_fails_after_the_attempt_cap(
+    fake_classifier, monkeypatch, settings
+):
     settings.SKINCLINIC_PREDICTION_MAX_ATTEMPTS = 3
     prediction = PredictionFactory()
     storage_failing(monkeypatch, times=100)
@@ -231,15 +238,17 @@ def test_a_model_that_cannot_be_loaded_counts_as_a_transient_failure(monkeypatch
     assert "ModelError: mlcore/shipped: not a model directory" in prediction.error
 
 
-def test_sweep_requeues_predictions_stuck_running_past_the_timeout(settings, django_capture_on_commit_callbacks,
-                                                                    monkeypatch):
+def test_sweep_requeues_predictions_stuck_running_past_the_timeout(
+    settings, django_capture_on_commit_callbacks, monkeypatch
+):
     from predictions import tasks
 
     settings.SKINCLINIC_PREDICTION_STUCK_AFTER = 600
     long_ago = timezone.now() - datetime.timedelta(seconds=601)
     stuck = PredictionFactory(status=PredictionStatus.RUNNING, claimed_by="dead-task", attempts=1, started_at=long_ago)
-    alive = PredictionFactory(status=PredictionStatus.RUNNING, claimed_by="live-task", attempts=1,
-                              started_at=timezone.now())
+    alive = PredictionFactory(
+        status=PredictionStatus.RUNNING, claimed_by="live-task", attempts=1, started_at=timezone.now()
+    )
     sent = []
     monkeypatch.setattr(tasks.prediction_run_task, "delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
@@ -253,8 +262,9 @@ def test_sweep_requeues_predictions_stuck_running_past_the_timeout(settings, dja
     assert AuditEvent.objects.filter(action="prediction.requeued", target_id=str(stuck.pk)).count() == 1
 
 
-def test_sweep_resends_predictions_left_queued_and_fails_those_out_of_attempts(settings, monkeypatch,
-                                                                               django_capture_on_commit_callbacks):
+def test_sweep_resends_predictions_left_queued_and_fails_those_out_of_attempts(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
     from predictions import tasks
 
     settings.SKINCLINIC_PREDICTION_STUCK_AFTER = 600
@@ -282,8 +292,9 @@ def test_stored_heatmaps_are_the_only_files_a_run_adds(fake_classifier, media_ro
     run(prediction)
     added = set(stored_files(media_root)) - before
     prediction.refresh_from_db()
-    assert added == {media_root / prediction.heatmap.name} | {media_root / h.file.name
-                                                              for h in prediction.class_heatmaps.all()}
+    assert added == {media_root / prediction.heatmap.name} | {
+        media_root / h.file.name for h in prediction.class_heatmaps.all()
+    }
 
 
 def test_storing_a_batch_takes_the_same_queries_whatever_its_size(fake_classifier, settings, monkeypatch):
@@ -298,15 +309,21 @@ def test_storing_a_batch_takes_the_same_queries_whatever_its_size(fake_classifie
     settings.SKINCLINIC_UNCERTAIN_TOP_PROBABILITY_BELOW = 1.01  # every result is uncertain: every image is triaged
     monkeypatch.setattr(prediction_heatmap_task, "apply_async", lambda args, **options: None)
     lesion = LesionFactory()
-    WebhookEndpoint.objects.create(clinic=lesion.patient.clinic, url="https://ehr.example.org/hook",
-                                   events=["prediction.succeeded"], secret="s" * 32, created_by=lesion.created_by)
+    WebhookEndpoint.objects.create(
+        clinic=lesion.patient.clinic,
+        url="https://ehr.example.org/hook",
+        events=["prediction.succeeded"],
+        secret="s" * 32,
+        created_by=lesion.created_by,
+    )
 
     def queries_storing(count: int, task_id: str) -> int:
         batch = [PredictionFactory(image__lesion=lesion) for _ in range(count)]
         with CaptureQueriesContext(connection) as queries:
             run(batch[0], task_id=task_id)
         assert set(Prediction.objects.filter(pk__in=[p.pk for p in batch]).values_list("status", flat=True)) == {
-            PredictionStatus.SUCCEEDED}
+            PredictionStatus.SUCCEEDED
+        }
         return len(queries)
 
     assert queries_storing(2, "task-small") == queries_storing(6, "task-large")

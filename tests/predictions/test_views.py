@@ -1,4 +1,5 @@
 """Stored images and heatmaps reach members of their clinic only, through the clinic-checking views."""
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -54,8 +55,14 @@ def test_media_files_have_no_public_url(client, staff, image):
 def test_the_heatmap_reaches_members_only(client, staff, image, role):
     from django.core.files.base import ContentFile
 
-    prediction = PredictionFactory(image=image, status="succeeded", probabilities={"nv": 1.0}, top_class="nv",
-                                   malignancy_risk=0.0, finished_at=timezone.now())
+    prediction = PredictionFactory(
+        image=image,
+        status="succeeded",
+        probabilities={"nv": 1.0},
+        top_class="nv",
+        malignancy_risk=0.0,
+        finished_at=timezone.now(),
+    )
     prediction.heatmap.save("heatmap.png", ContentFile(b"\x89PNG fake"), save=True)
     client.force_login(staff.role(role))
     response = client.get(reverse("predictions:prediction-heatmap", args=[prediction.pk]))

@@ -1,6 +1,7 @@
 """The README's management commands work as written in a fresh clone (issue 16: `manage.py api_token create`
 failed there, needing the venv and DEBUG): `./scripts/manage` supplies both, and never turns DEBUG on where
 SECRET_KEY is set (production)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,12 @@ def _readme_token_command() -> str:
 
 def _fresh_shell(tmp_path, **extra) -> dict[str, str]:
     # What a newcomer's shell has: no DEBUG, no SECRET_KEY, no activated venv; this test's own var/.
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "SKINCLINIC_VAR_DIR": str(tmp_path / "var"),
-            **extra}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SKINCLINIC_VAR_DIR": str(tmp_path / "var"),
+        **extra,
+    }
 
 
 def _run(command: list[str], env, cwd=ROOT) -> subprocess.CompletedProcess:
@@ -46,8 +51,10 @@ def test_the_readmes_token_command_works_verbatim_after_run_locals_set_up(tmp_pa
 
     # The key is stored as its digest for the user the README names, in the database run-local uses.
     with sqlite3.connect(tmp_path / "var" / "db.sqlite3") as db:
-        owner = db.execute("SELECT u.username FROM predictions_apitoken t JOIN auth_user u ON u.id = t.user_id "
-                           "WHERE t.key_hash = ?", (hashlib.sha256(key.encode()).hexdigest(),)).fetchone()
+        owner = db.execute(
+            "SELECT u.username FROM predictions_apitoken t JOIN auth_user u ON u.id = t.user_id WHERE t.key_hash = ?",
+            (hashlib.sha256(key.encode()).hexdigest(),),
+        ).fetchone()
     assert owner == (shlex.split(command)[3],)
     listed = _run(["./scripts/manage", "api_token", "list"], env)
     assert listed.returncode == 0 and key[:10] in listed.stdout and "EHR integration" in listed.stdout

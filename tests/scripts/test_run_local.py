@@ -1,5 +1,6 @@
 """`./scripts/run-local` as a newcomer runs it (issue 16): on the port PORT names, the demo login printed last, once
 the worker has loaded the model and the web app answers, with the URL to open; and the printed login signs in."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -39,10 +40,22 @@ def _sign_in(url: str, username: str, password: str) -> str:
 def test_run_local_serves_on_port_and_prints_the_login_last_once_the_worker_is_up(tmp_path):
     port = _free_port()
     # As from a fresh shell: no DEBUG, no SECRET_KEY, no services; its own var/ (database, broker, media).
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": str(port),
-           "SKINCLINIC_VAR_DIR": str(tmp_path / "var"), "TMPDIR": str(tmp_path)}
-    process = subprocess.Popen([str(ROOT / "scripts" / "run-local")], cwd=tmp_path, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PORT": str(port),
+        "SKINCLINIC_VAR_DIR": str(tmp_path / "var"),
+        "TMPDIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [str(ROOT / "scripts" / "run-local")],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
     reader.start()

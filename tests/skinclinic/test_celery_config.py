@@ -1,4 +1,5 @@
 """Celery ignores misspelled settings; these tests read the configuration Celery actually uses."""
+
 import pytest
 from celery.app.defaults import NAMESPACES, flatten
 from django.conf import settings
@@ -54,7 +55,8 @@ def test_the_prediction_task_acknowledges_late_and_is_requeued_if_its_worker_die
 
 @pytest.mark.django_db
 def test_a_send_on_commit_goes_after_commit_and_a_broker_that_is_down_then_is_logged_not_raised(
-        tasks, monkeypatch, caplog, django_capture_on_commit_callbacks):
+    tasks, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
     from django.db import transaction
 
     from predictions.models import Prediction, PredictionStatus

@@ -2,6 +2,7 @@
 development file installs all three, and the web app runs on base.txt alone (the Docker web image has no
 TensorFlow), checked in a fresh interpreter where every package outside base.txt's closure is absent.
 """
+
 import ast
 import json
 import os
@@ -55,8 +56,11 @@ def test_each_package_is_pinned_in_exactly_one_part_and_requirements_txt_include
     assert "tensorflow-cpu" in owners and owners["tensorflow-cpu"] == ["ml"]
     assert owners["django"] == ["base"] and owners["pytest"] == ["test"]
 
-    includes = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    includes = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert includes == [f"-r requirements/{part}.txt" for part in PARTS]
 
 
@@ -102,7 +106,8 @@ def test_the_web_app_and_every_app_module_load_with_base_requirements_only():
     base = _closure(_requirements(ROOT / "requirements" / "base.txt"))
     base |= {"pip", "setuptools", "wheel"}  # in every Python image and virtual environment
     absent = sorted(
-        module for module, distributions in metadata.packages_distributions().items()
+        module
+        for module, distributions in metadata.packages_distributions().items()
         if not any(canonicalize_name(d) in base for d in distributions)
     )
     assert "tensorflow" in absent and "keras" in absent and "pytest" in absent  # the check blocks what it should
@@ -117,7 +122,8 @@ def test_the_web_app_and_every_app_module_load_with_base_requirements_only():
         "PYTHONPATH": str(ROOT),
     }
     env.pop("PYTEST_XDIST_WORKER", None)
-    result = subprocess.run([sys.executable, "-c", _WEB_PROCESS], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _WEB_PROCESS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -1,4 +1,5 @@
 """The settings module under production and embedded-default environments, each in a fresh process."""
+
 import json
 import os
 import subprocess
@@ -16,15 +17,19 @@ PRODUCTION = {
 
 def run(args, env, cwd=ROOT):
     clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env={**clean, **env}, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
 
 
 def settings_of(env, tmp_path, *names):
-    code = ("import django, json; from django.conf import settings; django.setup(); "
-            f"print(json.dumps({{n: str(getattr(settings, n)) for n in {list(names)!r}}}))")
-    result = run(["-c", code], {"DJANGO_SETTINGS_MODULE": "skinclinic.settings",
-                                "SKINCLINIC_VAR_DIR": str(tmp_path), **env})
+    code = (
+        "import django, json; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{n: str(getattr(settings, n)) for n in {list(names)!r}}}))"
+    )
+    result = run(
+        ["-c", code], {"DJANGO_SETTINGS_MODULE": "skinclinic.settings", "SKINCLINIC_VAR_DIR": str(tmp_path), **env}
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -43,10 +48,22 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_production_defaults_are_the_safe_ones(tmp_path):
-    values = settings_of(PRODUCTION, tmp_path, "DEBUG", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
-                         "SECURE_SSL_REDIRECT", "SKINCLINIC_MAX_UPLOAD_BYTES")
-    assert values == {"DEBUG": "False", "SESSION_COOKIE_SECURE": "True", "CSRF_COOKIE_SECURE": "True",
-                      "SECURE_SSL_REDIRECT": "True", "SKINCLINIC_MAX_UPLOAD_BYTES": str(20 * 1024 * 1024)}
+    values = settings_of(
+        PRODUCTION,
+        tmp_path,
+        "DEBUG",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_SSL_REDIRECT",
+        "SKINCLINIC_MAX_UPLOAD_BYTES",
+    )
+    assert values == {
+        "DEBUG": "False",
+        "SESSION_COOKIE_SECURE": "True",
+        "CSRF_COOKIE_SECURE": "True",
+        "SECURE_SSL_REDIRECT": "True",
+        "SKINCLINIC_MAX_UPLOAD_BYTES": str(20 * 1024 * 1024),
+    }
 
 
 def test_with_nothing_set_but_debug_the_embedded_default_needs_no_server(tmp_path):
@@ -58,6 +75,7 @@ def test_with_nothing_set_but_debug_the_embedded_default_needs_no_server(tmp_pat
 
 
 def test_inconsistent_time_limits_are_refused_at_startup(tmp_path):
-    result = run(["manage.py", "check"], {**PRODUCTION, "CELERY_TASK_TIME_LIMIT": "7200",
-                                          "SKINCLINIC_VAR_DIR": str(tmp_path)})
+    result = run(
+        ["manage.py", "check"], {**PRODUCTION, "CELERY_TASK_TIME_LIMIT": "7200", "SKINCLINIC_VAR_DIR": str(tmp_path)}
+    )
     assert result.returncode != 0 and "visibility timeout" in result.stderr

@@ -1,11 +1,13 @@
 """Shared by the governance commands: who the command acts as."""
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 
 def add_actor_argument(parser) -> None:
-    parser.add_argument("--by", metavar="USERNAME",
-                        help="record the action as this operator (a superuser); default: the system")
+    parser.add_argument(
+        "--by", metavar="USERNAME", help="record the action as this operator (a superuser); default: the system"
+    )
 
 
 def actor_from(options):

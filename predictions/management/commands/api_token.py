@@ -1,4 +1,5 @@
 """Make, list and revoke API tokens: `manage.py api_token create|list|revoke`."""
+
 import datetime
 
 from django.contrib.auth import get_user_model
@@ -45,8 +46,11 @@ class Command(BaseCommand):
             self.stdout.write(f"{token.pk}\t{token.prefix}…\t{token.user}\t{token.name}\t{state}\tlast used {used}")
 
     def _revoke(self, token, **options):
-        matches = ApiToken.objects.filter(pk=int(token)) if token.isdigit() else ApiToken.objects.filter(
-            prefix__startswith=token.rstrip("…"))
+        matches = (
+            ApiToken.objects.filter(pk=int(token))
+            if token.isdigit()
+            else ApiToken.objects.filter(prefix__startswith=token.rstrip("…"))
+        )
         if matches.count() != 1:
             raise CommandError(f"{matches.count()} tokens match {token!r}; give the id.")
         revoked = api_token_revoke(token=matches.get())

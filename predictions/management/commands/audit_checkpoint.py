@@ -1,4 +1,5 @@
 """Write a checkpoint of the audit chain's head to AUDIT_CHECKPOINT_PATH (beat does so every few minutes)."""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -14,6 +15,9 @@ class Command(BaseCommand):
             checkpoint = audit_checkpoint_write()
         except AuditCheckpointError as exc:
             raise CommandError(f"Checkpoint {exc}") from None
-        self.stdout.write(self.style.SUCCESS(
-            f"Checkpoint written to {settings.SKINCLINIC_AUDIT_CHECKPOINT_PATH}: {checkpoint.count} records, "
-            f"head {checkpoint.head} (record {checkpoint.last_id})."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Checkpoint written to {settings.SKINCLINIC_AUDIT_CHECKPOINT_PATH}: {checkpoint.count} records, "
+                f"head {checkpoint.head} (record {checkpoint.last_id})."
+            )
+        )

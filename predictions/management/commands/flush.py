@@ -4,6 +4,7 @@ Emptying the whole database (test teardown, an operator resetting a development 
 with records. PostgreSQL does it with TRUNCATE, which the row triggers guarding the audit table do not see;
 SQLite deletes rows, so its triggers step aside for this command only (models.audit.audit_guard_suspended).
 """
+
 from django.core.management.commands.flush import Command as FlushCommand
 
 from predictions.models.audit import audit_guard_suspended

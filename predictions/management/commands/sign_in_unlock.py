@@ -1,4 +1,5 @@
 """Unlock an account or an address locked out after too many failed sign-ins; the unlock is audited."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from predictions.services.sign_in import sign_in_unlock

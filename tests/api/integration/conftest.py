@@ -1,4 +1,5 @@
 """The API's integration tests run the real model (the real services' fixtures are in tests/integration.py)."""
+
 import pytest
 
 

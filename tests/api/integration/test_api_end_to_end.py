@@ -1,5 +1,6 @@
 """End to end over the API on real services: POST an image, poll until a real worker has classified it,
 fetch the FHIR report, and receive the signed webhook the worker sent."""
+
 import hashlib
 import hmac
 import json
@@ -36,9 +37,12 @@ def test_upload_poll_fhir_and_webhook_on_postgres_redis_and_a_real_worker(staff,
         hook = admin.post("/api/v1/webhooks", {"target_url": receiver.url, "events": ["prediction.succeeded"]})
         assert hook.status_code == 201
 
-        response = clinician.post(f"/api/v1/lesions/{staff.lesion.pk}/images",
-                                  {"file": SimpleUploadedFile("lesion.jpg", sample_images(1)[0]), "age": 61},
-                                  format="multipart", HTTP_IDEMPOTENCY_KEY="e2e-upload-1")
+        response = clinician.post(
+            f"/api/v1/lesions/{staff.lesion.pk}/images",
+            {"file": SimpleUploadedFile("lesion.jpg", sample_images(1)[0]), "age": 61},
+            format="multipart",
+            HTTP_IDEMPOTENCY_KEY="e2e-upload-1",
+        )
         assert response.status_code == 202, response.content
         worker.wait_until_model_loaded()
         prediction = poll(clinician, response["Location"])
@@ -64,7 +68,8 @@ def test_upload_poll_fhir_and_webhook_on_postgres_redis_and_a_real_worker(staff,
         [delivered] = receiver.received
         secret = hook.json()["secret"].encode()
         assert delivered.headers["X-SkinClinic-Signature"] == (
-            "sha256=" + hmac.new(secret, delivered.body, hashlib.sha256).hexdigest())
+            "sha256=" + hmac.new(secret, delivered.body, hashlib.sha256).hexdigest()
+        )
         assert json.loads(delivered.body)["data"]["prediction"]["id"] == prediction["id"]
     finally:
         server.shutdown()

@@ -1,5 +1,6 @@
 """On PostgreSQL the database itself refuses a prediction whose stored clinic is not its image's (migration 0012's
 trigger): the clinic-scoped list trusts that column."""
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -18,8 +19,9 @@ def postgresql():
 def test_a_prediction_cannot_be_stored_with_another_clinic(staff):
     image = LesionImageFactory(lesion=staff.lesion)
     with pytest.raises(IntegrityError, match="of another clinic"), transaction.atomic():
-        Prediction.objects.bulk_create([Prediction(image=image, clinic=staff.other_clinic, model_version="x",
-                                                   queued_at=staff.lesion.created_at)])
+        Prediction.objects.bulk_create(
+            [Prediction(image=image, clinic=staff.other_clinic, model_version="x", queued_at=staff.lesion.created_at)]
+        )
     prediction = PredictionFactory(image=image)
     with pytest.raises(IntegrityError, match="of another clinic"), transaction.atomic():
         Prediction.objects.filter(pk=prediction.pk).update(clinic=staff.other_clinic)

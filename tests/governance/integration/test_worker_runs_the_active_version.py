@@ -1,5 +1,6 @@
 """On real services (PostgreSQL, Redis, a Celery worker process): the worker loads the active registry
 version at start, and after another version is activated it classifies new uploads with that one."""
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -12,16 +13,21 @@ pytestmark = pytest.mark.integration
 
 
 def _classify_upload(staff, data: bytes, name: str):
-    image, created = image_upload(actor=staff.clinician, lesion=staff.lesion, age=60, sex="female", site="back",
-                                  file=SimpleUploadedFile(name, data))
+    image, created = image_upload(
+        actor=staff.clinician,
+        lesion=staff.lesion,
+        age=60,
+        sex="female",
+        site="back",
+        file=SimpleUploadedFile(name, data),
+    )
     assert created
     [prediction] = wait_for_predictions([image.predictions.get().pk])
     assert prediction.status == PredictionStatus.SUCCEEDED, prediction.error
     return image, prediction
 
 
-def test_the_worker_runs_the_active_version_and_switches_when_another_is_activated(staff, start_worker,
-                                                                                   two_model_dirs):
+def test_the_worker_runs_the_active_version_and_switches_when_another_is_activated(staff, start_worker, two_model_dirs):
     from mlcore import Classifier, LesionInput
 
     first, _ = model_version_register(actor=None, model_dir=two_model_dirs[0])
@@ -39,6 +45,7 @@ def test_the_worker_runs_the_active_version_and_switches_when_another_is_activat
     assert after.model_version == second.identifier
     with image.file.open("rb") as fh:
         [expected] = Classifier.load(two_model_dirs[1]).predict(
-            [LesionInput(fh.read(), age=60.0, sex="female", site="back")])
+            [LesionInput(fh.read(), age=60.0, sex="female", site="back")]
+        )
     assert after.top_class == expected.top_class
     assert after.probabilities == pytest.approx(expected.probabilities, abs=1e-4)

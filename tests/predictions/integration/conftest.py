@@ -1,5 +1,6 @@
 """The clinical app's integration tests run the real model: no fake classifier behind the seam (the real
 services' fixtures are in tests/integration.py)."""
+
 import pytest
 
 

@@ -5,6 +5,7 @@ The database "restarts" for this test's database only (connections refused and e
 restart does) so that other users of the PostgreSQL server are not disturbed; the disk is a real tmpfs
 filled to the last byte.
 """
+
 import contextlib
 import shutil
 import socket
@@ -26,8 +27,14 @@ pytestmark = pytest.mark.integration
 
 def _admin():
     db = connection.settings_dict
-    return psycopg.connect(dbname="postgres", user=db["USER"], password=db["PASSWORD"] or None,
-                           host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, autocommit=True)
+    return psycopg.connect(
+        dbname="postgres",
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        autocommit=True,
+    )
 
 
 @contextlib.contextmanager
@@ -37,8 +44,10 @@ def database_restarting():
     connection.close()
     with _admin() as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                      "AND pid <> pg_backend_pid()", [name])
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
         try:
             yield
         finally:
@@ -68,8 +77,10 @@ def test_a_database_restart_while_the_worker_runs_loses_no_prediction_and_no_hea
 
     assert [p.status for p in predictions] == [PredictionStatus.SUCCEEDED] * len(ids), [p.error for p in predictions]
     heatmaps = list(Prediction.objects.filter(id__in=ids).values_list("heatmap_status", flat=True))
-    print(f"\ndatabase down 15 s: {len(ids)} results done {results_in:.0f} s and heatmaps {heatmaps_in:.0f} s "
-          f"after it came back")
+    print(
+        f"\ndatabase down 15 s: {len(ids)} results done {results_in:.0f} s and heatmaps {heatmaps_in:.0f} s "
+        f"after it came back"
+    )
     assert heatmaps == [HeatmapStatus.STORED] * len(ids)
     assert worker.process.poll() is None
 
@@ -110,8 +121,12 @@ def test_a_full_disk_delays_heatmaps_and_they_are_drawn_once_space_is_freed(staf
     print(f"\nfull disk: {len(ids)} heatmaps drawn {heatmaps_in:.0f} s after space was freed")
     assert heatmaps == [HeatmapStatus.STORED] * len(ids)
     named = {Path(n).name for n in Prediction.objects.filter(id__in=ids).values_list("heatmap", flat=True)}
-    named |= {Path(n).name for n in PredictionHeatmap.objects.filter(prediction_id__in=ids, status=HeatmapStatus.STORED)
-              .values_list("file", flat=True)}
+    named |= {
+        Path(n).name
+        for n in PredictionHeatmap.objects.filter(prediction_id__in=ids, status=HeatmapStatus.STORED).values_list(
+            "file", flat=True
+        )
+    }
     assert stored == sorted(named)  # one file per heatmap: no orphan, no empty file from the failed writes
     assert all((small_disk / "heatmaps" / name).stat().st_size > 0 for name in stored)
 
@@ -129,10 +144,32 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                                        text=True).stdout.strip() == "PONG", "the private Redis", timeout=30)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(
+            lambda: (
+                subprocess.run(
+                    ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
+                ).stdout.strip()
+                == "PONG"
+            ),
+            "the private Redis",
+            timeout=30,
+        )
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -165,7 +202,8 @@ def private_broker(real_services, tmp_path):
 
 
 def test_a_broker_outage_at_upload_delays_the_predictions_until_it_is_back_and_loses_none(
-        staff, start_worker, private_broker):
+    staff, start_worker, private_broker
+):
     def worker_under_a_supervisor():
         return start_worker(beat=True, CELERY_BROKER_URL=private_broker.url)
 

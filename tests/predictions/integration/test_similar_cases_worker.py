@@ -1,5 +1,6 @@
 """Similar reference cases on real services: a Celery worker running the shipped model finds and stores them
 with the result, from the index at its REFERENCE_DIR."""
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -35,10 +36,10 @@ def test_a_real_worker_stores_six_similar_cases_with_the_result(staff, start_wor
 
 def test_a_real_worker_without_an_index_finishes_the_result_without_similar_cases(staff, start_worker, tmp_path):
     worker = start_worker(REFERENCE_DIR=str(tmp_path / "no-index"))
-    image, _ = image_upload(actor=staff.clinician, lesion=staff.lesion,
-                            file=SimpleUploadedFile("a.jpg", sample_images(1)[0]))
+    image, _ = image_upload(
+        actor=staff.clinician, lesion=staff.lesion, file=SimpleUploadedFile("a.jpg", sample_images(1)[0])
+    )
     worker.wait_until_model_loaded()
     [prediction] = wait_for_predictions([image.predictions.get().pk])
     assert prediction.status == PredictionStatus.SUCCEEDED and prediction.top_class
     assert not prediction.similar_cases.exists()
-

@@ -1,4 +1,5 @@
 """End to end on real services: upload -> PostgreSQL -> Redis -> a Celery worker running the real model."""
+
 import io
 import os
 import signal
@@ -22,8 +23,11 @@ def upload_all(staff, images: list[bytes], name="photo.jpg") -> list[int]:
     ids = []
     with transaction.atomic():
         for data in images:
-            image, _ = image_upload(actor=staff.clinician, lesion=lesion_create(actor=staff.clinician,
-                                    patient=staff.patient, site="back"), file=SimpleUploadedFile(name, data))
+            image, _ = image_upload(
+                actor=staff.clinician,
+                lesion=lesion_create(actor=staff.clinician, patient=staff.patient, site="back"),
+                file=SimpleUploadedFile(name, data),
+            )
             ids.append(image.predictions.get().pk)
     return ids
 
@@ -45,8 +49,14 @@ def test_an_upload_is_classified_by_a_real_worker_exactly_as_mlcore_classifies_i
     original = Image.open(io.BytesIO(sample_images(1)[0]))
     png = io.BytesIO()
     original.save(png, "PNG")
-    image, created = image_upload(actor=staff.clinician, lesion=staff.lesion, age=55, sex="male", site="back",
-                                  file=SimpleUploadedFile("a.png", png.getvalue()))
+    image, created = image_upload(
+        actor=staff.clinician,
+        lesion=staff.lesion,
+        age=55,
+        sex="male",
+        site="back",
+        file=SimpleUploadedFile("a.png", png.getvalue()),
+    )
     assert created
     worker.wait_until_model_loaded()
 
@@ -61,8 +71,9 @@ def test_an_upload_is_classified_by_a_real_worker_exactly_as_mlcore_classifies_i
     assert prediction.top_class == expected.top_class
     assert prediction.malignancy_risk == pytest.approx(expected.malignancy_risk, abs=1e-5)
     assert prediction.attempts == 1
-    prediction = wait_for(lambda: Prediction.objects.exclude(heatmap="").filter(pk=prediction.pk).first(),
-                          "the prediction's heatmap")
+    prediction = wait_for(
+        lambda: Prediction.objects.exclude(heatmap="").filter(pk=prediction.pk).first(), "the prediction's heatmap"
+    )
     with Image.open(media_root / prediction.heatmap.name) as heatmap:
         assert heatmap.format == "PNG"
 
@@ -85,9 +96,13 @@ def test_a_pool_process_killed_mid_task_is_replaced_and_each_prediction_complete
 
 def test_a_worker_killed_with_sigkill_mid_task_is_recovered_after_a_restart(staff, start_worker):
     # Short limits so that the sweep takes back what the dead worker held within the test's patience.
-    limits = {"CELERY_TASK_SOFT_TIME_LIMIT": 45, "CELERY_TASK_TIME_LIMIT": 50,
-              "PREDICTION_STUCK_AFTER_SECONDS": 55, "PREDICTION_SWEEP_INTERVAL_SECONDS": 2,
-              "PREDICTION_BATCH_SIZE": 64}
+    limits = {
+        "CELERY_TASK_SOFT_TIME_LIMIT": 45,
+        "CELERY_TASK_TIME_LIMIT": 50,
+        "PREDICTION_STUCK_AFTER_SECONDS": 55,
+        "PREDICTION_SWEEP_INTERVAL_SECONDS": 2,
+        "PREDICTION_BATCH_SIZE": 64,
+    }
     first = start_worker(**limits)
     first.wait_until_model_loaded()
     ids = upload_all(staff, sample_images(48))

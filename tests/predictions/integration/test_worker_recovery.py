@@ -1,4 +1,5 @@
 """Recovery from a whole worker's crash with the default settings: what a clinician at the result page waits."""
+
 import time
 
 import pytest
@@ -15,7 +16,8 @@ RECOVERY_LIMIT_SECONDS = 120
 
 
 def test_predictions_stranded_by_a_killed_worker_are_done_within_two_minutes_of_a_worker_coming_back(
-        staff, start_worker):
+    staff, start_worker
+):
     first = start_worker()  # the default settings: 300 s hard limit, 60 s sweep, 10 s heartbeat
     first.wait_until_model_loaded()
     wait_for(lambda: WorkerHeartbeat.objects.exists(), "the worker's first heartbeat", timeout=60)

@@ -1,4 +1,5 @@
 """`manage.py storage_check`: stored files no record names, records whose file is gone, and the repair."""
+
 import io
 import os
 import time
@@ -42,9 +43,15 @@ def test_orphans_and_missing_files_are_reported_and_only_old_orphans_are_removed
     lost = LesionImageFactory()
     (media_root / lost.file.name).unlink()  # a record whose photograph is gone
     drawn = PredictionFactory(image=kept)
-    Prediction.objects.filter(pk=drawn.pk).update(status="succeeded", heatmap="heatmaps/gone.png",
-                                                  heatmap_status="stored", probabilities={"mel": 1.0},
-                                                  top_class="mel", malignancy_risk=1.0, finished_at=drawn.queued_at)
+    Prediction.objects.filter(pk=drawn.pk).update(
+        status="succeeded",
+        heatmap="heatmaps/gone.png",
+        heatmap_status="stored",
+        probabilities={"mel": 1.0},
+        top_class="mel",
+        malignancy_risk=1.0,
+        finished_at=drawn.queued_at,
+    )
     orphan_image = media_root / "lesion-images" / "left-by-a-crash.jpg"
     orphan_image.write_bytes(b"\xff\xd8 a patient photograph no record names")
     aged(orphan_image)

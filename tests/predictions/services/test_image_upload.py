@@ -30,8 +30,9 @@ def assert_nothing_stored(media_root):
 
 
 @pytest.mark.parametrize("role", ["clinician", "admin"])
-def test_upload_of_a_jpeg_stores_the_image_and_queues_one_prediction(staff, role, media_root,
-                                                                     django_capture_on_commit_callbacks):
+def test_upload_of_a_jpeg_stores_the_image_and_queues_one_prediction(
+    staff, role, media_root, django_capture_on_commit_callbacks
+):
     data = jpeg_bytes(size=(120, 90))
     with django_capture_on_commit_callbacks() as callbacks:
         image, created = image_upload(actor=staff.role(role), lesion=staff.lesion, file=upload(data))
@@ -64,8 +65,9 @@ def test_upload_sends_the_prediction_task_after_commit(staff, monkeypatch, djang
     assert sent == [image.predictions.get().pk]
 
 
-def test_upload_when_the_broker_is_down_still_commits_the_queued_prediction(staff, monkeypatch,
-                                                                            django_capture_on_commit_callbacks):
+def test_upload_when_the_broker_is_down_still_commits_the_queued_prediction(
+    staff, monkeypatch, django_capture_on_commit_callbacks
+):
     from predictions import tasks
 
     def broker_down(prediction_id):
@@ -109,11 +111,17 @@ def test_upload_in_any_colour_mode_is_stored_as_rgb(staff, media_root, mode):
         assert reopened.mode == "RGB"
 
 
-@pytest.mark.parametrize("size,code", [((100_000, 2), "too_small"), ((2, 100_000), "too_small"),
-                                       ((63, 400), "too_small"), ((2000, 400), "bad_shape"),
-                                       ((300, 1300), "bad_shape")])
-def test_upload_of_an_image_no_lesion_photograph_could_have_is_refused_with_the_reason(staff, media_root,
-                                                                                       size, code):
+@pytest.mark.parametrize(
+    "size,code",
+    [
+        ((100_000, 2), "too_small"),
+        ((2, 100_000), "too_small"),
+        ((63, 400), "too_small"),
+        ((2000, 400), "bad_shape"),
+        ((300, 1300), "bad_shape"),
+    ],
+)
+def test_upload_of_an_image_no_lesion_photograph_could_have_is_refused_with_the_reason(staff, media_root, size, code):
     data = encode(Image.new("RGB", size, (150, 90, 70)), "PNG")
     with pytest.raises(ValidationError) as refused:
         image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(data, "strip.png"))
@@ -124,8 +132,9 @@ def test_upload_of_an_image_no_lesion_photograph_could_have_is_refused_with_the_
 
 def test_upload_of_a_square_or_four_to_three_photograph_is_accepted(staff, media_root):
     for seed, size in enumerate([(64, 64), (400, 100), (640, 480)]):
-        image, created = image_upload(actor=staff.clinician, lesion=staff.lesion,
-                                      file=upload(jpeg_bytes(seed=seed, size=size)))
+        image, created = image_upload(
+            actor=staff.clinician, lesion=staff.lesion, file=upload(jpeg_bytes(seed=seed, size=size))
+        )
         assert created and (image.width, image.height) == size
 
 
@@ -155,8 +164,9 @@ def test_upload_takes_age_sex_and_site_from_the_patient_and_lesion(staff):
     staff.patient.date_of_birth = datetime.date(1980, 6, 15)
     staff.patient.sex = "male"
     staff.patient.save()
-    image, _ = image_upload(actor=staff.clinician, lesion=staff.lesion, file=upload(jpeg_bytes()),
-                            captured_at=datetime.date(2020, 6, 14))
+    image, _ = image_upload(
+        actor=staff.clinician, lesion=staff.lesion, file=upload(jpeg_bytes()), captured_at=datetime.date(2020, 6, 14)
+    )
     assert (image.age, image.sex, image.site) == (39, "male", "back")
 
 
@@ -277,5 +287,11 @@ def test_an_upload_whose_commit_fails_because_the_database_went_away_leaves_no_f
 
 def _connection_args() -> dict:
     db = connection.settings_dict
-    return {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"] or None,
-            "host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "autocommit": True}
+    return {
+        "dbname": db["NAME"],
+        "user": db["USER"],
+        "password": db["PASSWORD"] or None,
+        "host": db["HOST"] or "127.0.0.1",
+        "port": db["PORT"] or 5432,
+        "autocommit": True,
+    }

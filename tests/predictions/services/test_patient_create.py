@@ -9,8 +9,14 @@ from predictions.services import lesion_create, patient_create
 
 @pytest.mark.parametrize("role", ["clinician", "admin"])
 def test_clinicians_and_admins_register_patients_with_an_audit_record(staff, role):
-    patient = patient_create(actor=staff.role(role), clinic=staff.clinic, mrn=" 000-123 ", full_name="Ada Lovelace",
-                             date_of_birth=datetime.date(1955, 12, 10), sex="female")
+    patient = patient_create(
+        actor=staff.role(role),
+        clinic=staff.clinic,
+        mrn=" 000-123 ",
+        full_name="Ada Lovelace",
+        date_of_birth=datetime.date(1955, 12, 10),
+        sex="female",
+    )
     assert (patient.mrn, patient.clinic, patient.created_by) == ("000-123", staff.clinic, staff.role(role))
     event = AuditEvent.objects.get(action="patient.create", target_id=str(patient.pk))
     assert (event.actor, event.clinic, event.data) == (staff.role(role), staff.clinic, {"mrn": "000-123"})

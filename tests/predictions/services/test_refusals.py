@@ -1,5 +1,6 @@
 """Services refuse with typed errors that carry their HTTP meaning (predictions.faults), and the API answers
 each with its status and the same messages, so no view decodes error codes."""
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
