@@ -354,7 +354,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",  # the portal's own calls (CSRF-checked)
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["predictions.api.renderers.JSONRenderer"],  # orjson (see the module)
     "DEFAULT_PARSER_CLASSES": ["predictions.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
