@@ -72,9 +72,9 @@ def _sub_timed(owner, name: str, part: str, clock=time.thread_time) -> None:
 def instrument() -> None:
     from django.db.backends import utils as db_utils
     from django.db.models.sql.compiler import SQLCompiler
-    from rest_framework.renderers import JSONRenderer
 
     from predictions.api import authentication, serializers, throttles, views
+    from predictions.api.renderers import JSONRenderer
     from predictions.services import audit
 
     _timed(authentication.ApiTokenAuthentication, "authenticate", "token check")
