@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime
 import functools
 
-from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Field
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from ..compiled import CompiledSelect
 from ..models import ApiToken
 from ..services.api_tokens import api_token_digest
 
@@ -23,14 +22,11 @@ _KEY_SLOT = "0" * 64  # stands for the digest while the lookup's SQL is compiled
 
 
 @functools.cache
-def _token_lookup_sql(vendor: str) -> tuple[str, list[Field]]:
-    """The lookup's statement and the fields of its columns (the token's, then its user's), compiled once."""
-    queryset = ApiToken.objects.select_related("user").filter(key_hash=_KEY_SLOT).order_by()
-    compiler = queryset.query.get_compiler(connection=connection)
-    sql, params = compiler.as_sql()
-    if list(params) != [_KEY_SLOT]:
-        raise RuntimeError(f"the token lookup does not take the digest where expected: {params}")
-    return sql, [column.target for column, _, _ in compiler.select]
+def _token_lookup(vendor: str) -> CompiledSelect[ApiToken]:
+    """The lookup's statement (the token's columns, then its user's), compiled once."""
+    return CompiledSelect(
+        ApiToken.objects.select_related("user").filter(key_hash=_KEY_SLOT).order_by(), slots={"key_hash": _KEY_SLOT}
+    )
 
 
 def api_token_with_user(key_hash: str) -> ApiToken | None:
@@ -40,21 +36,9 @@ def api_token_with_user(key_hash: str) -> ApiToken | None:
     `ApiToken.objects.select_related("user").filter(key_hash=...)`): compiling it was half the token
     check's CPU. Nothing is cached but the SQL: a revoked token is refused on its next request.
     """
-    sql, fields = _token_lookup_sql(connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key_hash])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    for position, field in enumerate(fields):  # what the ORM does to each column (SQLite's datetimes, ...)
-        column = field.get_col(field.model._meta.db_table)
-        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            values[position] = convert(values[position], column, connection)
-    split = len([field for field in fields if field.model is ApiToken])
-    token = ApiToken.from_db(connection.alias, [f.attname for f in fields[:split]], values[:split])
-    token.user = get_user_model().from_db(connection.alias, [f.attname for f in fields[split:]], values[split:])
-    return token
+    lookup = _token_lookup(connection.vendor)
+    rows = lookup.rows(key_hash=key_hash)
+    return lookup.instance(rows[0]) if rows else None
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):

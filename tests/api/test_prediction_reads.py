@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from predictions.api.authentication import api_token_with_user
+from predictions.compiled import CompiledSelect
 from predictions.models import ApiToken, PredictionHeatmap, Review
 from predictions.selectors import prediction_representation_get
 from predictions.selectors.clinics import object_get_for_user
@@ -33,7 +34,11 @@ def _state(prediction):
     from predictions.models import Prediction
 
     fields = {f.attname: getattr(prediction, f.attname) for f in Prediction._meta.concrete_fields}
-    heatmaps = [(h.pk, h.class_code, h.status, h.file.name) for h in prediction_class_heatmap_rows(prediction)]
+    heatmap_fields = PredictionHeatmap._meta.concrete_fields
+    heatmaps = [
+        ({f.attname: getattr(h, f.attname) for f in heatmap_fields}, h.prediction is prediction)
+        for h in prediction_class_heatmap_rows(prediction)
+    ]
     return fields, prediction.lesion_id, prediction.patient_id, prediction.is_reviewed, heatmaps
 
 
@@ -107,3 +112,8 @@ def test_a_token_revoked_by_another_host_fails_on_the_next_request(staff):
     ApiToken.objects.filter(pk=token.pk).update(revoked_at=None)
     get_user_model().objects.filter(pk=staff.clinician.pk).update(is_active=False)
     assert client.get("/api/v1/clinics").status_code == 401
+
+
+def test_a_statement_is_not_compiled_without_every_slot_in_place():
+    with pytest.raises(RuntimeError):
+        CompiledSelect(ApiToken.objects.filter(key_hash="a" * 64), slots={"key_hash": "0" * 64})
