@@ -110,11 +110,10 @@ def _canonical(value):
     return value
 
 
-def _chain_text(event) -> bytes:
-    created_at = event.created_at.astimezone(datetime.UTC).isoformat(timespec="microseconds")
-    body = {
-        "prev_hash": event.prev_hash,
-        "created_at": created_at,
+def _chain_fields(event) -> dict:
+    """What a record says, as any database gives it back: every field but the chain's own."""
+    return {
+        "created_at": event.created_at.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
         "clinic_id": event.clinic_id,
         "actor_id": event.actor_id,
         "action": event.action,
@@ -124,7 +123,14 @@ def _chain_text(event) -> bytes:
         "ip_address": event.ip_address,
         "user_agent": event.user_agent,
     }
+
+
+def _canonical_text(body: dict) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _chain_text(event) -> bytes:
+    return _canonical_text({"prev_hash": event.prev_hash, **_chain_fields(event)})
 
 
 def chain_hash(event) -> str:
@@ -138,8 +144,32 @@ def chain_hash(event) -> str:
 
 def chain_hmac(event, key: bytes) -> str:
     """The keyed hash of an audit record: HMAC-SHA256 of the same text under a key kept outside the database,
-    so that someone who can write to the database cannot compute the hash of a record they forge."""
+    so that someone who can write to the database cannot compute the hash of a record they forge.
+
+    The format of keyed records written before the chain was linked (`linked` false); it is permanent too.
+    """
     return hmac.new(key, _chain_text(event), hashlib.sha256).hexdigest()
+
+
+# Marks the text of a linked record's MAC, so that no other MAC under the chain's key (a keyed record's hash,
+# which is stored, or a checkpoint's) is ever a valid one: their texts have other top-level keys.
+LINKED_FORMAT = 2
+
+
+def chain_mac(event, key: bytes) -> str:
+    """The MAC of a linked record: HMAC-SHA256, under the chain's key, of its fields without `prev_hash`.
+
+    It binds what the record says to the key and is never stored: the record's hash (`chain_link`) is made
+    from it, so a forger who cannot compute it can neither write a record nor link an existing one elsewhere.
+    """
+    return hmac.new(key, _canonical_text({"chain": LINKED_FORMAT, **_chain_fields(event)}), hashlib.sha256).hexdigest()
+
+
+def chain_link(prev_hash: str, mac: str) -> str:
+    """A linked record's hash: SHA-256 of the hash before it and its MAC, both hex. No key is needed to compute
+    it from the MAC, so the database computes it while it holds the chain's lock (migration 0013's
+    skinclinic_audit_append, `encode(sha256(convert_to(prev || mac, 'UTF8')), 'hex')`, the same bytes)."""
+    return hashlib.sha256((prev_hash + mac).encode("ascii")).hexdigest()
 
 
 def audit_chain_keys() -> list[bytes]:
@@ -214,7 +244,8 @@ class AuditEventQuerySet(models.QuerySet):
         raise AuditAppendOnlyError("Audit records are written only by audit_record() and audit_records(), chained.")
 
     def append_chained(self, events: list) -> list:
-        """Insert records already chained by services.audit (which holds the chain's lock); nothing else calls it."""
+        """Insert records already chained by services.audit (which holds the chain's lock); nothing else calls it.
+        On PostgreSQL services.audit appends with migration 0013's function instead."""
         return super().bulk_create(events)
 
     def update_or_create(self, *args, **kwargs):
@@ -224,9 +255,11 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """An append-only record of a business action, written in the transaction of the action itself.
 
-    Records form one hash chain in id order: `hash` is the HMAC-SHA256, under a key kept outside the database,
-    of `prev_hash` and the record's own fields, so changing, deleting or inserting a record breaks the chain,
-    and a forger without the key cannot mend it (`manage.py audit_verify`, against the latest checkpoint).
+    Records form one hash chain in id order. A record written now is `linked`: `hash` is the SHA-256 of
+    `prev_hash` and a MAC of the record's own fields under a key kept outside the database (`chain_mac`, not
+    stored), so changing, deleting, inserting or reordering records breaks the chain, and a forger without the
+    key cannot mend it (`manage.py audit_verify`, against the latest checkpoint). Older records keep their
+    formats: keyed (`hash` the HMAC of `prev_hash` and the fields) and, before that, a plain SHA-256.
     """
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -251,6 +284,8 @@ class AuditEvent(models.Model):
     # False only for records written before the chain was keyed (their hash is a plain SHA-256); verification
     # accepts them only before the first keyed record and up to the checkpoints' `legacy_until`.
     keyed = models.BooleanField(default=False, editable=False)
+    # True for records written since migration 0013 (keyed too): `hash` = chain_link(prev_hash, chain_mac(...)).
+    linked = models.BooleanField(default=False, editable=False)
 
     CLINIC_PATH = "clinic"
 
@@ -267,14 +302,20 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_type}:{self.target_id}"
 
     def compute_hash(self, key: bytes | None = None) -> str:
-        """The hash this record must carry, from `prev_hash` and every field that says what happened: keyed
-        with `key` (by default the current chain key) unless it is a record from before keying."""
+        """The hash this record must carry, from `prev_hash` and every field that says what happened, in its
+        format: keyed with `key` (by default the current chain key) unless it is a record from before keying."""
+        if self.linked:
+            return chain_link(self.prev_hash, chain_mac(self, key if key is not None else audit_chain_keys()[0]))
         if not self.keyed:
             return chain_hash(self)
         return chain_hmac(self, key if key is not None else audit_chain_keys()[0])
 
     def hash_verifies(self, keys: list[bytes]) -> bool:
         """Whether the stored hash is this record's under one of `keys` (or, unkeyed, its SHA-256)."""
+        if self.linked:  # always keyed: a linked record marked unkeyed was altered
+            return self.keyed and any(
+                hmac.compare_digest(chain_link(self.prev_hash, chain_mac(self, key)), self.hash) for key in keys
+            )
         if not self.keyed:
             return hmac.compare_digest(chain_hash(self), self.hash)
         return any(hmac.compare_digest(chain_hmac(self, key), self.hash) for key in keys)

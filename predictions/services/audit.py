@@ -99,6 +99,7 @@ def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
                 user_agent=context.user_agent,
                 prev_hash=prev_hash,
                 keyed=True,
+                linked=True,
             )
             event.hash = prev_hash = event.compute_hash(key)
             events.append(event)

@@ -69,10 +69,12 @@ def audit_chain_verify(
     """Recompute the chain in id order: each record's keyed hash from its fields, and its link to the last.
 
     A changed field shows as a hash mismatch on that record (a forger without the chain's key cannot make a
-    matching one); a deleted or inserted record as a broken link on the record after it. Given a `checkpoint`
-    (a head written outside the database), the record it names must still carry its hash with as many records
-    up to it, which catches a cut-off tail and a chain rebuilt from the start; and no record after its
-    `legacy_until` may be unkeyed. With `since_checkpoint`, only the records after it are recomputed.
+    matching one); a deleted or inserted record as a broken link on the record after it, which a forger cannot
+    relink: a linked record's hash needs the MAC of its fields (never stored), a keyed one's is that MAC.
+    Given a `checkpoint` (a head written outside the database), the record it names must still carry its hash
+    with as many records up to it, which catches a cut-off tail and a chain rebuilt from the start; and no
+    record after its `legacy_until` may be unkeyed. With `since_checkpoint`, only the records after it are
+    recomputed.
     """
     keys = audit_chain_keys()
     report = ChainReport(checkpoint=checkpoint)
@@ -112,7 +114,7 @@ def audit_chain_verify(
                     f"hashes to {previous[:12]}… (a record was removed or inserted)",
                 )
             )
-        if event.keyed:
+        if event.keyed or event.linked:  # a linked record is keyed: its hash needs the MAC of its fields
             seen_keyed = True
         elif seen_keyed or (checkpoint is not None and event.pk > checkpoint.legacy_until):
             report.breaks.append(
