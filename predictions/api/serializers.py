@@ -7,6 +7,7 @@ serializers only check shapes and types, the services check everything else.
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +17,7 @@ from rest_framework import serializers
 from mlcore import CLASS_NAMES
 
 from ..interpretation import prediction_interpret
-from ..links import api_path
+from ..links import ApiLinks
 from ..models import (
     DiagnosisClass,
     HeatmapStatus,
@@ -37,16 +38,21 @@ from ..models.records import BodyView, Laterality
 from ..selectors import prediction_class_heatmaps, scoped
 
 
-def api_url(context: dict, name: str, pk) -> str:
-    """The absolute URL of an API resource (a path when there is no request, as in webhook bodies)."""
-    path = api_path(name, pk)
+def api_links(context: dict) -> ApiLinks:
+    """The links of one response: absolute to the request's scheme and host (worked out once per request),
+    or paths when there is no request (as in webhook bodies)."""
     request = context.get("request")
     if request is None:
-        return path
-    base = getattr(request, "_api_absolute_base", None)
-    if base is None:  # scheme and host, worked out once per request
-        base = request._api_absolute_base = request.build_absolute_uri("/")[:-1]
-    return base + path
+        return ApiLinks()
+    links = getattr(request, "_api_links", None)
+    if links is None:
+        links = request._api_links = ApiLinks(request.build_absolute_uri("/")[:-1])
+    return links
+
+
+def api_url(context: dict, name: str, pk) -> str:
+    """The absolute URL of an API resource (a path when there is no request, as in webhook bodies)."""
+    return api_links(context).url(name, pk)
 
 
 class LinkField(serializers.Field):
@@ -210,13 +216,13 @@ class ClassHeatmapRequestSerializer(serializers.Serializer):
     )
 
 
-def class_heatmap_representation(context, prediction, heatmap) -> dict:
+def class_heatmap_representation(links: ApiLinks, prediction, heatmap) -> dict:
     if heatmap.status != HeatmapStatus.STORED:
         url = None
     elif heatmap.is_top:
-        url = api_url(context, "prediction-heatmap", prediction.pk)
+        url = links.url("prediction-heatmap", prediction.pk)
     else:
-        url = f"{api_url(context, 'prediction-heatmaps', prediction.pk)}/{heatmap.class_code}"
+        url = f"{links.url('prediction-heatmaps', prediction.pk)}/{heatmap.class_code}"
     return {
         "class_code": heatmap.class_code,
         "class_name": heatmap.class_name,
@@ -228,12 +234,22 @@ def class_heatmap_representation(context, prediction, heatmap) -> dict:
     }
 
 
-def _datetime(value) -> str | None:
-    """What DRF's DateTimeField gives (ISO 8601 in the current time zone, UTC as Z), without its machinery."""
+def _datetime(value, zone) -> str | None:
+    """What DRF's DateTimeField gives (ISO 8601 in the current time zone `zone`, UTC as Z), without its
+    machinery."""
     if value is None:
         return None
-    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    text = value.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _probabilities(reading) -> list[dict] | None:
+    if reading is None:
+        return None
+    return [
+        {"code": c.code, "name": c.name, "probability": c.probability, "malignant": c.malignant}
+        for c in reading.classes
+    ]
 
 
 def _float(value) -> float | None:
@@ -320,46 +336,62 @@ class PredictionSerializer(serializers.Serializer):
         """The fields above, built directly: DRF's field-by-field walk (and the copy of every declared field
         each serializer makes) was half the CPU of a page of 50. The declared fields stay for the schema;
         a test holds the two to the same keys and values."""
-        obj, context = instance, self.context
+        obj = instance
+        links, zone = self._per_response()
+        url = links.url
+        reading = prediction_interpret(obj)  # once per prediction: seven fields read it
+        started, finished = obj.started_at, obj.finished_at
         return {
             "id": obj.pk,
-            "url": api_url(context, "prediction-detail", obj.pk),
+            "url": url("prediction-detail", obj.pk),
             "status": _choice(obj.status),
             "model_version": obj.model_version,
             "image": obj.image_id,
-            "image_url": api_url(context, "image-detail", obj.image_id),
+            "image_url": url("image-detail", obj.image_id),
             "lesion": obj.lesion_id,
             "patient": obj.patient_id,
             "top_class": _choice(obj.top_class),
-            "top_class_name": self.get_top_class_name(obj),
-            "top_probability": self.get_top_probability(obj),
-            "probabilities": self.get_probabilities(obj),
+            "top_class_name": CLASS_NAMES.get(obj.top_class),
+            "top_probability": reading.top.probability if reading else None,
+            "probabilities": _probabilities(reading),
             "malignancy_risk": _float(obj.malignancy_risk),
-            "risk_band": self.get_risk_band(obj),
-            "recommendation": self.get_recommendation(obj),
+            "risk_band": reading.band.key if reading else None,
+            "recommendation": str(reading.recommendation) if reading else None,
             "assessable": obj.assessable,
             "assessment_reasons": obj.assessment_reasons,
             "refer": obj.refer,
             "referral_threshold": _float(obj.referral_threshold),
-            "uncertain": self.get_uncertain(obj),
-            "uncertain_reasons": self.get_uncertain_reasons(obj),
-            "entropy": self.get_entropy(obj),
+            "uncertain": reading.uncertain if reading else None,
+            "uncertain_reasons": reading.uncertain_reasons if reading else [],
+            "entropy": reading.entropy if reading else None,
             "error": obj.error,
             "attempts": obj.attempts,
-            "queued_at": _datetime(obj.queued_at),
-            "started_at": _datetime(obj.started_at),
-            "finished_at": _datetime(obj.finished_at),
-            "queue_seconds": self.get_queue_seconds(obj),
-            "run_seconds": self.get_run_seconds(obj),
-            "heatmap_url": self.get_heatmap_url(obj),
+            "queued_at": _datetime(obj.queued_at, zone),
+            "started_at": _datetime(started, zone),
+            "finished_at": _datetime(finished, zone),
+            "queue_seconds": (started - obj.queued_at).total_seconds() if started else None,
+            "run_seconds": (finished - started).total_seconds() if started and finished else None,
+            "heatmap_url": url("prediction-heatmap", obj.pk) if obj.heatmap else None,
             "heatmap_status": _choice(obj.heatmap_status),
             "heatmap_error": obj.heatmap_error,
-            "heatmaps": self.get_heatmaps(obj),
-            "heatmaps_url": api_url(context, "prediction-heatmaps", obj.pk),
-            "similar_cases_url": api_url(context, "prediction-similar-cases", obj.pk),
-            "reviewed": self.get_reviewed(obj),
-            "fhir_url": api_url(context, "image-fhir", obj.image_id),
+            "heatmaps": [
+                class_heatmap_representation(links, obj, heatmap)
+                for heatmap in prediction_class_heatmaps(prediction=obj)
+            ],
+            "heatmaps_url": url("prediction-heatmaps", obj.pk),
+            "similar_cases_url": url("prediction-similar-cases", obj.pk),
+            "reviewed": bool(getattr(obj, "is_reviewed", False)),
+            "fhir_url": url("image-fhir", obj.image_id),
         }
+
+    def _per_response(self) -> tuple[ApiLinks, tzinfo]:
+        """The response's links and current time zone, read once per serializer (a page's 50 predictions
+        share one): each is a context-local lookup, and reading them per value was a fifth of a page's
+        representation."""
+        found = getattr(self, "_per_response_values", None)
+        if found is None:
+            found = self._per_response_values = (api_links(self.context), timezone.get_current_timezone())
+        return found
 
     def _reading_of(self, obj):
         """The prediction's reading, worked out once per prediction (several fields read it)."""
@@ -378,13 +410,7 @@ class PredictionSerializer(serializers.Serializer):
 
     @extend_schema_field(ClassProbabilitySerializer(many=True, allow_null=True))
     def get_probabilities(self, obj):
-        reading = self._reading_of(obj)
-        if reading is None:
-            return None
-        return [
-            {"code": c.code, "name": c.name, "probability": c.probability, "malignant": c.malignant}
-            for c in reading.classes
-        ]
+        return _probabilities(self._reading_of(obj))
 
     @extend_schema_field(serializers.ChoiceField(choices=["low", "intermediate", "high"], allow_null=True))
     def get_risk_band(self, obj) -> str | None:
@@ -431,7 +457,7 @@ class PredictionSerializer(serializers.Serializer):
     @extend_schema_field(ClassHeatmapSerializer(many=True))
     def get_heatmaps(self, obj) -> list[dict]:
         return [
-            class_heatmap_representation(self.context, obj, heatmap)
+            class_heatmap_representation(api_links(self.context), obj, heatmap)
             for heatmap in prediction_class_heatmaps(prediction=obj)
         ]
 

@@ -52,6 +52,7 @@ from .serializers import (
     WebhookEndpointCreateSerializer,
     WebhookEndpointSerializer,
     WebhookEndpointUpdateSerializer,
+    api_links,
     api_url,
     class_heatmap_representation,
 )
@@ -493,8 +494,9 @@ class PredictionHeatmapsView(APIView):
 
 
 def _class_heatmaps(request, prediction) -> list[dict]:
+    links = api_links({"request": request})
     return [
-        class_heatmap_representation({"request": request}, prediction, heatmap)
+        class_heatmap_representation(links, prediction, heatmap)
         for heatmap in prediction_class_heatmaps(prediction=prediction)
     ]
 
