@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -15,10 +16,15 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from ..models import AuditEvent, Clinic
-from ..models.audit import GENESIS_HASH, audit_chain_keys
+from ..models.audit import GENESIS_HASH, audit_chain_keys, chain_mac
 
-# A fixed key for PostgreSQL's advisory lock that serialises appends to the chain.
-_CHAIN_LOCK_KEY = 0x5C1A0D17
+_IP_ADDRESS_FIELD = AuditEvent._meta.get_field("ip_address")
+
+_HEAD_SQL = f"SELECT hash FROM {AuditEvent._meta.db_table} ORDER BY id DESC LIMIT 1"
+# Migration 0013's function appends records in one statement, one round trip: it takes the chain's advisory
+# lock (held to the end of the transaction), reads the head and inserts the records linked to it in order. A
+# constant statement with the records as one JSON array, so that no SQL is built per call.
+_APPEND_SQL = "SELECT event_id, event_prev_hash, event_hash FROM skinclinic_audit_append(%s::jsonb, %s, %s::inet, %s)"
 
 
 @dataclass(frozen=True)
@@ -40,20 +46,11 @@ def audit_context(*, ip_address: str | None, user_agent: str = ""):
         _context.reset(token)
 
 
-def _lock_chain_head() -> str:
-    """Take the chain's lock until the end of the transaction and return the last record's hash.
-
-    Plain SQL: every audited read runs this, and building the same two statements with the ORM costs
-    more than running them.
-    """
+def _chain_head_locked() -> str:
+    """The last record's hash, on SQLite inside audit_records' IMMEDIATE transaction, which already holds the
+    database's write lock until its end: appends are serialised, so the chain never forks."""
     with connection.cursor() as cursor:
-        # On SQLite the IMMEDIATE transaction already holds the database's write lock.
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-        # A statement of its own, after the lock: its snapshot sees every record committed before.
-        cursor.execute(
-            f"SELECT hash FROM {connection.ops.quote_name(AuditEvent._meta.db_table)} ORDER BY id DESC LIMIT 1"
-        )
+        cursor.execute(_HEAD_SQL)
         row = cursor.fetchone()
     return row[0] if row else GENESIS_HASH
 
@@ -74,20 +71,22 @@ class AuditEntry:
 
 
 def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
-    """Write audit events in order, chained to the last one, in one insert; call it inside the action's
-    transaction. A worker storing a batch of results records them all at the cost of one."""
+    """Write audit events in order, chained to the last one, all or none; call it inside the action's
+    transaction (a read, which has none, calls it in autocommit: its records are committed before it returns).
+    On PostgreSQL they are one statement, with no transaction of its own (no BEGIN, no COMMIT, no savepoint);
+    on SQLite an IMMEDIATE transaction (or savepoint) reads the head and inserts them."""
     if not entries:
         return []
     context = _context.get()
     now = timezone.now()
     key = audit_chain_keys()[0]
-    with transaction.atomic():
-        # Held to the end of the outer transaction: appends are serialised, so the chain never forks.
-        prev_hash = _lock_chain_head()
-        events = []
-        for entry in entries:
-            actor, target = entry.actor, entry.target
-            event = AuditEvent(
+    # As the ORM would store it (an IPv6 address in its short form), so that the MAC is of the stored value.
+    ip_address = _IP_ADDRESS_FIELD.get_prep_value(context.ip_address)
+    events = []
+    for entry in entries:
+        actor, target = entry.actor, entry.target
+        events.append(
+            AuditEvent(
                 clinic_id=entry.clinic.pk if entry.clinic is not None else entry.clinic_id,
                 actor=actor if actor is not None and actor.is_authenticated else None,
                 action=entry.action,
@@ -95,15 +94,46 @@ def audit_records(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
                 target_id=str(target.pk) if target is not None else str(entry.target_id or ""),
                 data=entry.data or {},
                 created_at=now,
-                ip_address=context.ip_address,
+                ip_address=ip_address,
                 user_agent=context.user_agent,
-                prev_hash=prev_hash,
                 keyed=True,
                 linked=True,
             )
+        )
+    if connection.vendor == "postgresql":
+        _append_postgresql(events, key)
+        return events
+    with transaction.atomic():
+        prev_hash = _chain_head_locked()
+        for event in events:
+            event.prev_hash = prev_hash
             event.hash = prev_hash = event.compute_hash(key)
-            events.append(event)
         return AuditEvent.objects.append_chained(events)
+
+
+def _append_postgresql(events: list[AuditEvent], key: bytes) -> None:
+    """Append the events with skinclinic_audit_append, each given with its MAC (only the app holds the key): the
+    database links them to the head under the chain's lock, in one statement (atomic, so no transaction of its
+    own is needed), and returns each one's id, prev_hash and hash."""
+    first = events[0]  # one context and one time for all
+    entries = [
+        {
+            "clinic_id": event.clinic_id,
+            "actor_id": event.actor_id,
+            "action": event.action,
+            "target_type": event.target_type,
+            "target_id": event.target_id,
+            "data": event.data,
+            "mac": chain_mac(event, key),
+        }
+        for event in events
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_SQL, [json.dumps(entries), first.created_at, first.ip_address, first.user_agent])
+        rows = cursor.fetchall()
+    for event, (pk, prev_hash, hash_) in zip(events, rows, strict=True):
+        event.pk, event.prev_hash, event.hash = pk, prev_hash, hash_
+        event._state.adding, event._state.db = False, connection.alias  # a stored row (save() refuses it)
 
 
 def audit_record(
@@ -152,7 +182,7 @@ def audit_access_record(
 
     Call it once the object was found in the actor's clinics (so another clinic's id, a 404, leaves no
     record) and before the response goes out. `via` says which door it came through ("portal", "api").
-    A read has no transaction of its own: audit_record's is the record's.
+    A read has no transaction of its own: on PostgreSQL its record is one statement, committed as it returns.
     """
     [event] = audit_records(
         [
