@@ -285,7 +285,9 @@ class AuditEvent(models.Model):
     # accepts them only before the first keyed record and up to the checkpoints' `legacy_until`.
     keyed = models.BooleanField(default=False, editable=False)
     # True for records written since migration 0013 (keyed too): `hash` = chain_link(prev_hash, chain_mac(...)).
-    linked = models.BooleanField(default=False, editable=False)
+    # False in the database by default: a process of the version before (during a deploy) inserts keyed records
+    # without naming the column.
+    linked = models.BooleanField(default=False, db_default=False, editable=False)
 
     CLINIC_PATH = "clinic"
 

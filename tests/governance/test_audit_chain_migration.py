@@ -68,3 +68,34 @@ def test_keyed_records_from_before_0013_verify_and_the_first_linked_record_conti
                 cursor.execute("UPDATE predictions_auditevent SET action = 'x' WHERE id = %s", [new.pk])
     finally:
         MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db
+def test_a_record_inserted_by_the_version_before_0013_during_a_deploy_is_a_keyed_record_that_verifies(staff):
+    before = audit_record(actor=staff.admin, clinic=staff.clinic, action="test.new", target=staff.clinic)
+    old = AuditEvent(
+        action="test.old_process",
+        target_type="predictions.clinic",
+        target_id=str(staff.clinic.pk),
+        data={"n": 1},
+        created_at=timezone.now(),
+        user_agent="",
+        prev_hash=before.hash,
+        keyed=True,
+    )
+    old.hash = chain_hmac(old, audit_chain_keys()[0])
+    with connection.cursor() as cursor:  # the previous version's insert, which does not name `linked`
+        cursor.execute(
+            "INSERT INTO predictions_auditevent (action, target_type, target_id, data, created_at, user_agent,"
+            " prev_hash, hash, keyed) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [old.action, old.target_type, old.target_id, '{"n": 1}', old.created_at, "", old.prev_hash, old.hash, True],
+        )
+    after = audit_record(actor=staff.admin, clinic=staff.clinic, action="test.new", target=staff.clinic)
+    stored = list(AuditEvent.objects.order_by("id"))
+    assert [(e.action, e.linked) for e in stored] == [
+        ("test.new", True),
+        ("test.old_process", False),
+        ("test.new", True),
+    ]
+    assert after.prev_hash == old.hash
+    assert audit_chain_verify().intact
