@@ -139,7 +139,12 @@ def test_an_append_waiting_for_the_lock_links_to_the_record_its_holder_committed
         deadline = time.monotonic() + 30
         with connection.cursor() as cursor:
             while True:  # until the waiter's statement has begun and waits for the chain's lock
-                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                    " WHERE l.locktype = 'advisory' AND l.objid = %s AND NOT l.granted"
+                    " AND d.datname = current_database()",
+                    [0x5C1A0D17],  # the chain's lock key (migration 0013)
+                )
                 if cursor.fetchone()[0] == 1 or time.monotonic() > deadline:
                     break
                 time.sleep(0.01)
