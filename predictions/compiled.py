@@ -1,13 +1,33 @@
-"""Statements the API runs on every request, compiled by the ORM once per process (compiling a queryset cost
-about as much CPU as the rest of a small read): the SQL, where each call's values go, how each column is
-converted and which model it belongs to. Nothing is cached but the SQL: every call reads the database."""
+"""Model instances built straight from what a statement returned.
+
+`CompiledSelect`: statements the API runs on every request, compiled by the ORM once per process (compiling
+a queryset cost about as much CPU as the rest of a small read): the SQL, where each call's values go, how
+each column is converted and which model it belongs to. Nothing is cached but the SQL: every call reads the
+database. `json_rows`/`json_instances`: a model's rows aggregated as JSON in a correlated subquery, so that
+a page loads them in its own statement rather than in a second one (a prefetch)."""
 
 from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
 from django.db import connections
-from django.db.models import F, Model, QuerySet
+from django.db.models import (
+    Aggregate,
+    BinaryField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    DurationField,
+    F,
+    JSONField,
+    Model,
+    QuerySet,
+    Subquery,
+    UUIDField,
+)
+from django.db.models.functions import JSONArray
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 M = TypeVar("M", bound=Model)
 
@@ -101,3 +121,52 @@ class CompiledSelect(Generic[M]):
         model, attnames = self._joined[name]
         values = [row[position] for position in self._joined_positions[name]]
         return None if values[0] is None else model.from_db(self.alias, attnames, values)
+
+
+class _JSONRows(Aggregate):
+    """Rows aggregated into one JSON array: JSONB_AGG on PostgreSQL, JSON_GROUP_ARRAY on SQLite."""
+
+    function = "JSON_GROUP_ARRAY"
+    output_field = JSONField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="JSONB_AGG", **extra_context)
+
+
+# Columns whose JSON a model field would not take back as it is (json_instances reads datetimes only).
+_NOT_AS_JSON = (BinaryField, DateField, DecimalField, DurationField, UUIDField)
+
+
+def json_rows(queryset: QuerySet, *, per: str) -> Subquery:
+    """A correlated subquery (filter `queryset` by an OuterRef on `per`): its rows, every column of its model,
+    as one JSON array per value of `per`, NULL where there are none. `json_instances` builds them back."""
+    fields = queryset.model._meta.concrete_fields
+    unreadable = [f.attname for f in fields if isinstance(f, _NOT_AS_JSON) and not isinstance(f, DateTimeField)]
+    if unreadable:
+        raise TypeError(f"json_instances cannot read these columns back from JSON: {unreadable}")
+    row = JSONArray(*[F(field.attname) for field in fields])  # the columns in the model's order
+    rows = queryset.order_by().values(per).annotate(json_rows=_JSONRows(row)).values("json_rows")
+    return Subquery(rows, output_field=JSONField())
+
+
+def json_instances(model: type[M], rows: list[list] | None, *, using: str = "default") -> list[M]:
+    """The instances of `model` in what `json_rows` selected (decoded). JSON gives numbers, strings, booleans
+    and null as the columns hold them; datetimes come as text, read back in the connection's time zone
+    when they carry none (SQLite's)."""
+    if not rows:
+        return []
+    fields = model._meta.concrete_fields
+    attnames = [field.attname for field in fields]
+    datetimes = [position for position, field in enumerate(fields) if isinstance(field, DateTimeField)]
+    zone = connections[using].timezone
+    found = []
+    for row in rows:
+        values = list(row)
+        for position in datetimes:
+            if values[position] is not None:
+                value = parse_datetime(values[position])
+                if value is None:
+                    raise ValueError(f"not a datetime in {model.__name__}: {values[position]!r}")
+                values[position] = timezone.make_aware(value, zone) if timezone.is_naive(value) else value
+        found.append(model.from_db(using, attnames, values))
+    return found

@@ -117,3 +117,17 @@ def test_a_token_revoked_by_another_host_fails_on_the_next_request(staff):
 def test_a_statement_is_not_compiled_without_every_slot_in_place():
     with pytest.raises(RuntimeError):
         CompiledSelect(ApiToken.objects.filter(key_hash="a" * 64), slots={"key_hash": "0" * 64})
+
+
+@pytest.mark.parametrize("role", ["clinician", "admin"])
+def test_a_page_loads_what_the_orm_loads(staff, two, role):
+    from predictions.models import Prediction
+    from predictions.selectors.predictions import PredictionRepresentationPages, prediction_representation_list
+
+    user = staff.role(role)
+    page = PredictionRepresentationPages(prediction_representation_list(user=user).order_by("-queued_at", "-id"))[0:50]
+    assert [p.pk for p in page] == [p.pk for p in reversed(two)]
+    for loaded in page:
+        orm = _orm_get(user, loaded.pk)
+        assert type(loaded) is Prediction and _state(loaded) == _state(orm)
+    assert [h.class_code for h in prediction_class_heatmap_rows(page[1])] == ["akiec", "bcc"]
