@@ -25,6 +25,7 @@ from django.db.models import (
     Subquery,
     UUIDField,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONArray
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -38,17 +39,43 @@ def joined_columns(name: str, relation: str, model: type[Model]) -> dict[str, F]
     return {f"{name}__{field.attname}": F(f"{relation}__{field.attname}") for field in model._meta.concrete_fields}
 
 
+def statement_slot(name: str) -> RawSQL:
+    """Stands for a subquery compiled on each call (`CompiledSelect(..., statements=[name])`), e.g. in
+    `pk__in=statement_slot("ids")`."""
+    return RawSQL(_statement_marker(name), ())
+
+
+def _statement_marker(name: str) -> str:
+    return f"SELECT NULL /* statement slot {name} */"
+
+
 class CompiledSelect(Generic[M]):
     """A queryset's SELECT as the ORM compiles it, with stand-ins (`slots`, values no row has) where each
-    call's values go. `rows` returns the rows converted as the ORM converts them; `instance` builds the
-    queryset's model (with its select_related models and annotations), `joined_instance` a model selected
-    column by column with `joined_columns`."""
+    call's values go, and (`statements`) where each call's subqueries go (`statement_slot`). `rows` returns
+    the rows converted as the ORM converts them; `instance` builds the queryset's model (with its
+    select_related models and annotations), `joined_instance` a model selected column by column with
+    `joined_columns`."""
 
-    def __init__(self, queryset: QuerySet[M], *, slots: dict[str, Any], joined: dict[str, type[Model]] | None = None):
+    def __init__(
+        self,
+        queryset: QuerySet[M],
+        *,
+        slots: dict[str, Any],
+        joined: dict[str, type[Model]] | None = None,
+        statements: tuple[str, ...] = (),
+    ):
         self.alias = queryset.db
         compiler = queryset.query.get_compiler(using=self.alias)
         self.sql, params = compiler.as_sql()
         self._params = list(params)
+        # (name, marker, the index in the parameters where the subquery's go), in the statement's order.
+        self._statements: list[tuple[str, str, int]] = []
+        for name in statements:
+            marker = _statement_marker(name)
+            if self.sql.count(marker) != 1 or "%%" in self.sql:
+                raise RuntimeError(f"the statement does not take the subquery {name} where expected: {self.sql}")
+            self._statements.append((name, marker, self.sql[: self.sql.index(marker)].count("%s")))
+        self._statements.sort(key=lambda statement: statement[2])
         self._slots = [
             (position, name)
             for position, param in enumerate(self._params)
@@ -83,13 +110,18 @@ class CompiledSelect(Generic[M]):
         self._annotations = [(alias, position) for alias, position in annotations.items() if position not in own]
 
     def rows(self, **values: Any) -> list[list]:
-        """The statement's rows with `values` in the slots of their names."""
-        params = self._params.copy()
+        """The statement's rows with `values` in the slots of their names: a value, or for a statement slot
+        the subquery's SQL and parameters (as `query.get_compiler(...).as_sql()` gives them)."""
+        sql, params = self.sql, self._params.copy()
         for position, name in self._slots:
             params[position] = values[name]
+        for name, marker, index in reversed(self._statements):  # the last first: earlier indexes hold
+            statement_sql, statement_params = values[name]
+            sql = sql.replace(marker, statement_sql)
+            params[index:index] = statement_params
         connection = connections[self.alias]
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
+            cursor.execute(sql, params)
             rows = [list(row) for row in cursor.fetchall()]
         for row in rows:  # what the ORM does to each column (SQLite's datetimes and booleans, JSON, ...)
             for position, converters, column in self._converters:
