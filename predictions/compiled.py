@@ -49,6 +49,68 @@ def _statement_marker(name: str) -> str:
     return f"SELECT NULL /* statement slot {name} */"
 
 
+def _slot_positions(params: list, slots: dict[str, Any]) -> list[tuple[int, str]]:
+    """Where each slot's stand-in is in `params` (compared with its type: 1 is not True)."""
+    found = [
+        (position, name)
+        for position, param in enumerate(params)
+        for name, slot in slots.items()
+        if type(param) is type(slot) and param == slot
+    ]
+    if {name for _, name in found} != set(slots):
+        raise RuntimeError(f"the statement does not take every slot of {slots}: {params}")
+    return found
+
+
+class CompiledStatement:
+    """SQL and its parameters compiled once, with stand-ins (`slots`, values no row has) where each call's
+    values go; `paging` (the ORM's LIMIT/OFFSET of a slice at `paging`'s marks, which it writes as
+    literals) becomes parameters, so that one statement serves every page."""
+
+    def __init__(self, sql: str, params: list | tuple, *, slots: dict[str, Any], paging: str = ""):
+        self._params = list(params)
+        self._slots = _slot_positions(self._params, slots)
+        self._paged = bool(paging)
+        if paging:
+            if sql.count(paging) != 1 or not sql.endswith(paging):
+                raise RuntimeError(f"the statement does not end with its slice {paging!r}: {sql}")
+            sql = sql[: -len(paging)] + "LIMIT %s OFFSET %s"
+        self.sql = sql
+
+    def bind(self, *, limit: int | None = None, offset: int | None = None, **values: Any) -> tuple[str, list]:
+        """The SQL and parameters with `values` in the slots of their names (and the page's limit and
+        offset, when paged)."""
+        params = self._params.copy()
+        for position, name in self._slots:
+            params[position] = values[name]
+        if self._paged:
+            params += [limit, offset]
+        return self.sql, params
+
+
+def captured_statement(queryset: QuerySet, run: Any) -> tuple[str, list]:
+    """The SQL and parameters the ORM sends for `run(queryset)` (e.g. `count()`), captured without sending
+    them: for the statements the ORM builds as it runs them."""
+
+    class Captured(Exception):
+        pass
+
+    found: list[tuple[str, list]] = []
+
+    def capture(execute, sql, params, many, context):
+        found.append((sql, list(params or ())))
+        raise Captured
+
+    with connections[queryset.db].execute_wrapper(capture):
+        try:
+            run(queryset)
+        except Captured:
+            pass
+    if len(found) != 1:
+        raise RuntimeError(f"expected one statement, the ORM sent {len(found)}")
+    return found[0]
+
+
 class CompiledSelect(Generic[M]):
     """A queryset's SELECT as the ORM compiles it, with stand-ins (`slots`, values no row has) where each
     call's values go, and (`statements`) where each call's subqueries go (`statement_slot`). `rows` returns
@@ -76,14 +138,7 @@ class CompiledSelect(Generic[M]):
                 raise RuntimeError(f"the statement does not take the subquery {name} where expected: {self.sql}")
             self._statements.append((name, marker, self.sql[: self.sql.index(marker)].count("%s")))
         self._statements.sort(key=lambda statement: statement[2])
-        self._slots = [
-            (position, name)
-            for position, param in enumerate(self._params)
-            for name, slot in slots.items()
-            if type(param) is type(slot) and param == slot
-        ]
-        if {name for _, name in self._slots} != set(slots):
-            raise RuntimeError(f"the statement does not take every slot of {slots}: {params}")
+        self._slots = _slot_positions(self._params, slots)
         select = [column for column, _, _ in compiler.select]
         self._converters = [
             (position, converters, column) for position, (converters, column) in compiler.get_converters(select).items()

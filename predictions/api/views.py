@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -16,7 +17,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from .. import permissions, selectors
-from ..models import Clinic, HeatmapStatus, Lesion, LesionImage, WebhookDelivery
+from ..models import Clinic, HeatmapStatus, Lesion, LesionImage, Prediction, WebhookDelivery
 from ..models.audit import AuditAction
 from ..selectors import clinic_list, prediction_class_heatmaps
 from ..selectors.predictions import PredictionRepresentationPages, prediction_class_heatmap_rows
@@ -109,6 +110,14 @@ class AuditedListMixin:
         # django-filter builds a FilterSet per request (a deep copy of each of its filters, a tenth of a
         # page of 50's CPU) that leaves the queryset as it is when the query string names no filter: it is
         # skipped when every parameter is the page's, the ordering's or the format's.
+        unfiltered = self.unfiltered()
+        for backend in self.filter_backends:
+            if not (unfiltered and issubclass(backend, DjangoFilterBackend)):
+                queryset = backend().filter_queryset(self.request, queryset, self)
+        return queryset
+
+    def unfiltered(self):
+        """Whether the query string names no filter: only paging, ordering and format parameters."""
         paginator = self.paginator
         not_filters = {
             getattr(paginator, "page_query_param", None),
@@ -116,14 +125,14 @@ class AuditedListMixin:
             api_settings.ORDERING_PARAM,
             api_settings.URL_FORMAT_OVERRIDE,
         }
-        unfiltered = set(self.request.query_params) <= not_filters
-        for backend in self.filter_backends:
-            if not (unfiltered and issubclass(backend, DjangoFilterBackend)):
-                queryset = backend().filter_queryset(self.request, queryset, self)
-        return queryset
+        return set(self.request.query_params) <= not_filters
+
+    def list_queryset(self):
+        """What the list pages (its filtered queryset): it has the listed `model`."""
+        return self.filter_queryset(self.get_queryset())
 
     def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
+        queryset = self.list_queryset()
         page = self.paginate_queryset(queryset)
         rows = page if page is not None else list(queryset)
         audit_list_access_record(
@@ -434,9 +443,13 @@ class PredictionListView(AuditedListMixin, generics.ListAPIView):
     def get_queryset(self):
         return selectors.prediction_representation_list(user=self.request.user)
 
-    def paginate_queryset(self, queryset):
+    def list_queryset(self):
         # Counted and paged on the predictions' own rows; only the page's rows are joined (see the class).
-        return super().paginate_queryset(PredictionRepresentationPages(queryset))
+        # Without filters, its statements are compiled once per process (`unfiltered`): no queryset is built.
+        if self.unfiltered():
+            ordering = OrderingFilter().get_ordering(self.request, Prediction.objects.none(), self)
+            return PredictionRepresentationPages.unfiltered(user=self.request.user, ordering=ordering)
+        return PredictionRepresentationPages(self.filter_queryset(self.get_queryset()))
 
 
 class PredictionDetailView(generics.GenericAPIView):

@@ -131,3 +131,69 @@ def test_a_page_loads_what_the_orm_loads(staff, two, role):
         orm = _orm_get(user, loaded.pk)
         assert type(loaded) is Prediction and _state(loaded) == _state(orm)
     assert [h.class_code for h in prediction_class_heatmap_rows(page[1])] == ["akiec", "bcc"]
+
+
+# Each ordering the list allows (the default first); the values below are distinct, so every order is total.
+ORDERINGS = [("-queued_at", "-id"), ("queued_at",), ("-finished_at",), ("malignancy_risk",), ("-id",)]
+
+
+@pytest.fixture
+def seven(staff, two):
+    """Seven predictions of the staff's clinic (two with heatmaps, reviewed or not) and two of another's."""
+    from tests.predictions.factories import LesionFactory, PatientFactory
+
+    start = timezone.now() - datetime.timedelta(days=1)
+    for n in range(5):
+        succeeded(
+            PredictionFactory(image=LesionImageFactory(lesion=staff.lesion)),
+            malignancy_risk=(n * 3 % 5) / 5 + 0.01,
+            finished_at=start + datetime.timedelta(minutes=7 * n % 5),
+        )
+    other = LesionFactory(patient=PatientFactory(clinic=staff.other_clinic))
+    for _ in range(2):
+        succeeded(PredictionFactory(image=LesionImageFactory(lesion=other)), malignancy_risk=0.5)
+    from predictions.models import Prediction
+
+    for n, prediction in enumerate(Prediction.objects.order_by("?")):
+        Prediction.objects.filter(pk=prediction.pk).update(queued_at=start - datetime.timedelta(minutes=n))
+    done, queued = two
+    Prediction.objects.filter(pk=done.pk).update(finished_at=start + datetime.timedelta(hours=1))
+
+
+@pytest.mark.parametrize("ordering", ORDERINGS)
+@pytest.mark.parametrize("who", ["clinician", "reviewer", "admin", "outsider", "without_clinic", "anonymous"])
+def test_an_unfiltered_page_is_the_querysets_page(staff, seven, user_without_clinic, who, ordering):
+    """The unfiltered list's statements, compiled once per process, count and page what the scoped queryset
+    does, for every role, another clinic's user and users of no clinic, in each ordering and on every page."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from predictions.selectors.predictions import PredictionRepresentationPages, prediction_representation_list
+
+    user = {"without_clinic": user_without_clinic, "anonymous": AnonymousUser()}.get(who) or staff.role(who)
+    compiled = PredictionRepresentationPages.unfiltered(user=user, ordering=ordering)
+    orm = PredictionRepresentationPages(prediction_representation_list(user=user).order_by(*ordering))
+    expected = {"outsider": 2, "without_clinic": 0, "anonymous": 0}.get(who, 7)
+    assert compiled.count() == orm.count() == expected
+    for start, stop in ((0, 0), (0, 3), (3, 6), (6, 7), (6, 9), (7, 10), (9, 12), (0, 50)):
+        page = slice(start, stop)
+        loaded, reference = compiled[page], orm[page]
+        assert [p.pk for p in loaded] == [p.pk for p in reference]
+        assert [_state(p) for p in loaded] == [_state(p) for p in reference]
+    assert [p.pk for p in compiled[0:50]] == [p.pk for p in orm[0:50]] and len(compiled[0:50]) == expected
+
+
+@pytest.mark.parametrize("ordering", ["", "&ordering=queued_at", "&ordering=-finished_at", "&ordering=malignancy_risk"])
+@pytest.mark.parametrize("who", ["clinician", "outsider"])
+def test_the_unfiltered_list_gives_the_filtered_lists_pages(api, staff, seven, who, ordering):
+    """Through the API: each page (and the one past the last, 404) without filters is the page with empty
+    filters, which builds the queryset and runs django-filter."""
+    client = api(who)
+    pages = 3 if who == "clinician" else 1
+    for page in range(1, pages + 2):
+        query = f"/api/v1/predictions?page_size=3&page={page}{ordering}"
+        without, with_empty = client.get(query), client.get(f"{query}&model_version=")
+        assert without.status_code == with_empty.status_code == (200 if page <= pages else 404)
+        if page <= pages:
+            body, reference = without.json(), with_empty.json()
+            assert (body["count"], body["results"]) == (reference["count"], reference["results"])
+            assert body["results"] and body["count"] == (7 if who == "clinician" else 2)
