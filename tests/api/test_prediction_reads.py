@@ -197,3 +197,20 @@ def test_the_unfiltered_list_gives_the_filtered_lists_pages(api, staff, seven, w
             body, reference = without.json(), with_empty.json()
             assert (body["count"], body["results"]) == (reference["count"], reference["results"])
             assert body["results"] and body["count"] == (7 if who == "clinician" else 2)
+
+
+def test_a_reading_ranks_equal_probabilities_in_the_classes_order():
+    """The representation's classes: the most probable first, equal ones in CLASSES' order (the reading sorts
+    without a key per class), and the entropy over the non-zero ones."""
+    import math
+
+    from mlcore import CLASSES
+    from predictions.interpretation import entropy_of, prediction_interpret
+    from predictions.models import Prediction
+
+    shares = {"nv": 0.3, "mel": 0.2, "bcc": 0.2, "akiec": 0.2, "bkl": 0.1, "df": 0.0, "vasc": 0.0}
+    prediction = Prediction(status="succeeded", probabilities=shares, top_class="nv", malignancy_risk=0.6)
+    ranked = [c.code for c in prediction_interpret(prediction).classes]
+    assert ranked == sorted(CLASSES, key=lambda code: (-shares[code], CLASSES.index(code)))
+    assert ranked[:4] == ["nv"] + [c for c in CLASSES if c in ("mel", "bcc", "akiec")] and ranked[-2:] == ["df", "vasc"]
+    assert entropy_of(shares) == -sum(p * math.log(p) for p in shares.values() if p > 0)
