@@ -214,3 +214,52 @@ def test_a_reading_ranks_equal_probabilities_in_the_classes_order():
     assert ranked == sorted(CLASSES, key=lambda code: (-shares[code], CLASSES.index(code)))
     assert ranked[:4] == ["nv"] + [c for c in CLASSES if c in ("mel", "bcc", "akiec")] and ranked[-2:] == ["df", "vasc"]
     assert entropy_of(shares) == -sum(p * math.log(p) for p in shares.values() if p > 0)
+
+
+def test_a_loaded_instance_is_what_from_db_builds(two):
+    """Compiled reads put a plain model's values in its __dict__: the same instance as from_db's, which they
+    still use when a pre_init/post_init receiver listens or when columns are missing."""
+    from django.db.models.signals import post_init
+
+    from predictions.compiled import loaded_instance
+    from predictions.models import Prediction
+
+    attnames = [f.attname for f in Prediction._meta.concrete_fields]
+    values = list(Prediction.objects.filter(pk=two[0].pk).values_list(*attnames).get())
+    fast = loaded_instance(Prediction, "default", attnames, values)
+    orm = Prediction.from_db("default", attnames, values)
+    assert fast.__dict__.keys() == orm.__dict__.keys() and fast._state.fields_cache == orm._state.fields_cache == {}
+    assert fast._state.__dict__ == orm._state.__dict__
+    assert {a: getattr(fast, a) for a in attnames} == {a: getattr(orm, a) for a in attnames}
+    assert fast.heatmap == orm.heatmap and fast.image.pk == orm.image.pk and not fast._state.adding
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Prediction)
+    try:
+        assert loaded_instance(Prediction, "default", attnames, values) is seen[0]
+    finally:
+        post_init.disconnect(receiver, sender=Prediction)
+    partial = loaded_instance(Prediction, "default", attnames[:3], values[:3])
+    assert partial.get_deferred_fields() == set(attnames[3:])
+
+
+@pytest.mark.parametrize(
+    "text", ['{"nv": 0.0012345678901234567}', "[12345678901234567890123, 1]", '"text"', "not json", "1e400", "-0"]
+)
+def test_compiled_reads_decode_json_as_the_orm_does(text):
+    from django.db import connection
+    from django.db.models import JSONField
+
+    from predictions.compiled import _fast_converter
+
+    field = JSONField()
+    fast = _fast_converter(field.from_db_value)
+    assert fast is not field.from_db_value
+    decoded, expected = fast(text, None, connection), field.from_db_value(text, None, connection)
+    assert decoded == expected and type(decoded) is type(expected)
+    assert fast(None, None, connection) is None
+    with pytest.raises(TypeError):  # not text: the ORM's own, which json refuses too
+        fast(7, None, connection)
