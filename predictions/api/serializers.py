@@ -341,9 +341,10 @@ class PredictionSerializer(serializers.Serializer):
         url = links.url
         reading = prediction_interpret(obj)  # once per prediction: seven fields read it
         started, finished = obj.started_at, obj.finished_at
+        pk = obj.pk  # read once: `pk` is a property that looks up the primary key's name
         return {
-            "id": obj.pk,
-            "url": url("prediction-detail", obj.pk),
+            "id": pk,
+            "url": url("prediction-detail", pk),
             "status": _choice(obj.status),
             "model_version": obj.model_version,
             "image": obj.image_id,
@@ -371,15 +372,15 @@ class PredictionSerializer(serializers.Serializer):
             "finished_at": _datetime(finished, zone),
             "queue_seconds": (started - obj.queued_at).total_seconds() if started else None,
             "run_seconds": (finished - started).total_seconds() if started and finished else None,
-            "heatmap_url": url("prediction-heatmap", obj.pk) if obj.heatmap else None,
+            "heatmap_url": url("prediction-heatmap", pk) if obj.heatmap else None,
             "heatmap_status": _choice(obj.heatmap_status),
             "heatmap_error": obj.heatmap_error,
             "heatmaps": [
                 class_heatmap_representation(links, obj, heatmap)
                 for heatmap in prediction_class_heatmaps(prediction=obj)
             ],
-            "heatmaps_url": url("prediction-heatmaps", obj.pk),
-            "similar_cases_url": url("prediction-similar-cases", obj.pk),
+            "heatmaps_url": url("prediction-heatmaps", pk),
+            "similar_cases_url": url("prediction-similar-cases", pk),
             "reviewed": bool(getattr(obj, "is_reviewed", False)),
             "fhir_url": url("image-fhir", obj.image_id),
         }
