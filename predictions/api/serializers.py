@@ -243,15 +243,6 @@ def _datetime(value, zone) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _probabilities(reading) -> list[dict] | None:
-    if reading is None:
-        return None
-    return [
-        {"code": c.code, "name": c.name, "probability": c.probability, "malignant": c.malignant}
-        for c in reading.classes
-    ]
-
-
 def _float(value) -> float | None:
     return float(value) if value is not None else None
 
@@ -334,13 +325,13 @@ class PredictionSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         """The fields above, built directly: DRF's field-by-field walk (and the copy of every declared field
-        each serializer makes) was half the CPU of a page of 50. The declared fields stay for the schema;
-        a test holds the two to the same keys and values."""
+        each serializer makes) was half the CPU of a page of 50. The method fields' values come from their
+        own `get_*` methods (the reading worked out once per prediction, the links and time zone once per
+        response); the declared fields stay for the schema, and a test holds the two to the same keys and
+        values."""
         obj = instance
         links, zone = self._per_response()
         url = links.url
-        reading = prediction_interpret(obj)  # once per prediction: seven fields read it
-        started, finished = obj.started_at, obj.finished_at
         pk = obj.pk  # read once: `pk` is a property that looks up the primary key's name
         return {
             "id": pk,
@@ -352,36 +343,33 @@ class PredictionSerializer(serializers.Serializer):
             "lesion": obj.lesion_id,
             "patient": obj.patient_id,
             "top_class": _choice(obj.top_class),
-            "top_class_name": CLASS_NAMES.get(obj.top_class),
-            "top_probability": reading.top.probability if reading else None,
-            "probabilities": _probabilities(reading),
+            "top_class_name": self.get_top_class_name(obj),
+            "top_probability": self.get_top_probability(obj),
+            "probabilities": self.get_probabilities(obj),
             "malignancy_risk": _float(obj.malignancy_risk),
-            "risk_band": reading.band.key if reading else None,
-            "recommendation": str(reading.recommendation) if reading else None,
+            "risk_band": self.get_risk_band(obj),
+            "recommendation": self.get_recommendation(obj),
             "assessable": obj.assessable,
             "assessment_reasons": obj.assessment_reasons,
             "refer": obj.refer,
             "referral_threshold": _float(obj.referral_threshold),
-            "uncertain": reading.uncertain if reading else None,
-            "uncertain_reasons": reading.uncertain_reasons if reading else [],
-            "entropy": reading.entropy if reading else None,
+            "uncertain": self.get_uncertain(obj),
+            "uncertain_reasons": self.get_uncertain_reasons(obj),
+            "entropy": self.get_entropy(obj),
             "error": obj.error,
             "attempts": obj.attempts,
             "queued_at": _datetime(obj.queued_at, zone),
-            "started_at": _datetime(started, zone),
-            "finished_at": _datetime(finished, zone),
-            "queue_seconds": (started - obj.queued_at).total_seconds() if started else None,
-            "run_seconds": (finished - started).total_seconds() if started and finished else None,
-            "heatmap_url": url("prediction-heatmap", pk) if obj.heatmap else None,
+            "started_at": _datetime(obj.started_at, zone),
+            "finished_at": _datetime(obj.finished_at, zone),
+            "queue_seconds": self.get_queue_seconds(obj),
+            "run_seconds": self.get_run_seconds(obj),
+            "heatmap_url": self.get_heatmap_url(obj),
             "heatmap_status": _choice(obj.heatmap_status),
             "heatmap_error": obj.heatmap_error,
-            "heatmaps": [
-                class_heatmap_representation(links, obj, heatmap)
-                for heatmap in prediction_class_heatmaps(prediction=obj)
-            ],
+            "heatmaps": self.get_heatmaps(obj),
             "heatmaps_url": url("prediction-heatmaps", pk),
             "similar_cases_url": url("prediction-similar-cases", pk),
-            "reviewed": bool(getattr(obj, "is_reviewed", False)),
+            "reviewed": self.get_reviewed(obj),
             "fhir_url": url("image-fhir", obj.image_id),
         }
 
@@ -411,7 +399,13 @@ class PredictionSerializer(serializers.Serializer):
 
     @extend_schema_field(ClassProbabilitySerializer(many=True, allow_null=True))
     def get_probabilities(self, obj):
-        return _probabilities(self._reading_of(obj))
+        reading = self._reading_of(obj)
+        if reading is None:
+            return None
+        return [
+            {"code": c.code, "name": c.name, "probability": c.probability, "malignant": c.malignant}
+            for c in reading.classes
+        ]
 
     @extend_schema_field(serializers.ChoiceField(choices=["low", "intermediate", "high"], allow_null=True))
     def get_risk_band(self, obj) -> str | None:
@@ -453,12 +447,12 @@ class PredictionSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_heatmap_url(self, obj) -> str | None:
-        return api_url(self.context, "prediction-heatmap", obj.pk) if obj.heatmap else None
+        return self._per_response()[0].url("prediction-heatmap", obj.pk) if obj.heatmap else None
 
     @extend_schema_field(ClassHeatmapSerializer(many=True))
     def get_heatmaps(self, obj) -> list[dict]:
         return [
-            class_heatmap_representation(api_links(self.context), obj, heatmap)
+            class_heatmap_representation(self._per_response()[0], obj, heatmap)
             for heatmap in prediction_class_heatmaps(prediction=obj)
         ]
 
