@@ -255,10 +255,8 @@ class PredictionRepresentationPages:
             return statement, connection.alias, self._ordering
         ordering = tuple(self.predictions.query.order_by or Prediction._meta.ordering or ())
         ids = self.predictions.values("pk")[page]
-        ids_query = ids.query.clone()
-        ids_query.subquery = True  # as the ORM compiles it inside `pk__in`: one column, whatever DISTINCT adds
         try:
-            return ids_query.get_compiler(using=ids.db).as_sql(), ids.db, ordering
+            return _ids_subquery(ids), ids.db, ordering
         except EmptyResultSet:  # an empty slice, as the ORM reads it: no statement
             return None, ids.db, ordering
 
@@ -287,11 +285,17 @@ def _unfiltered_reads(vendor: str, ordering: tuple) -> tuple[CompiledStatement, 
     predictions = prediction_representation_list(user=user).order_by(*ordering)
     count = CompiledStatement(*captured_statement(predictions, QuerySet.count), slots={"user": _USER_SLOT})
     ids = predictions.values("pk")[_OFFSET_SLOT : _OFFSET_SLOT + _LIMIT_SLOT]
-    ids_query = ids.query.clone()
-    ids_query.subquery = True
     paging = connections[ids.db].ops.limit_offset_sql(_OFFSET_SLOT, _OFFSET_SLOT + _LIMIT_SLOT)
-    ids_sql, ids_params = ids_query.get_compiler(using=ids.db).as_sql()
-    return count, CompiledStatement(ids_sql, ids_params, slots={"user": _USER_SLOT}, paging=paging)
+    return count, CompiledStatement(*_ids_subquery(ids), slots={"user": _USER_SLOT}, paging=paging)
+
+
+def _ids_subquery(ids: QuerySet) -> tuple[str, list]:
+    """The SQL and parameters of a sliced `values("pk")` as the ORM compiles it inside `pk__in`: one column,
+    whatever DISTINCT adds (EmptyResultSet for an empty slice)."""
+    query = ids.query.clone()
+    query.subquery = True
+    sql, params = query.get_compiler(using=ids.db).as_sql()
+    return sql, list(params)
 
 
 # Stand-ins for the user's and the prediction's ids while the retrieve's SQL is compiled (no row has them).
