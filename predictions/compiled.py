@@ -78,6 +78,14 @@ def _slot_positions(params: list, slots: dict[str, Any]) -> list[tuple[int, str]
     return found
 
 
+def _filled(params: list, slots: list[tuple[int, str]], values: dict[str, Any]) -> list:
+    """A copy of `params` with each slot's stand-in replaced by the value of its name."""
+    params = params.copy()
+    for position, name in slots:
+        params[position] = values[name]
+    return params
+
+
 class CompiledStatement:
     """SQL and its parameters compiled once, with stand-ins (`slots`, values no row has) where each call's
     values go; `paging` (the ORM's LIMIT/OFFSET of a slice at `paging`'s marks, which it writes as
@@ -96,9 +104,7 @@ class CompiledStatement:
     def bind(self, *, limit: int | None = None, offset: int | None = None, **values: Any) -> tuple[str, list]:
         """The SQL and parameters with `values` in the slots of their names (and the page's limit and
         offset, when paged)."""
-        params = self._params.copy()
-        for position, name in self._slots:
-            params[position] = values[name]
+        params = _filled(self._params, self._slots, values)
         if self._paged:
             params += [limit, offset]
         return self.sql, params
@@ -184,9 +190,7 @@ class CompiledSelect(Generic[M]):
     def rows(self, **values: Any) -> list[list]:
         """The statement's rows with `values` in the slots of their names: a value, or for a statement slot
         the subquery's SQL and parameters (as `query.get_compiler(...).as_sql()` gives them)."""
-        sql, params = self.sql, self._params.copy()
-        for position, name in self._slots:
-            params[position] = values[name]
+        sql, params = self.sql, _filled(self._params, self._slots, values)
         for name, marker, index in reversed(self._statements):  # the last first: earlier indexes hold
             statement_sql, statement_params = values[name]
             sql = sql.replace(marker, statement_sql)
